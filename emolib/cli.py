@@ -1,0 +1,137 @@
+"""Command line: ``emolib train``, ``emolib evaluate``, ``emolib models`` (also ``python -m emolib``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .experiment import run_recipe
+    from .recipes import RECIPES, Recipe, get_recipe
+    from .train import TrainConfig
+    from dataclasses import replace
+
+    if args.recipe:
+        recipe = get_recipe(args.recipe, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                            device=args.device, seed=args.seed, max_batches=args.max_batches)
+    else:
+        if not (args.model and args.dataset):
+            print("emolib train: give --recipe, or --model and --dataset", file=sys.stderr)
+            return 2
+        base = RECIPES.get(f"{args.model}-{args.dataset}")
+        cfg = base.config if base else TrainConfig()
+        recipe = Recipe(args.model, args.dataset, cfg, pretrained=bool(base and base.pretrained),
+                        size=base.size if base else None)
+        overrides = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
+                         seed=args.seed, max_batches=args.max_batches)
+        recipe = replace(recipe, config=replace(recipe.config, **{k: v for k, v in overrides.items()
+                                                                   if v is not None}))
+    result = run_recipe(recipe, args.out, root=args.data, limit=args.limit,
+                        pretrained=False if args.no_pretrained else None)
+    summary = {k: result.get(k) for k in ("model", "dataset", "parameters", "epochs_run", "best_val_acc",
+                                          "train_seconds")}
+    if "test" in result:
+        summary["test_accuracy"] = result["test"]["accuracy"]
+    print(json.dumps(summary))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import DatasetFormatError, DatasetNotFoundError, ImageFolderDataset
+    from .metrics import classification_report, evaluate_probs, format_report
+    from .models import CheckpointError, load_model
+    from .train import predict
+    from .transforms import eval_transform
+
+    try:
+        model = load_model(args.model)
+    except CheckpointError as err:
+        print(f"emolib evaluate: {err}", file=sys.stderr)
+        return 2
+    cfg = model.input_config
+    classes = tuple(model.classes)
+    folder_map = {c: c for c in classes}
+    meta = getattr(model, "meta", {}) or {}
+    folder_map.update(meta.get("folder_to_class", {}))
+    try:
+        ds = ImageFolderDataset(args.data, classes, folder_map, mode="L" if cfg.channels == 1 else "RGB",
+                                size=meta.get("stored_size", cfg.size),
+                                transform=eval_transform(cfg.size, cfg.channels, cfg.mean, cfg.std))
+    except (DatasetNotFoundError, DatasetFormatError) as err:
+        print(f"emolib evaluate: {err}", file=sys.stderr)
+        return 2
+    tta = tuple(t for t in (args.tta or "").split(",") if t)
+    probs, targets = predict(model, ds, tta=tta)
+    result = evaluate_probs(targets.numpy(), probs.numpy(), classes)
+    result.update(model=str(args.model), data=str(args.data), skipped=len(ds.skipped), skipped_files=ds.skipped)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_report(classification_report(targets.numpy(), probs.argmax(1).numpy(), classes)))
+        print(f"\naccuracy {result['accuracy']:.4f} on {result['n']} images; macro AUC {result['auc']:.4f}")
+        if ds.skipped:
+            print(f"{len(ds.skipped)} unreadable file(s) skipped")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .models import count_parameters, create_model, list_models, list_pretrained, model_card
+
+    import torch
+
+    for name in list_models():
+        with torch.device("meta"):  # shapes only: no memory, no initialisation
+            n = count_parameters(create_model(name))
+        print(f"{name:20s} {n:>12,d} parameters")
+    print("\nshipped checkpoints:")
+    for name in list_pretrained():
+        card = model_card(name)
+        acc = card.get("test", {}).get("accuracy")
+        print(f"  {name:24s} test accuracy {acc:.4f}" if acc is not None else f"  {name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="emolib", description="Emotion recognition from faces and hands.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model (resumes if OUT already holds a run)")
+    t.add_argument("--recipe", help="a named recipe from emolib.recipes (e.g. baseline-fer2013)")
+    t.add_argument("--model", help="model name (see 'emolib models')")
+    t.add_argument("--dataset", choices=["fer2013", "rafdb", "asl"])
+    t.add_argument("--data", type=Path, help="data root (default: $EMOLIB_DATA/<dataset>)")
+    t.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, history, result)")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device")
+    t.add_argument("--limit", type=int, help="use at most this many training images (smoke runs)")
+    t.add_argument("--max-batches", type=int, help="cap the batches per epoch (smoke runs)")
+    t.add_argument("--no-pretrained", action="store_true", help="do not load ImageNet weights")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a model on a folder of class sub-folders")
+    e.add_argument("--model", required=True, help="a shipped name (baseline-fer2013) or a checkpoint file")
+    e.add_argument("--data", type=Path, required=True, help="a folder with one sub-folder per class")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--tta", help="test-time augmentation, e.g. 'flip' or 'flip,shift'")
+    e.set_defaults(func=_cmd_evaluate)
+
+    m = sub.add_parser("models", help="list models and shipped checkpoints")
+    m.set_defaults(func=_cmd_models)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

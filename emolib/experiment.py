@@ -1,0 +1,119 @@
+"""Run a recipe end to end: data, model, training, test metrics, files.
+
+This is what ``emolib train`` and the chapters call, so a chapter stays a few lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from . import data as D
+from . import transforms as T
+from .metrics import evaluate_probs
+from .models import count_parameters, create_model, input_config, save_checkpoint
+from .recipes import Recipe
+from .train import fit, predict, try_gpu
+
+__all__ = ["load_splits", "run_recipe", "evaluate_model"]
+
+
+def _raw_dataset(name: str, root, split: str, size: int | None):
+    if name == "fer2013":
+        return D.FER2013(root, split)
+    if name == "rafdb":
+        return D.RAFDB(root, split)
+    if name == "asl":
+        return D.ASLGestures(root, split, size=size or 224)
+    raise ValueError(f"unknown dataset {name!r}; choose fer2013, rafdb or asl")
+
+
+def load_splits(recipe: Recipe, root=None, seed: int = 0, limit: int | None = None):
+    """``(train, val, test)`` datasets with the recipe's transforms; ``test`` is None when the data has none.
+
+    ``limit`` keeps a stratified sample of at most that many training images (smoke runs).
+    """
+    cfg = input_config(recipe.model, size=recipe.size)
+    if recipe.dataset == "asl":
+        train_tf = T.hand_train_transform(cfg.size, cfg.channels, cfg.mean, cfg.std, **recipe.augment)
+        full = _raw_dataset("asl", root, "train", min(cfg.size, 224))
+        test = None
+    else:
+        train_tf = T.face_train_transform(cfg.size, cfg.channels, cfg.mean, cfg.std, **recipe.augment)
+        full = _raw_dataset(recipe.dataset, root, "train", cfg.size)
+        try:
+            test = _raw_dataset(recipe.dataset, root, "test", cfg.size)
+        except D.DatasetNotFoundError:
+            test = None
+    eval_tf = T.eval_transform(cfg.size, cfg.channels, cfg.mean, cfg.std)
+    if limit is not None and limit < len(full):
+        full, _ = D.train_val_split(full, 1 - limit / len(full), seed=seed)
+        if test is not None and len(test) > limit:
+            test, _ = D.train_val_split(test, 1 - limit / len(test), seed=seed)
+    train, val = D.train_val_split(full, recipe.val_fraction, seed, train_tf, eval_tf)
+    return train, val, (test.with_transform(eval_tf) if test is not None else None)
+
+
+def evaluate_model(model, dataset, tta: tuple[str, ...] = (), batch_size: int = 256) -> dict:
+    """Metrics of ``model`` on a dataset (see :func:`emolib.metrics.evaluate_probs`)."""
+    probs, targets = predict(model, dataset, batch_size=batch_size, tta=tta)
+    return evaluate_probs(targets.numpy(), probs.numpy(), dataset.classes)
+
+
+def run_recipe(
+    recipe: Recipe,
+    out_dir: str | os.PathLike,
+    root=None,
+    limit: int | None = None,
+    pretrained: bool | None = None,
+    resume: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Train ``recipe`` into ``out_dir`` and evaluate on the test split.
+
+    Writes ``history.json``, ``model.pt`` (an emolib checkpoint), and ``result.json``
+    (recipe, parameter count, training time, machine, test metrics with and without
+    flip TTA). Returns the content of ``result.json``.
+    """
+    out = Path(out_dir)
+    train, val, test = load_splits(recipe, root, recipe.config.seed, limit)
+    cfg = input_config(recipe.model, size=recipe.size)
+    use_pretrained = recipe.pretrained if pretrained is None else pretrained
+    model = create_model(recipe.model, pretrained=use_pretrained, num_classes=len(train.classes),
+                         in_chans=cfg.channels)
+    model.input_config = cfg
+    t0 = time.time()
+    history = fit(model, train, val, recipe.config, out, resume=resume, progress=progress)
+    train_seconds = sum(h["seconds"] for h in history)
+    device = torch.device(recipe.config.device) if recipe.config.device else try_gpu()
+    result = {
+        "recipe": {**asdict(recipe), "config": asdict(recipe.config)},
+        "model": recipe.model,
+        "dataset": recipe.dataset,
+        "pretrained": use_pretrained,
+        "parameters": count_parameters(model),
+        "train_images": len(train),
+        "val_images": len(val),
+        "epochs_run": len(history),
+        "best_epoch": max(history, key=lambda h: h["val_acc"])["epoch"] if history else None,
+        "best_val_acc": max((h["val_acc"] for h in history), default=None),
+        "train_seconds": train_seconds,
+        "wall_seconds_this_call": time.time() - t0,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "limit": limit,
+    }
+    if test is not None:
+        model.eval()
+        result["test"] = evaluate_model(model, test)
+        result["test_tta_flip"] = evaluate_model(model, test, tta=("flip",))
+    save_checkpoint(model, out / "model.pt", train.classes, recipe=result["recipe"],
+                    test_accuracy=result.get("test", {}).get("accuracy"))
+    (out / "result.json").write_text(json.dumps(result, indent=1))
+    return result

@@ -1,0 +1,179 @@
+"""Metrics and plots (scikit-learn and matplotlib).
+
+Inputs are plain arrays: ``y_true`` integer labels ``(N,)`` and ``probs`` class
+probabilities ``(N, K)`` as returned by :func:`emolib.train.predict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from sklearn import metrics as skm
+
+__all__ = [
+    "accuracy",
+    "roc_auc",
+    "classification_report",
+    "format_report",
+    "confusion",
+    "evaluate_probs",
+    "plot_confusion",
+    "plot_history",
+    "plot_lr",
+    "comparison_table",
+]
+
+
+def accuracy(y_true, y_pred) -> float:
+    """Fraction of correct predictions."""
+    return float(skm.accuracy_score(y_true, y_pred))
+
+
+def roc_auc(y_true, probs) -> float:
+    """Macro one-vs-rest ROC AUC; classes absent from ``y_true`` are left out (NaN if fewer than two remain)."""
+    y_true = np.asarray(y_true)
+    probs = np.asarray(probs, dtype=np.float64)
+    present = np.unique(y_true)
+    if len(present) < 2:
+        return float("nan")
+    scores = [skm.roc_auc_score(y_true == k, probs[:, k]) for k in present]
+    return float(np.mean(scores))
+
+
+def classification_report(y_true, y_pred, classes: Sequence[str]) -> dict:
+    """Per-class precision, recall, F1 and support, plus accuracy, macro and weighted averages.
+
+    The same numbers as :func:`sklearn.metrics.classification_report` (``output_dict=True``),
+    keyed by class name.
+    """
+    return skm.classification_report(
+        y_true, y_pred, labels=list(range(len(classes))), target_names=list(classes),
+        output_dict=True, zero_division=0,
+    )
+
+
+def format_report(report: Mapping, digits: int = 2) -> str:
+    """The report as the thesis's table: ``label | precision | recall | f1-score | support``."""
+    rows = [f"{'label':>14} {'precision':>10} {'recall':>8} {'f1-score':>9} {'support':>8}"]
+    for name, r in report.items():
+        if name == "accuracy":
+            continue
+        rows.append(
+            f"{name:>14} {r['precision']:>10.{digits}f} {r['recall']:>8.{digits}f} "
+            f"{r['f1-score']:>9.{digits}f} {int(r['support']):>8d}"
+        )
+    total = int(report["macro avg"]["support"])
+    rows.insert(-2, f"{'accuracy':>14} {'':>10} {'':>8} {report['accuracy']:>9.{digits}f} {total:>8d}")
+    return "\n".join(rows)
+
+
+def confusion(y_true, y_pred, n_classes: int, normalize: bool = False) -> np.ndarray:
+    """Confusion matrix (rows: true class, columns: predicted); ``normalize`` divides each row by its sum."""
+    cm = skm.confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
+    if normalize:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cm = np.nan_to_num(cm / cm.sum(axis=1, keepdims=True))
+    return cm
+
+
+def evaluate_probs(y_true, probs, classes: Sequence[str]) -> dict:
+    """Everything at once, JSON-ready: ``accuracy``, ``n``, ``auc``, ``per_class`` (precision/recall/F1/support),
+    ``macro_f1``, ``confusion`` and ``classes``."""
+    y_true = np.asarray(y_true)
+    probs = np.asarray(probs)
+    y_pred = probs.argmax(1)
+    report = classification_report(y_true, y_pred, classes)
+    return {
+        "accuracy": accuracy(y_true, y_pred),
+        "n": int(len(y_true)),
+        "auc": roc_auc(y_true, probs),
+        "macro_f1": float(report["macro avg"]["f1-score"]),
+        "per_class": {
+            c: {k: float(report[c][k]) for k in ("precision", "recall", "f1-score", "support")} for c in classes
+        },
+        "confusion": confusion(y_true, y_pred, len(classes)).tolist(),
+        "classes": list(classes),
+    }
+
+
+def plot_confusion(cm, classes: Sequence[str], normalize: bool = False, ax=None, title: str | None = None):
+    """Draw a (normalised) confusion matrix with counts or fractions in the cells; returns the axes."""
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(cm, dtype=float)
+    if normalize and cm.max() > 1:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cm = np.nan_to_num(cm / cm.sum(axis=1, keepdims=True))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 4.8))
+    im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    thresh = cm.max() / 2
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            text = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if cm[i, j] > thresh else "black")
+    ax.set_title(title or ("normalized confusion matrix" if normalize else "confusion matrix"))
+    return ax
+
+
+def plot_history(history: Sequence[Mapping], title: str = "", axes=None):
+    """Training and validation loss and accuracy per epoch (two panels); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = axes[0].figure
+    for key, ax in (("loss", axes[0]), ("acc", axes[1])):
+        ax.plot(epochs, [h[f"train_{key}"] for h in history], label="train")
+        ax.plot(epochs, [h[f"val_{key}"] for h in history], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if key == "acc" else "loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_lr(history: Sequence[Mapping], ax=None):
+    """Learning rate per epoch on a log scale; returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    ax.step([h["epoch"] for h in history], [h["lr"] for h in history], where="post")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def comparison_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None) -> str:
+    """A Markdown table of runs, e.g. ours beside cited references.
+
+    Each row is a mapping such as ``{"model": "baseline", "source": "ours", "FER2013": 0.61}``;
+    floats in [0, 1] are shown as percentages with two decimals, missing cells as "–".
+    """
+    columns = list(columns or dict.fromkeys(k for r in rows for k in r))
+
+    def fmt(v) -> str:
+        if v is None:
+            return "–"
+        if isinstance(v, float):
+            return f"{100 * v:.2f}" if 0 <= v <= 1 else f"{v:,.2f}"
+        if isinstance(v, int):
+            return f"{v:,}"
+        return str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)

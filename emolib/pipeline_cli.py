@@ -1,0 +1,189 @@
+"""``emolib predict``: emotions of the faces in a photo, a folder of photos, or a video.
+
+Wire it into ``emolib/cli.py`` with one line in ``build_parser``::
+
+    from .pipeline_cli import register; register(sub)
+
+and run it standalone with ``python -m emolib.pipeline_cli predict ...``.
+
+Examples::
+
+    emolib predict photo.jpg                          # per face: box, emotion, probabilities
+    emolib predict photo.jpg --out annotated.jpg      # also draw boxes and bars
+    emolib predict photos/ --json > faces.jsonl       # one JSON object per image and line
+    emolib predict clip.mp4 --every 10 --csv clip.csv # every 10th frame, one CSV row per face
+
+Exit status: 0 when at least one input was processed, 1 when none could be, 2 for a
+usage error (missing input, unknown model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["register", "build_parser", "main"]
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``predict`` sub-command to an ``argparse`` sub-parsers object; returns its parser."""
+    p = subparsers.add_parser(
+        "predict",
+        help="find faces and read their emotions in an image, a folder of images or a video",
+        description="Find the faces in an image, a folder of images or a video and classify their emotions.",
+    )
+    p.add_argument("input", type=Path, help="an image, a folder of images, or a video (.mp4 .avi .mov .mkv ...)")
+    p.add_argument("--model", default=None,
+                   help="a shipped checkpoint name or a checkpoint file (default: baseline-fer2013)")
+    p.add_argument("--out", type=Path,
+                   help="annotated output: a file for one image, a folder for a folder or a video's frames")
+    p.add_argument("--json", action="store_true", help="one JSON object per image (or video frame) per line")
+    p.add_argument("--every", type=int, default=10, help="video: process every N-th frame (default 10)")
+    p.add_argument("--csv", type=Path, help="video: write the per-face rows here (default: stdout)")
+    p.add_argument("--max-frames", type=int, help="video: stop after this many processed frames")
+    p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    p.add_argument("--contrast", choices=["clahe", "equalize", "none"], default="clahe",
+                   help="contrast enhancement of the face crops (default clahe)")
+    p.add_argument("--margin", type=float, default=0.2, help="fraction of the box added around the face")
+    p.add_argument("--min-face-size", type=int, default=None, help="smallest face, in detection pixels")
+    p.add_argument("--max-side", type=int, default=None, help="downscale larger images to this side for detection")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=_cmd_predict)
+    return p
+
+
+def _pipeline(args: argparse.Namespace):
+    from .pipeline import DEFAULT_MODEL, EmotionPipeline
+
+    kwargs = dict(model=args.model or DEFAULT_MODEL, device=args.device,
+                  contrast=None if args.contrast == "none" else args.contrast, margin=args.margin)
+    if args.min_face_size is not None:
+        kwargs["min_face_size"] = args.min_face_size
+    if args.max_side is not None:
+        kwargs["max_side"] = args.max_side
+    return EmotionPipeline(**kwargs)
+
+
+def _format(result, name: str) -> str:
+    w, h = result.image_size
+    n = len(result.faces)
+    lines = [f"{name}: {n} face{'s' if n != 1 else ''} ({w}x{h})"]
+    for k, face in enumerate(result.faces, 1):
+        box = ", ".join(f"{v:.0f}" for v in face.box)
+        if face.emotion:
+            lines.append(f"  face {k}  box [{box}]  score {face.score:.3f}  "
+                         f"{face.emotion} {face.probabilities[face.emotion]:.2f}")
+            ranked = sorted(face.probabilities.items(), key=lambda kv: -kv[1])
+            lines.append("          " + "  ".join(f"{c} {p:.2f}" for c, p in ranked))
+        else:
+            lines.append(f"  face {k}  box [{box}]  score {face.score:.3f}")
+    return "\n".join(lines)
+
+
+def _emit(result, name: str, as_json: bool) -> None:
+    if as_json:
+        d = result.to_dict()
+        d["image"] = name
+        print(json.dumps(d), flush=True)
+    else:
+        print(_format(result, name), flush=True)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .models import CheckpointError
+    from .pipeline import VIDEO_EXTENSIONS, PipelineInputError, draw, list_images
+
+    src: Path = args.input
+    if not src.exists():
+        print(f"emolib predict: {src}: no such file or folder", file=sys.stderr)
+        return 2
+    is_video = src.is_file() and src.suffix.lower() in VIDEO_EXTENSIONS
+    if args.every < 1:
+        print("emolib predict: --every must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        pipe = _pipeline(args)
+    except (CheckpointError, ValueError) as err:
+        print(f"emolib predict: {err}", file=sys.stderr)
+        return 2
+    if is_video:
+        return _predict_video(args, pipe)
+
+    if src.is_dir():
+        items = list_images(src)
+        if not items:
+            print(f"emolib predict: no image files in {src}", file=sys.stderr)
+            return 1
+        if args.out is not None and args.out.suffix:
+            print("emolib predict: for a folder, --out must be a folder", file=sys.stderr)
+            return 2
+    else:
+        items = [src]
+    ok, bad = 0, []
+    for name, result, error in pipe.iter_many(items, progress=src.is_dir() and not args.no_progress):
+        if result is None:
+            bad.append((name, error))
+            if not src.is_dir():
+                print(f"emolib predict: {error}", file=sys.stderr)
+            continue
+        ok += 1
+        _emit(result, name, args.json)
+        if args.out is not None:
+            target = args.out / f"{Path(name).stem}_emotions.jpg" if src.is_dir() else args.out
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                draw(name, result).save(target)
+            except (OSError, ValueError, PipelineInputError) as err:
+                print(f"emolib predict: could not write {target}: {err}", file=sys.stderr)
+    if bad and src.is_dir():
+        print(f"emolib predict: skipped {len(bad)} unreadable file(s):", file=sys.stderr)
+        for name, error in bad:
+            print(f"  {error}", file=sys.stderr)
+    if src.is_dir():
+        print(f"emolib predict: {ok} image(s) processed, {len(bad)} skipped", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _predict_video(args: argparse.Namespace, pipe) -> int:
+    from .pipeline import PipelineInputError, process_video, write_emotion_csv
+
+    def as_json(index, t, img, result):
+        d = result.to_dict()
+        d.update(image=str(args.input), frame=index, time_s=round(t, 4))
+        print(json.dumps(d), flush=True)
+
+    try:
+        rows = process_video(args.input, every=args.every, pipeline=pipe, out_csv=args.csv,
+                             max_frames=args.max_frames, progress=not args.no_progress, out_frames=args.out,
+                             callback=as_json if args.json else None)
+    except (PipelineInputError, ImportError) as err:
+        print(f"emolib predict: {err}", file=sys.stderr)
+        return 1
+    if args.csv is not None:
+        print(f"emolib predict: {len(rows)} row(s) written to {args.csv}", file=sys.stderr)
+    elif not args.json:
+        write_emotion_csv(rows, sys.stdout, list(pipe.classes))
+    return 0 if rows else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A parser with only the ``predict`` sub-command (the full CLI is :mod:`emolib.cli`)."""
+    p = argparse.ArgumentParser(prog="emolib", description="Emotion recognition from faces.")
+    sub = p.add_subparsers(dest="command", required=True)
+    register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``main(["predict", "photo.jpg", "--json"])``; the leading ``"predict"`` may be left out."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "predict":
+        argv = ["predict", *argv]
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

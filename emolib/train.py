@@ -1,0 +1,373 @@
+"""The trainer: one loop for every model, on CPU or CUDA, in one process or many.
+
+:func:`fit` trains with Adam and the thesis's ``ReduceLROnPlateau`` (factor 0.3,
+patience 5) by default, or a cosine or one-cycle schedule; label smoothing, mixed
+precision (CUDA) and channels-last are options. After every epoch it writes
+``last.pt`` atomically (write, then rename) with the model, optimizer, scheduler,
+RNG states and history, and ``best.pt`` when validation accuracy improves;
+``history.json`` holds the per-epoch record. Called again on the same folder it
+resumes exactly where the last finished epoch left off.
+
+Every epoch's shuffling and augmentation draw from generators seeded by
+``(seed, epoch)``, so a resumed run sees the same batches as an uninterrupted one.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the same call trains data-parallel with
+:class:`~torch.nn.parallel.DistributedDataParallel` (NCCL on GPUs, gloo on CPU): each
+process gets its shard of every epoch's permutation, rank 0 alone writes files, and
+validation predictions are gathered from all ranks before metrics are computed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+__all__ = ["TrainConfig", "fit", "predict", "try_gpu", "set_seed", "EpochSampler", "load_history"]
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of a run (all saved in the checkpoint and ``config.json``)."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "plateau"  # "plateau" (the thesis), "cosine", "onecycle" or "none"
+    plateau_factor: float = 0.3
+    plateau_patience: int = 5
+    label_smoothing: float = 0.0
+    early_stopping: int | None = None  # epochs without a better val accuracy before stopping
+    amp: bool | None = None  # None: on for CUDA, off on CPU
+    channels_last: bool = True
+    seed: int = 0
+    num_workers: int = 0
+    device: str | None = None  # None: try_gpu()
+    max_batches: int | None = None  # cap batches per epoch (smoke runs)
+    extra: dict = field(default_factory=dict)
+
+
+def try_gpu() -> torch.device:
+    """The first CUDA device if there is one, else the CPU (as ``d2l.try_gpu``)."""
+    return torch.device("cuda:0") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class EpochSampler(torch.utils.data.Sampler[int]):
+    """A seeded permutation per epoch, optionally sharded over ``world_size`` ranks.
+
+    With one rank it yields the permutation of ``torch.randperm(n, seed + epoch)``;
+    with several, rank ``r`` takes every ``world_size``-th index starting at ``r``
+    (padding by wrap-around to equal length, as ``DistributedSampler``). Consecutive
+    per-rank batches of size ``b`` therefore together hold exactly the single-process
+    batch of size ``b * world_size``.
+    """
+
+    def __init__(self, n: int, seed: int = 0, rank: int = 0, world_size: int = 1, shuffle: bool = True) -> None:
+        self.n, self.seed, self.rank, self.world_size, self.shuffle = n, seed, rank, world_size, shuffle
+        self.epoch = 0
+        self.per_rank = math.ceil(n / world_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        total = self.per_rank * self.world_size
+        order += order[: total - len(order)]
+        return iter(order[self.rank : total : self.world_size])
+
+    def __len__(self) -> int:
+        return self.per_rank
+
+
+# --------------------------------------------------------------------------- distributed helpers
+
+
+def _dist_info() -> tuple[int, int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+    return 0, 1, 0
+
+
+def _maybe_init_distributed(device: torch.device) -> bool:
+    """Start the process group under torchrun; returns True if this call started it."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        return True
+    return False
+
+
+def _gather(t: torch.Tensor, n_total: int) -> torch.Tensor:
+    """Concatenate equal-length per-rank tensors in sampler order and drop the padding."""
+    rank, world, _ = _dist_info()
+    if world == 1:
+        return t[:n_total]
+    parts = [torch.empty_like(t) for _ in range(world)]
+    dist.all_gather(parts, t.contiguous())
+    # rank r held positions r, r + world, ...: interleave back to the sampler's order.
+    return torch.stack(parts, dim=1).reshape(-1, *t.shape[1:])[:n_total]
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    dataset,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    tta: tuple[str, ...] = (),
+    num_workers: int = 0,
+    progress: bool = True,
+    _sampler: EpochSampler | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class probabilities ``(N, classes)`` and targets ``(N,)`` for a dataset.
+
+    ``tta`` adds test-time augmentation: ``"flip"`` averages the prediction of the
+    horizontally flipped image, ``"shift"`` those of the image shifted by two pixels
+    in the four directions.
+    """
+    from tqdm.auto import tqdm
+
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=_sampler, num_workers=num_workers)
+    probs, targets = [], []
+    for x, y in tqdm(loader, desc="predict", leave=False, disable=not progress or len(loader) < 5):
+        x = x.to(device)
+        views = [x]
+        if "flip" in tta:
+            views.append(torch.flip(x, dims=[-1]))
+        if "shift" in tta:
+            for dy, dx in ((2, 0), (-2, 0), (0, 2), (0, -2)):
+                views.append(torch.roll(x, shifts=(dy, dx), dims=(-2, -1)))
+        p = torch.stack([torch.softmax(model(v).float(), dim=1) for v in views]).mean(0)
+        probs.append(p.cpu())
+        targets.append(torch.as_tensor(y))
+    return torch.cat(probs), torch.cat(targets)
+
+
+# --------------------------------------------------------------------------- fit
+
+
+def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    if cfg.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="max", factor=cfg.plateau_factor, patience=cfg.plateau_patience
+        )
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.2
+        )
+    if cfg.schedule == "none":
+        return None
+    raise ValueError(f"schedule must be plateau, cosine, onecycle or none, got {cfg.schedule!r}")
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_history(out_dir: str | os.PathLike) -> list[dict]:
+    """The per-epoch history a run wrote to ``out_dir/history.json``."""
+    return json.loads((Path(out_dir) / "history.json").read_text())["history"]
+
+
+def fit(
+    model: nn.Module,
+    train_set,
+    val_set,
+    config: TrainConfig | None = None,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    on_epoch_end: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Train ``model`` and return the per-epoch history.
+
+    Each history entry has ``epoch``, ``train_loss``, ``train_acc``, ``val_loss``,
+    ``val_acc``, ``val_auc`` (macro one-vs-rest), ``lr`` and ``seconds``. With
+    ``out_dir``, checkpoints and ``history.json`` are written there each epoch and
+    an existing ``last.pt`` is resumed (unless ``resume=False``). At the end the
+    model holds the weights of the best validation epoch.
+    """
+    from tqdm.auto import tqdm
+
+    from .metrics import roc_auc
+
+    cfg = config or TrainConfig()
+    device = torch.device(cfg.device) if cfg.device else try_gpu()
+    started_pg = _maybe_init_distributed(device)
+    rank, world, local_rank = _dist_info()
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", local_rank)
+    is_main = rank == 0
+    amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
+
+    set_seed(cfg.seed)
+    model = model.to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    train_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    sampler = EpochSampler(len(train_set), cfg.seed, rank, world)
+    g = torch.Generator()
+    loader = torch.utils.data.DataLoader(
+        train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+        drop_last=False, pin_memory=device.type == "cuda", generator=g,
+        persistent_workers=False,
+    )
+    val_sampler = EpochSampler(len(val_set), rank=rank, world_size=world, shuffle=False)
+    steps = min(len(loader), cfg.max_batches or len(loader))
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = _make_scheduler(opt, cfg, steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+    out = Path(out_dir) if out_dir is not None else None
+    history: list[dict] = []
+    best_acc, best_state, start_epoch, stale = -1.0, None, 0, 0
+    if out is not None and resume and (out / "last.pt").exists():
+        ckpt = torch.load(out / "last.pt", map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        if sched is not None and ckpt.get("scheduler") is not None:
+            sched.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        history, best_acc, stale = ckpt["history"], ckpt["best_acc"], ckpt["stale"]
+        best_state = ckpt.get("best_state")
+        start_epoch = len(history)
+        _set_rng_state(ckpt["rng"])
+    if out is not None and is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    for epoch in range(start_epoch, cfg.epochs):
+        if cfg.early_stopping is not None and stale >= cfg.early_stopping:
+            break
+        t0 = time.time()
+        sampler.set_epoch(epoch)
+        # Augmentation randomness is a function of (seed, epoch, rank): resumed runs match.
+        torch.manual_seed(cfg.seed * 100_003 + epoch * 1_009 + rank)
+        g.manual_seed(cfg.seed + epoch)
+        train_model.train()
+        tot_loss = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
+        bar = tqdm(loader, total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=not (progress and is_main))
+        for i, (x, y) in enumerate(bar):
+            if i >= steps:
+                break
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16,
+                                enabled=amp):
+                logits = train_model(x)
+                loss = loss_fn(logits, y)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            if sched is not None and cfg.schedule in ("cosine", "onecycle"):
+                sched.step()
+            n = len(y)
+            tot_loss += torch.tensor([loss.item() * n, (logits.argmax(1) == y).sum().item(), n], dtype=torch.float64)
+            if i % 10 == 0:
+                bar.set_postfix(loss=f"{tot_loss[0] / tot_loss[2]:.3f}", acc=f"{tot_loss[1] / tot_loss[2]:.3f}")
+        if world > 1:
+            dist.all_reduce(tot_loss)
+
+        probs, targets = predict(model, val_set, batch_size=max(cfg.batch_size, 256), device=device,
+                                 progress=False, _sampler=val_sampler)
+        probs, targets = _gather(probs.to(device), len(val_set)).cpu(), _gather(targets.to(device), len(val_set)).cpu()
+        val_loss = nn.functional.nll_loss(torch.log(probs.clamp_min(1e-12)), targets).item()
+        val_acc = (probs.argmax(1) == targets).float().mean().item()
+        entry = {
+            "epoch": epoch + 1,
+            "train_loss": (tot_loss[0] / tot_loss[2]).item(),
+            "train_acc": (tot_loss[1] / tot_loss[2]).item(),
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "val_auc": roc_auc(targets.numpy(), probs.numpy()),
+            "lr": opt.param_groups[0]["lr"],
+            "seconds": time.time() - t0,
+        }
+        if sched is not None and cfg.schedule == "plateau":
+            sched.step(val_acc)
+        history.append(entry)
+        if val_acc > best_acc:
+            best_acc, stale = val_acc, 0
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+        if out is not None and is_main:
+            if stale == 0:
+                _atomic_save(best_state, out / "best.pt")
+            _atomic_save(
+                {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                 "scheduler": sched.state_dict() if sched is not None else None, "scaler": scaler.state_dict(),
+                 "history": history, "best_acc": best_acc, "stale": stale, "best_state": best_state,
+                 "rng": _rng_state(), "config": asdict(cfg)},
+                out / "last.pt",
+            )
+            tmp = out / "history.json.tmp"
+            tmp.write_text(json.dumps({"config": asdict(cfg), "history": history}, indent=1))
+            os.replace(tmp, out / "history.json")
+        if is_main and progress:
+            tqdm.write(
+                f"epoch {entry['epoch']:3d}  loss {entry['train_loss']:.4f}  acc {entry['train_acc']:.4f}  "
+                f"val_loss {val_loss:.4f}  val_acc {val_acc:.4f}  auc {entry['val_auc']:.4f}  "
+                f"lr {entry['lr']:.2e}  {entry['seconds']:.0f}s"
+            )
+        if on_epoch_end is not None and is_main:
+            on_epoch_end(entry)
+
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.to(memory_format=torch.contiguous_format)
+    if started_pg:
+        dist.barrier()
+        dist.destroy_process_group()
+    return history

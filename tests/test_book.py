@@ -1,0 +1,276 @@
+"""The book: its helpers, every chapter in smoke mode, the committed notebooks, the build.
+
+* smoke runs: every chapter of ``_toc.yml`` is executed with papermill and ``smoke=True``
+  into a temporary folder (the committed notebooks are not touched), on the real data
+  when ``$EMOLIB_DATA`` (default ``../shared/data``) has it, else on generated data;
+  the data chapter is also run on generated data and on an empty folder, where it must
+  say that the data is missing instead of failing;
+* committed notebooks: ``pytest --nbval-lax book/`` re-runs them as committed (full
+  mode). *Lax* mode because outputs legitimately vary between runs (timings, progress
+  bars, figures' bytes, training numbers): a cell fails only if it raises, and only the
+  cells tagged ``nbval-check-output`` (data-independent tables) must reproduce their
+  committed output exactly;
+* the build: ``jupyter-book build . --path-output TMP -W --keep-going`` (warnings are
+  errors) must produce ``index.html`` and one page per chapter. The build is shared with
+  ``tests/test_browser.py`` through :func:`built_book`.
+
+The slow ones are marked ``slow``; ``make test`` runs them all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from emolib import book
+from emolib import data as D
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = book.chapters(ROOT)
+STEMS = [nb.stem for nb in CHAPTERS]
+REAL_DATA = Path(os.environ.get("EMOLIB_DATA") or ROOT.parent / "shared" / "data")
+HAVE_REAL_DATA = (REAL_DATA / "fer2013" / "train").is_dir() and (REAL_DATA / "asl").is_dir()
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+CELL_TIMEOUT = 300  # seconds per cell; a smoke chapter takes well under a minute in all
+
+
+def _kernel_env() -> dict:
+    """The environment for a kernel run in a subprocess: inline figures even if MPLBACKEND=Agg."""
+    env = dict(os.environ)
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    env.setdefault("EMOLIB_DATA", str(REAL_DATA))
+    return env
+
+
+def _outputs(nb_path: Path) -> list[dict]:
+    nb = nbformat.read(nb_path, as_version=4)
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+
+
+def _markdown_text(outputs) -> str:
+    return "\n".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
+
+
+def _images(outputs) -> int:
+    return sum("image/png" in o.get("data", {}) for o in outputs)
+
+
+@pytest.fixture(scope="session")
+def fake_data(tmp_path_factory) -> Path:
+    """A generated data root with fer2013/, rafdb/ and asl/ (smooth noise images)."""
+    return book.make_fake_data(tmp_path_factory.mktemp("fake-data"), n_per_class=6)
+
+
+# --------------------------------------------------------------------------- the table of contents
+
+
+def test_toc_lists_the_chapters_in_order():
+    assert STEMS[0] == "01_introduction" and STEMS[1] == "02_data"
+    assert STEMS == sorted(STEMS), "chapters must be in numbered order"
+    assert STEMS == [
+        "01_introduction", "02_data", "03_baseline", "04_transfer_learning",
+        "05_evaluation", "06_hand_gestures", "07_pipeline", "08_webcam",
+    ]
+    assert (ROOT / "book" / "references.md").is_file() and (ROOT / "book" / "intro.md").is_file()
+    assert "{bibliography}" in (ROOT / "book" / "references.md").read_text()
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_chapter_has_colab_and_parameters_cells(stem):
+    nb = nbformat.read(ROOT / "book" / f"{stem}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), "title first"
+    assert '"google.colab" in sys.modules' in code[0].source, "first code cell installs emolib on Colab"
+    assert "pip" in code[0].source and not any(line.lstrip().startswith("!") for line in code[0].source.splitlines())
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and params[0] is code[1], "the second code cell is the papermill parameters cell"
+    namespace: dict = {}
+    exec(params[0].source, namespace)  # plain assignments only
+    assert namespace["data_root"] is None and namespace["smoke"] is False
+    assert namespace["output_dir"].startswith("results/")
+    assert nb.metadata["kernelspec"]["name"] == book.KERNEL
+
+
+def test_cited_keys_exist_in_the_bibliography():
+    import re
+
+    bib = (ROOT / "book" / "references.bib").read_text()
+    keys = set(re.findall(r"^@\w+\{([^,]+),", bib, flags=re.M))
+    assert "thesis2024" in keys
+    sources = [p.read_text() for p in (ROOT / "book").glob("*.ipynb")] + [(ROOT / "book" / "intro.md").read_text()]
+    cited = {k.strip() for s in sources for group in re.findall(r"\{cite(?::[pt])?\}`([^`]+)`", s)
+             for k in group.split(",")}
+    assert cited, "the book cites nothing"
+    assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_make_fake_rafdb_is_read_by_the_rafdb_loader(tmp_path):
+    root = book.make_fake_rafdb(tmp_path / "rafdb", n_per_class=4)
+    lines = (root / "EmoLabel" / "list_patition_label.txt").read_text().split()
+    assert lines[:2] == ["test_00001.jpg", "1"]
+    train, test = D.RAFDB(root, "train", cache=False), D.RAFDB(root, "test", cache=False)
+    assert len(train) == 7 * 3 and len(test) == 7 * 1
+    assert tuple(train.images.shape[1:]) == (3, 100, 100)
+    assert set(train.class_counts.values()) == {3}
+
+
+def test_load_dataset_smoke_samples_per_class(fake_data):
+    fer = book.load_dataset("fer2013", "train", fake_data, smoke=True, per_class=2)
+    assert fer.classes == D.EMOTIONS and set(fer.class_counts.values()) == {2}
+    hands = book.load_dataset("asl", "train", fake_data, smoke=True, size=32, per_class=3)
+    assert hands.classes == D.GESTURES and tuple(hands.images.shape[1:]) == (3, 32, 32)
+    raf = book.load_dataset("rafdb", "train", fake_data, smoke=True, per_class=1)
+    assert len(raf) == 7
+    full = book.load_dataset("fer2013", "test", fake_data / "fer2013")
+    assert len(full) == 7 * 3
+
+
+def test_load_dataset_missing_raises(tmp_path):
+    for name in ("fer2013", "rafdb", "asl"):
+        for smoke in (False, True):
+            with pytest.raises(D.DatasetNotFoundError):
+                book.load_dataset(name, "train", tmp_path, smoke=smoke)
+
+
+def test_tables_and_plots(fake_data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    table = book.gesture_table()
+    assert "| A | punch | angry |" in table and "| V | victory | happy |" in table
+    counts = {"train": {"a": 3, "b": 1}, "test": {"a": 1, "b": 1}}
+    assert "| **total** | **4** | 100.0 | **2** | 100.0 |" in book.counts_table(counts)
+    assert book.plot_class_counts(counts, "t").get_title() == "t"
+    fer = book.load_dataset("fer2013", "train", fake_data, smoke=True, per_class=3)
+    fig = book.plot_samples(fer, per_class=3)
+    assert len(fig.axes) == 7 * 3
+    assert len(book.plot_samples(fer, per_class=1).axes) == 7
+
+
+def test_output_path_is_under_the_repository(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT / "book")
+    assert book.output_path("results/_test_book") == ROOT / "results" / "_test_book"
+    (ROOT / "results" / "_test_book").rmdir()
+    assert book.output_path(tmp_path / "x") == tmp_path / "x"
+
+
+def test_cli_list():
+    out = subprocess.run([sys.executable, "-m", "emolib.book", "list"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [f"book/{s}.ipynb" for s in STEMS]
+
+
+# --------------------------------------------------------------------------- smoke runs
+
+
+def _smoke(stem: str, outdir: Path, data_root: Path) -> Path:
+    t0 = time.time()
+    nb = book.smoke(outdir, [stem], data_root=data_root)[0]
+    elapsed = time.time() - t0
+    print(f"{stem}: {elapsed:.0f} s")
+    assert nb == outdir / f"{stem}.ipynb" and nb.is_file()
+    return nb
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", STEMS)
+def test_chapter_smoke(stem, tmp_path, fake_data):
+    data_root = REAL_DATA if HAVE_REAL_DATA else fake_data
+    nb = _smoke(stem, tmp_path, data_root)
+    outputs = _outputs(nb)
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    assert "is not available here" not in _markdown_text(outputs)
+    committed = _images(_outputs(ROOT / "book" / f"{stem}.ipynb"))
+    if committed:
+        assert _images(outputs) > 0, f"{stem} draws figures when run in full but none in the smoke run"
+    original = nbformat.reads((ROOT / "book" / f"{stem}.ipynb").read_text(), as_version=4)
+    assert original.metadata.get("papermill") is None, "the committed notebook was touched"
+
+
+@pytest.mark.slow
+def test_data_chapter_on_generated_data(tmp_path, fake_data):
+    nb = _smoke("02_data", tmp_path, fake_data)
+    outputs = _outputs(nb)
+    assert _images(outputs) >= 7
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "RAF-DB: train" in text, "the generated data root has rafdb/, which must be used"
+    counts = json.loads((tmp_path / "results" / "02_data" / "class_counts.json").read_text())
+    assert set(counts) == {"fer2013", "asl"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", ["01_introduction", "02_data"])
+def test_chapter_without_data_says_so(stem, tmp_path):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    nb = _smoke(stem, tmp_path / "out", empty)
+    text = _markdown_text(_outputs(nb))
+    assert "is not available here" in text and book.DATA_CHAPTER in text
+    if stem == "02_data":
+        assert "GENERATED PLACEHOLDER DATA" in "".join(o.get("text", "") for o in _outputs(nb))
+
+
+# --------------------------------------------------------------------------- committed notebooks
+
+
+@pytest.mark.slow
+def test_committed_notebooks_run_with_nbval():
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
+           f"--nbval-cell-timeout={CELL_TIMEOUT}", "book/"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=_kernel_env(), capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+
+
+def test_committed_notebooks_have_outputs():
+    for stem in ("01_introduction", "02_data"):
+        outputs = _outputs(ROOT / "book" / f"{stem}.ipynb")
+        assert _images(outputs) >= 2, f"{stem} must be committed executed (python -m emolib.book execute)"
+        assert not [o for o in outputs if o["output_type"] == "error"]
+        assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+
+
+# --------------------------------------------------------------------------- the build
+
+_BUILD: dict = {}
+
+
+def built_book(tmp_path_factory) -> Path:
+    """Build the book once per test session into a temporary folder; returns ``.../_build/html``.
+
+    Shared by this module and ``test_browser.py``. Fails (in every caller) if the build
+    fails or warns.
+    """
+    if "proc" not in _BUILD:
+        out = tmp_path_factory.mktemp("book-build")
+        cmd = [str(JUPYTER_BOOK), "build", str(ROOT), "--path-output", str(out), "-W", "--keep-going"]
+        _BUILD["proc"] = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+        _BUILD["html"] = out / "_build" / "html"
+    proc = _BUILD["proc"]
+    if proc.returncode != 0:
+        pytest.fail(f"jupyter-book build failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
+    return _BUILD["html"]
+
+
+@pytest.mark.slow
+def test_book_builds_without_warnings(tmp_path_factory):
+    html = built_book(tmp_path_factory)
+    assert (html / "index.html").is_file()
+    for page in ["intro", *STEMS, "references"]:
+        assert (html / "book" / f"{page}.html").is_file(), f"no page for {page}"
+    refs = (html / "book" / "references.html").read_text()
+    assert "deep residual learning for image recognition" in refs.lower()
+    assert "Emotion recognition from facial expressions and hand gestures with deep learning" in refs
+    data_page = (html / "book" / "02_data.html").read_text()
+    assert data_page.count("_images/") >= 7, "the data chapter shows its figures"
+    assert "<table" in data_page, "markdown tables that cells display are rendered"

@@ -1,0 +1,74 @@
+"""The command line: train (resumable) and evaluate --json on folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from emolib.cli import main
+from emolib.data import EMOTIONS
+from emolib.models import create_model, save_checkpoint
+from tests.conftest import needs_real
+
+JSON_KEYS = {"accuracy", "n", "per_class", "auc", "confusion", "classes", "model", "data", "skipped"}
+
+
+@pytest.fixture
+def baseline_ckpt(tmp_path):
+    return save_checkpoint(create_model("baseline"), tmp_path / "b.pt", EMOTIONS)
+
+
+def test_evaluate_json_on_a_fer_layout_folder(fer_folders, baseline_ckpt, capsys):
+    assert main(["evaluate", "--model", str(baseline_ckpt), "--data", str(fer_folders / "test"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert JSON_KEYS <= set(out) and out["n"] == 14
+    assert set(out["per_class"]) == set(EMOTIONS)
+    assert set(out["per_class"]["happy"]) == {"precision", "recall", "f1-score", "support"}
+
+
+def test_evaluate_text_report(fer_folders, baseline_ckpt, capsys):
+    assert main(["evaluate", "--model", str(baseline_ckpt), "--data", str(fer_folders / "test")]) == 0
+    text = capsys.readouterr().out
+    assert "precision" in text and "accuracy" in text and "14 images" in text
+
+
+def test_evaluate_bad_model_and_bad_folder(fer_folders, baseline_ckpt, tmp_path, capsys):
+    assert main(["evaluate", "--model", "nope", "--data", str(fer_folders / "test")]) == 2
+    assert "neither a shipped model" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(baseline_ckpt), "--data", str(tmp_path / "missing")]) == 2
+    assert "expected a folder" in capsys.readouterr().err
+
+
+def test_train_then_evaluate_the_result(fer_folders, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--model", "baseline", "--dataset", "fer2013", "--data", str(fer_folders), "--out", str(out),
+            "--epochs", "1", "--batch-size", "8"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["epochs_run"] == 1 and summary["parameters"] == 1_668_615
+    result = json.loads((out / "result.json").read_text())
+    assert result["test"]["n"] == 14 and "test_tta_flip" in result
+    # a second call resumes: the run is complete, so it trains no further epoch
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["epochs_run"] == 1
+    assert main(["evaluate", "--model", str(out / "model.pt"), "--data", str(fer_folders / "test"), "--json"]) == 0
+
+
+def test_python_dash_m_emolib_runs():
+    proc = subprocess.run([sys.executable, "-m", "emolib", "models"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "baseline" in proc.stdout and "1,668,615" in proc.stdout
+
+
+@pytest.mark.realdata
+def test_shipped_baseline_on_the_real_test_split(capsys):
+    from emolib.models import list_pretrained
+
+    if "baseline-fer2013" not in list_pretrained():
+        pytest.skip("baseline-fer2013 is not shipped in this checkout")
+    test = needs_real("fer2013/test")
+    assert main(["evaluate", "--model", "baseline-fer2013", "--data", str(test), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["n"] == 3589 and out["accuracy"] > 1 / 7

@@ -1,0 +1,77 @@
+"""Metrics agree with scikit-learn on known inputs; plots and tables render."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from emolib import metrics as M
+
+Y = np.array([0, 0, 1, 1, 2, 2, 2, 0])
+P = np.array([
+    [0.7, 0.2, 0.1], [0.4, 0.5, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4],
+    [0.1, 0.1, 0.8], [0.2, 0.2, 0.6], [0.5, 0.1, 0.4], [0.6, 0.3, 0.1],
+])
+CLASSES = ("a", "b", "c")
+
+
+def test_accuracy_and_auc_match_sklearn():
+    pred = P.argmax(1)
+    assert M.accuracy(Y, pred) == pytest.approx(5 / 8)
+    assert M.roc_auc(Y, P) == pytest.approx(skm.roc_auc_score(Y, P, multi_class="ovr", average="macro"))
+
+
+def test_auc_with_a_missing_class_uses_the_present_ones():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.4, 0.5, 0.1]])
+    assert M.roc_auc(y, p) == pytest.approx(1.0)
+    assert np.isnan(M.roc_auc(np.zeros(3, int), p[:3]))
+
+
+def test_report_and_confusion_match_sklearn():
+    pred = P.argmax(1)
+    r = M.classification_report(Y, pred, CLASSES)
+    p, rec, f1, s = skm.precision_recall_fscore_support(Y, pred, zero_division=0)
+    for i, c in enumerate(CLASSES):
+        assert r[c]["precision"] == pytest.approx(p[i]) and r[c]["recall"] == pytest.approx(rec[i])
+        assert r[c]["f1-score"] == pytest.approx(f1[i]) and r[c]["support"] == s[i]
+    cm = M.confusion(Y, pred, 3)
+    assert (cm == skm.confusion_matrix(Y, pred)).all()
+    cmn = M.confusion(Y, pred, 3, normalize=True)
+    assert np.allclose(cmn.sum(1), 1) and cmn[0, 0] == pytest.approx(2 / 3)
+
+
+def test_format_report_has_the_thesis_columns():
+    text = M.format_report(M.classification_report(Y, P.argmax(1), CLASSES))
+    lines = text.splitlines()
+    assert lines[0].split() == ["label", "precision", "recall", "f1-score", "support"]
+    assert any(line.split()[0] == "accuracy" and line.split()[1] == "0.62" for line in lines)
+    assert lines[-1].split()[:2] == ["weighted", "avg"]
+
+
+def test_evaluate_probs_is_json_ready():
+    import json
+
+    out = M.evaluate_probs(Y, P, CLASSES)
+    json.dumps(out)
+    assert out["n"] == 8 and out["accuracy"] == pytest.approx(0.625)
+    assert set(out["per_class"]["a"]) == {"precision", "recall", "f1-score", "support"}
+    assert np.array(out["confusion"]).sum() == 8
+
+
+def test_plots_and_comparison_table():
+    history = [{"epoch": i, "train_loss": 1 / i, "val_loss": 1.2 / i, "train_acc": 0.1 * i, "val_acc": 0.09 * i,
+                "lr": 1e-3 * 0.3 ** (i // 3)} for i in range(1, 7)]
+    fig = M.plot_history(history, "x")
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
+    assert M.plot_lr(history).get_yscale() == "log"
+    ax = M.plot_confusion(M.confusion(Y, P.argmax(1), 3), CLASSES, normalize=True)
+    assert len(ax.texts) == 9
+    table = M.comparison_table([{"model": "baseline", "source": "ours", "FER2013": 0.6123},
+                                {"model": "baseline", "source": "thesis", "FER2013": 0.6085, "RAF-DB": None}])
+    assert "| 61.23 |" in table and "| 60.85 |" in table and "–" in table

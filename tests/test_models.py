@@ -1,0 +1,115 @@
+"""Models: registry, parameter counts, forward/backward, checkpoints and their errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from emolib import models as M
+
+# Parameter counts with a 7-class head (4 for resnetv2_50). The thesis's Table 5.8
+# lists 1.67M, 4.21M, 21.29M and 66.48M; see the book's transfer-learning chapter.
+EXPECTED = {
+    "baseline": 1_668_615,
+    "mobilenetv3_large": 4_210_999,
+    "resnet34": 21_288_263,
+    "wide_resnet50_2": 66_848_583,
+    "resnetv2_50": 23_508_548,
+}
+
+
+def test_registry_names():
+    assert set(EXPECTED) | {"emonet"} == set(M.list_models())
+
+
+def test_baseline_has_the_thesis_parameter_count():
+    assert M.count_parameters(M.create_model("baseline")) == 1_668_615
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_parameter_counts(name):
+    assert M.count_parameters(M.create_model(name)) == EXPECTED[name]
+
+
+@pytest.mark.parametrize("name", ["baseline", "emonet", "mobilenetv3_large", "resnet34"])
+def test_forward_backward(name):
+    model = M.create_model(name)
+    cfg = model.input_config
+    size = cfg.size if cfg.size <= 48 else 64  # the timm nets are fully convolutional
+    x = torch.randn(2, cfg.channels, size, size)
+    out = model(x)
+    assert out.shape == (2, 7)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_gray_input_for_a_timm_backbone():
+    model = M.create_model("resnet34", in_chans=1)
+    assert model(torch.randn(1, 1, 64, 64)).shape == (1, 7)
+    assert model.input_config.channels == 1 and len(model.input_config.mean) == 1
+
+
+def test_from_scratch_models_have_no_imagenet_weights():
+    with pytest.raises(M.PretrainedWeightsError, match="from scratch"):
+        M.create_model("baseline", pretrained=True)
+
+
+def test_pretrained_offline_fails_with_a_clear_message(monkeypatch):
+    import timm
+
+    def offline(*args, **kwargs):
+        if kwargs.get("pretrained"):
+            raise OSError("We couldn't connect to 'https://huggingface.co'")
+        raise AssertionError("unexpected call")
+
+    monkeypatch.setattr(timm, "create_model", offline)
+    with pytest.raises(M.PretrainedWeightsError, match="network connection"):
+        M.create_model("resnet34", pretrained=True)
+
+
+def test_unknown_model():
+    with pytest.raises(ValueError, match="choose one of"):
+        M.create_model("vgg99")
+
+
+def test_checkpoint_round_trip_in_half_precision(tmp_path):
+    model = M.create_model("baseline").eval()
+    x = torch.randn(3, 1, 48, 48)
+    path = M.save_checkpoint(model, tmp_path / "m.pt", ["a", "b", "c", "d", "e", "f", "g"], half=True, note="x")
+    loaded = M.load_model(path)
+    assert loaded.classes == ("a", "b", "c", "d", "e", "f", "g") and loaded.meta == {"note": "x"}
+    assert torch.allclose(loaded(x), model(x), atol=5e-2)
+
+
+def test_weights_path_loads_a_checkpoint(tmp_path):
+    src = M.create_model("baseline")
+    path = M.save_checkpoint(src, tmp_path / "m.pt", list("abcdefg"))
+    dst = M.create_model("baseline", weights=path)
+    assert torch.equal(dst.head.weight, src.head.weight)
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    path = M.save_checkpoint(M.create_model("emonet"), tmp_path / "emonet.pt", list("abcdefg"))
+    with pytest.raises(M.CheckpointError, match="does not fit this architecture"):
+        M.create_model("baseline", weights=path)
+
+
+def test_corrupt_or_missing_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(M.CheckpointError, match="not a readable PyTorch checkpoint"):
+        M.load_model(bad)
+    with pytest.raises(M.CheckpointError, match="neither a shipped model"):
+        M.load_model("no-such-model")
+    plain = tmp_path / "plain.pt"
+    torch.save(M.create_model("baseline").state_dict(), plain)
+    with pytest.raises(M.CheckpointError, match="not an emolib checkpoint"):
+        M.load_model(plain)
+
+
+def test_shipped_checkpoints_load_and_have_cards():
+    for name in M.list_pretrained():
+        model = M.load_model(name)
+        card = M.model_card(name)
+        assert card["name"] == name and 0 < card["test"]["accuracy"] <= 1
+        assert len(model.classes) == len(card["test"]["classes"])

@@ -1,0 +1,425 @@
+"""The real-world pipeline (emolib.pipeline): detection, crops, inputs, drawing, folders, video, CLI.
+
+One MTCNN and one classifier per module (the ``pipe`` fixture). The classifier is an
+untrained baseline saved as a checkpoint here: these tests check behaviour (faces
+found, boxes, shapes, errors), not what the emotions are. Real photos and the video
+come from ``$EMOLIB_DATA`` (default ``../shared/data``) and are skipped when absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from emolib.data import EMOTIONS
+from emolib.models import InputConfig, create_model, save_checkpoint
+from emolib.pipeline import (
+    EmotionPipeline,
+    PipelineInputError,
+    PipelineResult,
+    clahe,
+    draw,
+    load_image,
+    plot_emotions_over_time,
+    process_video,
+    read_emotion_csv,
+)
+from emolib.pipeline_cli import main as cli_main
+
+REPO = Path(__file__).resolve().parents[1]
+
+# MTCNN is not a perfect counter on crowded photos; the tolerance for those is stated here.
+COUNT_TOLERANCE = {6: 1, 24: 2}
+
+
+def _data_root() -> Path:
+    return Path(os.environ.get("EMOLIB_DATA", REPO.parent / "shared" / "data"))
+
+
+def _real(sub: str) -> Path:
+    path = _data_root() / sub
+    if not path.exists():
+        pytest.skip(f"real data {path} is absent (set EMOLIB_DATA to the folder of ../shared/data)")
+    return path
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = create_model("baseline")
+    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "baseline-test.pt", EMOTIONS)
+
+
+@pytest.fixture(scope="module")
+def pipe(checkpoint) -> EmotionPipeline:
+    return EmotionPipeline(checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    skdata = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) provides the astronaut photo")
+    return skdata.astronaut()
+
+
+@pytest.fixture(scope="module")
+def astro_result(pipe, astronaut) -> PipelineResult:
+    return pipe(astronaut)
+
+
+@pytest.fixture(scope="module")
+def small_astronaut(astronaut) -> np.ndarray:
+    return np.asarray(Image.fromarray(astronaut).resize((256, 256), Image.BILINEAR))
+
+
+@pytest.fixture(scope="module")
+def small_result(pipe, small_astronaut) -> PipelineResult:
+    return pipe(small_astronaut)
+
+
+# --------------------------------------------------------------------------- CLAHE
+
+
+def test_clahe_widens_low_contrast_and_keeps_shape():
+    rng = np.random.default_rng(0)
+    low = np.clip(110 + 10 * rng.standard_normal((50, 37)), 0, 255).astype(np.uint8)
+    out = clahe(low, clip_limit=2.0, grid=4)
+    assert out.shape == low.shape and out.dtype == np.uint8
+    assert out.std() > 2 * low.std()
+    flat = np.full((64, 64), 128, np.uint8)
+    assert np.abs(clahe(flat).astype(int) - 128).max() <= 3  # a flat image stays (nearly) flat
+    with pytest.raises(ValueError):
+        clahe(np.zeros((8, 8, 3), np.uint8))
+
+
+# --------------------------------------------------------------------------- synthetic photos
+
+
+def test_astronaut_one_face(astro_result, astronaut):
+    r = astro_result
+    assert r.image_size == (512, 512)
+    assert len(r.faces) == 1
+    f = r.faces[0]
+    x1, y1, x2, y2 = f.box
+    assert 0 <= x1 < x2 <= 512 and 0 <= y1 < y2 <= 512
+    assert 150 < (x1 + x2) / 2 < 260 and 60 < (y1 + y2) / 2 < 200  # her face, upper middle
+    assert 0.95 <= f.score <= 1.0
+    assert np.asarray(f.landmarks).shape == (5, 2)
+    assert all(x1 - 5 <= x <= x2 + 5 and y1 - 5 <= y <= y2 + 5 for x, y in f.landmarks)
+    assert list(f.probabilities) == list(EMOTIONS)
+    assert abs(sum(f.probabilities.values()) - 1) < 1e-4
+    assert f.emotion == max(f.probabilities, key=f.probabilities.get)
+    assert f.hands == {"left": None, "right": None}
+    d = json.loads(json.dumps(r.to_dict()))
+    assert set(d) == {"image", "image_size", "faces"}
+    assert set(d["faces"][0]) >= {"box", "score", "landmarks", "emotion", "probabilities", "hands"}
+
+
+def test_collage_of_four(pipe, astronaut):
+    collage = np.concatenate([np.concatenate([astronaut, astronaut], 1)] * 2, 0)  # 2x2, 1024x1024
+    calls = []
+    handle = pipe.model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    try:
+        r = pipe(collage)
+    finally:
+        handle.remove()
+    assert len(r.faces) == 4
+    quadrants = {(int((f.box[0] + f.box[2]) / 2 // 512), int((f.box[1] + f.box[3]) / 2 // 512)) for f in r.faces}
+    assert quadrants == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert calls == [4], "all faces of one image must be classified in one batch"
+
+
+@pytest.mark.parametrize("kind", ["noise", "plain"])
+def test_no_face_gives_empty_result(pipe, kind):
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8) if kind == "noise" else \
+        np.full((240, 320, 3), 127, np.uint8)
+    r = pipe(img)
+    assert r.faces == [] and r.image_size == (320, 240)
+    assert r.to_dict()["faces"] == []
+    assert draw(img, r).size == (320, 240)
+
+
+def test_exif_rotation_is_applied(pipe, astronaut, tmp_path):
+    upright = Image.fromarray(astronaut[:400])  # displayed: 512 wide, 400 high
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what the camera wrote: 400x512, sideways
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 CW to display
+    path = tmp_path / "rotated.jpg"
+    stored.save(path, exif=exif, quality=95)
+    assert Image.open(path).size == (400, 512)
+    r = pipe(path)
+    assert r.image_size == (512, 400)
+    assert len(r.faces) == 1
+    expected = pipe(np.asarray(upright)).faces[0].box
+    assert _iou(r.faces[0].box, expected) > 0.8
+    assert draw(path, r).size == (512, 400)
+
+
+def test_gray_rgba_palette_inputs(pipe, small_astronaut, small_result):
+    assert len(small_result.faces) == 1
+    ref = small_result.faces[0].box
+    pil = Image.fromarray(small_astronaut)
+    gray = np.asarray(pil.convert("L"))
+    rgba = np.dstack([small_astronaut, np.full(small_astronaut.shape[:2], 255, np.uint8)])
+    inputs = {
+        "gray array": gray,
+        "gray (H, W, 1)": gray[:, :, None],
+        "gray PIL": pil.convert("L"),
+        "RGBA array": rgba,
+        "RGBA PIL": pil.convert("RGBA"),
+        "palette PIL": pil.convert("P", palette=Image.Palette.ADAPTIVE, colors=256),
+        "float array": small_astronaut.astype(np.float32) / 255,
+    }
+    for name, img in inputs.items():
+        r = pipe(img)
+        assert r.image_size == (256, 256), name
+        assert len(r.faces) == 1, name
+        assert _iou(r.faces[0].box, ref) > 0.7, name
+
+
+def test_bgr_flag(pipe, small_astronaut, small_result):
+    bgr = np.ascontiguousarray(small_astronaut[:, :, ::-1])
+    r = pipe(bgr, bgr=True)
+    assert len(r.faces) == 1
+    assert np.allclose(r.faces[0].box, small_result.faces[0].box)
+    assert r.faces[0].probabilities == pytest.approx(small_result.faces[0].probabilities)
+
+
+def test_huge_image_is_downscaled_and_mapped_back(pipe, astronaut):
+    canvas = Image.new("RGB", (6000, 4000), (40, 40, 40))
+    canvas.paste(Image.fromarray(astronaut).resize((4000, 4000), Image.BILINEAR), (1500, 0))
+    small = pipe(astronaut).faces[0].box
+    expected = [1500 + small[0] * 4000 / 512, small[1] * 4000 / 512, 1500 + small[2] * 4000 / 512,
+                small[3] * 4000 / 512]
+    r = pipe(canvas)
+    assert r.image_size == (6000, 4000)
+    assert len(r.faces) == 1
+    x1, y1, x2, y2 = r.faces[0].box
+    assert 0 <= x1 < x2 <= 6000 and 0 <= y1 < y2 <= 4000
+    assert _iou(r.faces[0].box, expected) > 0.7
+    assert all(1500 <= x <= 5500 for x, _ in r.faces[0].landmarks)
+
+
+def test_detection_only_and_rgb_model(pipe, small_astronaut):
+    det_only = EmotionPipeline(None, detector=pipe.detector)
+    r = det_only(small_astronaut)
+    assert len(r.faces) == 1 and r.faces[0].emotion is None and r.faces[0].probabilities == {}
+    assert draw(small_astronaut, r).size == (256, 256)
+
+    class TinyRGB(torch.nn.Module):  # a 3-channel model of another size: crops must follow its input_config
+        classes = ("pos", "neg")
+        input_config = InputConfig(64, 3, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(3 * 64 * 64, 2)
+            self.seen = None
+
+        def forward(self, x):
+            self.seen = tuple(x.shape)
+            return self.fc(x.flatten(1))
+
+    model = TinyRGB()
+    r = EmotionPipeline(model, detector=pipe.detector, contrast="equalize")(small_astronaut)
+    assert model.seen == (1, 3, 64, 64)
+    assert set(r.faces[0].probabilities) == {"pos", "neg"}
+
+
+def test_default_model_message_when_not_shipped():
+    from emolib.models import CheckpointError, list_pretrained
+
+    if "baseline-fer2013" in list_pretrained():
+        pytest.skip("baseline-fer2013 ships: the default loads")
+    with pytest.raises(CheckpointError, match="baseline-fer2013.*model=PATH"):
+        EmotionPipeline()
+
+
+def test_bad_parameters():
+    with pytest.raises(ValueError, match="contrast"):
+        EmotionPipeline(None, contrast="sharpen")
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+
+def test_bad_files_raise_clear_errors(pipe, tmp_path, small_astronaut):
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image at all\n")
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"\x89PNG\r\n\x1a\n garbage that is not a PNG")
+    truncated = tmp_path / "truncated.jpg"
+    Image.fromarray(small_astronaut).save(truncated, quality=90)
+    truncated.write_bytes(truncated.read_bytes()[:600])
+    cases = {
+        empty: "empty",
+        text: "unsupported or unrecognised",
+        fake: "unsupported or unrecognised|could not be decoded",
+        truncated: "could not be decoded",
+        tmp_path / "missing.jpg": "no such file",
+        tmp_path: "is a folder",
+    }
+    for path, message in cases.items():
+        with pytest.raises(PipelineInputError, match=message):
+            pipe(path)
+
+
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.zeros((0, 10, 3), np.uint8), "empty"),
+        (np.zeros((10, 0), np.uint8), "empty"),
+        (np.zeros((10, 10, 5), np.uint8), "shape"),
+        (np.zeros((2, 10, 10, 3), np.uint8), "shape"),
+        (np.zeros(10, np.uint8), "shape"),
+        (np.full((10, 10), 1000, np.int32), "dtype"),
+        (np.full((10, 10), np.nan, np.float32), "NaN"),
+    ],
+)
+def test_bad_arrays_raise_clear_errors(array, message):
+    with pytest.raises(PipelineInputError, match=message):
+        load_image(array)
+
+
+def test_unsupported_type():
+    with pytest.raises(PipelineInputError, match="unsupported input type"):
+        load_image(12345)
+
+
+# --------------------------------------------------------------------------- folders and CLI
+
+
+@pytest.fixture
+def mixed_folder(tmp_path, small_astronaut) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(small_astronaut).save(folder / "a_face.jpg")
+    Image.fromarray(np.full((80, 120, 3), 200, np.uint8)).save(folder / "b_plain.png")
+    (folder / "c_empty.jpg").write_bytes(b"")
+    (folder / "d_broken.png").write_bytes(b"this is not a png")
+    (folder / "readme.txt").write_text("not an image extension: ignored")
+    return folder
+
+
+def test_predict_many_skips_bad_files(pipe, mixed_folder):
+    out = pipe.predict_many(mixed_folder, progress=False)
+    assert [Path(n).name for n, _ in out.results] == ["a_face.jpg", "b_plain.png"]
+    assert [len(r.faces) for _, r in out.results] == [1, 0]
+    assert sorted(Path(n).name for n, _ in out.skipped) == ["c_empty.jpg", "d_broken.png"]
+    assert all(reason for _, reason in out.skipped)
+    assert len(pipe.batch([mixed_folder / "a_face.jpg"], progress=False)) == 1
+
+
+def test_cli_json_one_object_per_image(checkpoint, mixed_folder, capsys):
+    code = cli_main(["predict", str(mixed_folder), "--model", str(checkpoint), "--json", "--no-progress"])
+    cap = capsys.readouterr()
+    assert code == 0
+    lines = [json.loads(line) for line in cap.out.splitlines()]
+    assert len(lines) == 2
+    for obj in lines:
+        assert {"image", "faces"} <= set(obj)
+    face = lines[0]["faces"][0]
+    assert {"box", "score", "emotion", "probabilities", "hands"} <= set(face)
+    assert len(face["box"]) == 4 and set(face["probabilities"]) == set(EMOTIONS)
+    assert "c_empty.jpg" in cap.err and "d_broken.png" in cap.err
+
+
+def test_cli_text_and_annotated_out(checkpoint, mixed_folder, tmp_path, capsys):
+    out = tmp_path / "annotated.jpg"
+    code = cli_main(["predict", str(mixed_folder / "a_face.jpg"), "--model", str(checkpoint), "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "1 face" in text and "box [" in text and "neutral" in text
+    assert Image.open(out).size == (256, 256)
+    # a single bad file: exit 1 with the reason on stderr
+    code = cli_main(["predict", str(mixed_folder / "c_empty.jpg"), "--model", str(checkpoint)])
+    assert code == 1 and "empty" in capsys.readouterr().err
+    assert cli_main(["predict", str(tmp_path / "nope.jpg"), "--model", str(checkpoint)]) == 2
+
+
+def test_draw_returns_input_size(astronaut, astro_result):
+    out = draw(astronaut, astro_result)
+    assert isinstance(out, Image.Image) and out.size == (512, 512) and out.mode == "RGB"
+    assert np.any(np.asarray(out) != astronaut)  # something was drawn
+    with pytest.raises(ValueError):
+        draw(astronaut[:100], astro_result)
+
+
+# --------------------------------------------------------------------------- real photos
+
+
+def _face_counts() -> dict:
+    path = _real("photos") / "faces.json"
+    return json.loads(path.read_text())
+
+
+@pytest.mark.realdata
+def test_real_photo_face_counts(pipe):
+    photos = _real("photos")
+    counts = _face_counts()
+    assert counts, "faces.json lists no photos"
+    for name, expected in counts.items():
+        r = pipe(photos / name)
+        tol = COUNT_TOLERANCE.get(expected, 0)
+        assert abs(len(r.faces) - expected) <= tol, f"{name}: found {len(r.faces)} faces, expected {expected}"
+        w, h = r.image_size
+        for f in r.faces:
+            assert 0 <= f.box[0] < f.box[2] <= w and 0 <= f.box[1] < f.box[3] <= h
+
+
+# --------------------------------------------------------------------------- video
+
+
+@pytest.mark.realdata
+def test_video_csv_and_plot(pipe, tmp_path, capsys, checkpoint):
+    pytest.importorskip("av", reason="PyAV reads the video (pip install av)")
+    clip = _real("video") / "short_hamilton_clip.mp4"
+    if not clip.exists():
+        pytest.skip(f"{clip} is absent")
+    csv_path = tmp_path / "clip.csv"
+    rows = process_video(clip, every=60, pipeline=pipe, out_csv=csv_path, max_frames=3, progress=False)
+    assert {r["frame"] for r in rows} == {0, 60, 120}
+    header = csv_path.read_text().splitlines()[0].split(",")
+    assert header[:9] == ["time_s", "frame", "face", "x1", "y1", "x2", "y2", "score", "emotion"]
+    assert header[9:] == list(EMOTIONS)
+    back = read_emotion_csv(csv_path)
+    assert len(back) == len(rows) and back[0]["time_s"] == 0.0
+    assert any(r["emotion"] for r in back), "the singer's face should be found in some frame"
+    fig = plot_emotions_over_time(csv_path)
+    assert len(fig.axes[0].lines) == len(EMOTIONS)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    # the CLI on a video: CSV on stdout
+    code = cli_main(["predict", str(clip), "--model", str(checkpoint), "--every", "100", "--max-frames", "2",
+                     "--no-progress"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0 and out[0].startswith("time_s,frame,face") and len(out) >= 3
+
+
+def test_video_errors(pipe, tmp_path):
+    pytest.importorskip("av", reason="PyAV reads the video (pip install av)")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(PipelineInputError, match="not a readable video"):
+        process_video(bad, pipeline=pipe, progress=False)
+    with pytest.raises(PipelineInputError, match="is a video"):
+        pipe(bad)

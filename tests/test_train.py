@@ -1,0 +1,113 @@
+"""Trainer: learning, exact resume, checkpoints, and data-parallel equivalence."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from emolib.train import EpochSampler, TrainConfig, fit, predict, try_gpu
+from tests.toy import tiny_cnn, tiny_mlp, toy_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _strip(history):
+    return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+
+def test_a_tiny_model_learns_a_learnable_problem(tmp_path):
+    data = toy_dataset(240)
+    train, val = data.subset(range(200)), data.subset(range(200, 240))
+    history = fit(tiny_cnn(), train, val, TrainConfig(epochs=4, batch_size=20, lr=1e-2, device="cpu"),
+                  out_dir=tmp_path, progress=False)
+    assert history[-1]["val_acc"] >= 0.9  # chance is 0.25
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    keys = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_auc", "lr", "seconds"}
+    assert set(history[0]) == keys
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert _strip(saved["history"]) == _strip(history)
+    assert (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporary files
+
+
+class _Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("schedule", ["plateau", "onecycle"])
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, schedule):
+    data = toy_dataset(160)
+    train, val = data.subset(range(120)), data.subset(range(120, 160))
+    cfg = TrainConfig(epochs=4, batch_size=16, lr=5e-3, schedule=schedule, label_smoothing=0.1, device="cpu")
+
+    full = fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "full", progress=False)
+
+    def stop_after_two(entry):
+        if entry["epoch"] == 2:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "cut", progress=False, on_epoch_end=stop_after_two)
+    # a fresh process would start from a fresh model and global RNG state
+    torch.manual_seed(12345)
+    resumed = fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "cut", progress=False)
+    assert len(resumed) == 4
+    for a, b in zip(_strip(full), _strip(resumed)):
+        assert a == pytest.approx(b, rel=1e-6, abs=1e-7)
+
+
+def test_early_stopping_stops(tmp_path):
+    data = toy_dataset(80)
+    train, val = data.subset(range(60)), data.subset(range(60, 80))
+    cfg = TrainConfig(epochs=20, batch_size=20, lr=0.0, schedule="none", early_stopping=2, device="cpu")
+    history = fit(tiny_mlp(), train, val, cfg, progress=False)
+    assert len(history) == 3  # lr 0: no epoch after the first improves
+
+
+def test_epoch_sampler_shards_partition_the_single_process_order():
+    single = list(EpochSampler(10, seed=3))
+    shards = [list(EpochSampler(10, seed=3, rank=r, world_size=2)) for r in range(2)]
+    assert sorted(single) == list(range(10))
+    interleaved = [i for pair in zip(*shards) for i in pair]
+    assert interleaved == single
+    s = EpochSampler(10, seed=3)
+    s.set_epoch(1)
+    assert list(s) != single
+
+
+def test_predict_with_tta_shapes():
+    data = toy_dataset(20)
+    model = tiny_cnn().eval()
+    p, y = predict(model, data, tta=("flip", "shift"), progress=False)
+    assert p.shape == (20, 4) and torch.allclose(p.sum(1), torch.ones(20), atol=1e-5)
+    assert torch.equal(y, data.targets)
+
+
+def test_try_gpu_falls_back_to_cpu():
+    assert try_gpu().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run_matches_a_single_process_run(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
+    subprocess.run([*run, "1", "tests/ddp_worker.py", str(single), "16"], cwd=REPO, env=env, check=True,
+                   capture_output=True, timeout=300)
+    proc = subprocess.run([*run, "2", "tests/ddp_worker.py", str(ddp), "8"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    h1 = json.loads((single / "h.json").read_text())
+    h2 = json.loads((ddp / "h.json").read_text())
+    for a, b in zip(_strip(h1), _strip(h2)):
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-5)
+    w1, w2 = torch.load(single / "final.pt"), torch.load(ddp / "final.pt")
+    for k in w1:
+        assert torch.allclose(w1[k], w2[k], atol=1e-5), k
+    assert (ddp / "last.pt").exists()  # rank 0 wrote the checkpoint

@@ -1,0 +1,33 @@
+"""A generated, learnable image problem and a tiny model, shared by the training tests."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from emolib.data import ImageDataset
+from emolib.transforms import eval_transform
+
+
+def toy_dataset(n: int = 240, classes: int = 4, size: int = 16, seed: int = 0) -> ImageDataset:
+    """Class k = a bright square in quadrant k on noise: easy, but not trivial for chance."""
+    g = torch.Generator().manual_seed(seed)
+    targets = torch.arange(n) % classes
+    images = torch.randint(0, 120, (n, 1, size, size), generator=g, dtype=torch.uint8)
+    h = size // 2
+    for i, k in enumerate(targets.tolist()):
+        r, c = divmod(k, 2)
+        images[i, 0, r * h : r * h + h, c * h : c * h + h] += 100
+    return ImageDataset(images, targets, [f"c{k}" for k in range(classes)],
+                        transform=eval_transform(size, 1, (0.5,), (0.5,)))
+
+
+def tiny_mlp(size: int = 16, classes: int = 4) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(size * size, 32), nn.ReLU(), nn.Linear(32, classes))
+
+
+def tiny_cnn(classes: int = 4) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(4),
+                         nn.Flatten(), nn.Linear(8 * 4 * 4, classes))
