@@ -5,7 +5,6 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXECUTE ?= 0
 export EMOLIB_DATA ?= $(abspath ../shared/data)
-export MPLBACKEND ?= Agg
 
 .PHONY: test book venv clean-book chromium
 

@@ -79,6 +79,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .experiment import ship
+
+    card = ship(args.run, args.name, args.command, half=not args.fp32, root=args.data)
+    print(json.dumps({k: card.get(k) for k in ("name", "parameters", "size_bytes")} |
+                     {"test_accuracy": card.get("test", {}).get("accuracy")}))
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from .models import count_parameters, create_model, list_models, list_pretrained, model_card
 
@@ -122,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--tta", help="test-time augmentation, e.g. 'flip' or 'flip,shift'")
     e.set_defaults(func=_cmd_evaluate)
+
+    x = sub.add_parser("export", help="ship a finished run as a named checkpoint with a model card")
+    x.add_argument("run", type=Path, help="the run folder (holds result.json and model.pt)")
+    x.add_argument("--name", required=True, help="checkpoint name, <model>-<dataset> (e.g. baseline-fer2013)")
+    x.add_argument("--command", required=True, help="the command that trained it (recorded in the card)")
+    x.add_argument("--data", type=Path, help="data root for the test metrics (default: $EMOLIB_DATA/<dataset>)")
+    x.add_argument("--fp32", action="store_true", help="store float32 weights (default: float16)")
+    x.set_defaults(func=_cmd_export)
 
     m = sub.add_parser("models", help="list models and shipped checkpoints")
     m.set_defaults(func=_cmd_models)

@@ -117,3 +117,67 @@ def run_recipe(
                     test_accuracy=result.get("test", {}).get("accuracy"))
     (out / "result.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def ship(run_dir: str | os.PathLike, name: str, command: str, results_dir: str | os.PathLike = "results/runs",
+         half: bool = True, root=None, checkpoint_dir: str | os.PathLike | None = None) -> dict:
+    """Ship a finished run as a named checkpoint inside the package, with its model card.
+
+    Writes ``emolib/checkpoints/<name>.pt`` (float16 weights when ``half``),
+    ``<name>.json`` (the model card: data, recipe, command, time, test metrics of the
+    *stored* weights, with and without flip TTA) and ``<name>.md`` (the same, for
+    people), and copies ``history.json`` and ``result.json`` to ``results_dir/<name>/``
+    for the book. Returns the card.
+    """
+    import shutil
+
+    from .models import CHECKPOINT_DIR, load_model, model_card_markdown
+
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else CHECKPOINT_DIR
+    run = Path(run_dir)
+    result = json.loads((run / "result.json").read_text())
+    src = load_model(run / "model.pt")
+    path = save_checkpoint(src, ckpt_dir / f"{name}.pt", src.classes, half=half,
+                           recipe=result["recipe"], dataset=result["dataset"])
+    card = {
+        "name": name,
+        "arch": result["model"],
+        "dataset": result["dataset"],
+        "classes": list(src.classes),
+        "parameters": result["parameters"],
+        "input": asdict(src.input_config),
+        "data": {"train_images": result["train_images"], "val_images": result["val_images"],
+                 "test_split": "FER2013 PublicTest (3,589 images), never used for training or model selection"
+                 if result["dataset"] == "fer2013" else "held-out split"},
+        "recipe": result["recipe"],
+        "command": command,
+        "epochs_run": result["epochs_run"],
+        "best_epoch": result["best_epoch"],
+        "best_val_acc": result["best_val_acc"],
+        "train_seconds": result["train_seconds"],
+        "device": result["device"],
+        "torch_threads": result["torch_threads"],
+        "stored_as": "float16" if half else "float32",
+        "size_bytes": path.stat().st_size,
+    }
+    if "test" in result:
+        # Re-measure with the weights as stored, so the card describes the file that ships.
+        shipped = load_model(path)
+        _, _, test = load_splits(_recipe_from_dict(result["recipe"]), root)
+        card["test_fp32"] = {k: result["test"][k] for k in ("accuracy", "auc", "macro_f1")}
+        card["test"] = evaluate_model(shipped, test)
+        card["test_tta_flip"] = evaluate_model(shipped, test, tta=("flip",))
+    (ckpt_dir / f"{name}.json").write_text(json.dumps(card, indent=1))
+    (ckpt_dir / f"{name}.md").write_text(model_card_markdown(card))
+    dest = Path(results_dir) / name
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in ("history.json", "result.json"):
+        shutil.copy(run / f, dest / f)
+    (dest / "card.json").write_text(json.dumps(card, indent=1))
+    return card
+
+
+def _recipe_from_dict(d: dict) -> Recipe:
+    from .train import TrainConfig
+
+    return Recipe(**{**d, "config": TrainConfig(**d["config"])})

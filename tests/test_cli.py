@@ -72,3 +72,20 @@ def test_shipped_baseline_on_the_real_test_split(capsys):
     assert main(["evaluate", "--model", "baseline-fer2013", "--data", str(test), "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["n"] == 3589 and out["accuracy"] > 1 / 7
+
+
+def test_export_ships_a_run_with_a_model_card(fer_folders, tmp_path, capsys):
+    from emolib.experiment import ship
+    from emolib.models import load_model
+
+    out = tmp_path / "run"
+    assert main(["train", "--model", "baseline", "--dataset", "fer2013", "--data", str(fer_folders),
+                 "--out", str(out), "--epochs", "1", "--batch-size", "8"]) == 0
+    card = ship(out, "baseline-test", "emolib train ...", results_dir=tmp_path / "results", root=fer_folders,
+                checkpoint_dir=tmp_path / "ckpt")
+    assert card["stored_as"] == "float16" and card["parameters"] == 1_668_615
+    assert card["test"]["n"] == 14 and "test_tta_flip" in card and "test_fp32" in card
+    assert (tmp_path / "ckpt" / "baseline-test.md").read_text().startswith("# Model card: baseline-test")
+    assert (tmp_path / "results" / "baseline-test" / "history.json").exists()
+    model = load_model(tmp_path / "ckpt" / "baseline-test.pt")
+    assert model.classes == EMOTIONS

@@ -60,6 +60,17 @@ def _iou(a, b) -> float:
 # --------------------------------------------------------------------------- fixtures
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # MTCNN's many small convolutions gain little from a second thread, and lose a lot
+    # when the other core is busy (a training run): one thread keeps this file fast.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
@@ -423,3 +434,16 @@ def test_video_errors(pipe, tmp_path):
         process_video(bad, pipeline=pipe, progress=False)
     with pytest.raises(PipelineInputError, match="is a video"):
         pipe(bad)
+
+
+def test_facenet_detect_path_and_its_numpy2_trap(pipe, small_astronaut):
+    # facenet-pytorch 2.5.3's own MTCNN.detect (vectorized=False) returns [None]-like
+    # probabilities under numpy 2 when there is no face: that must be an empty result.
+    from emolib.pipeline import _as_float_array
+
+    assert _as_float_array(np.array([None], dtype=object), ()).shape == (0,)
+    assert _as_float_array(None, (4,)).shape == (0, 4)
+    slow = EmotionPipeline(None, detector=pipe.detector, vectorized=False)
+    assert slow(np.full((120, 160, 3), 90, np.uint8)).faces == []
+    r = slow(small_astronaut)
+    assert len(r.faces) == 1
