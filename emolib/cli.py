@@ -142,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("models", help="list models and shipped checkpoints")
     m.set_defaults(func=_cmd_models)
+
+    from .pipeline_cli import register
+
+    register(sub)
     return p
 
 
