@@ -20,6 +20,10 @@ horizontal_flip           ``RandomHorizontalFlip(0.5)``          ``RandomHorizon
 Keras gives ``shear_range`` in degrees for ``ImageDataGenerator``; the thesis's 0.3 is
 read here as 0.3 radians (about 17 degrees), which is what the value means in the
 TensorFlow preprocessing layers the thesis text describes.
+
+One difference stays: pixels that a rotation or shift uncovers are filled with black
+(torchvision's constant fill), where Keras fills them with the nearest edge pixel by
+default. The shipped models were trained this way.
 """
 
 from __future__ import annotations
