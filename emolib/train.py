@@ -46,7 +46,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "plateau"  # "plateau" (the thesis), "cosine", "onecycle" or "none"
     plateau_factor: float = 0.3
-    plateau_patience: int = 5
+    plateau_patience: int = 5  # epochs without improvement before the cut, counted as Keras does
     label_smoothing: float = 0.0
     early_stopping: int | None = None  # epochs without a better val accuracy before stopping
     amp: bool | None = None  # None: on for CUDA, off on CPU
@@ -176,7 +176,7 @@ def predict(
 def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
     if cfg.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, mode="max", factor=cfg.plateau_factor, patience=cfg.plateau_patience
+            opt, mode="max", factor=cfg.plateau_factor, patience=_torch_patience(cfg.plateau_patience)
         )
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
@@ -187,6 +187,12 @@ def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoc
     if cfg.schedule == "none":
         return None
     raise ValueError(f"schedule must be plateau, cosine, onecycle or none, got {cfg.schedule!r}")
+
+
+def _torch_patience(keras_patience: int) -> int:
+    """PyTorch's ReduceLROnPlateau cuts after ``patience + 1`` epochs without improvement, Keras's
+    (the thesis's) after ``patience``: ``plateau_patience`` follows Keras."""
+    return max(keras_patience - 1, 0)
 
 
 def _rng_state() -> dict:
@@ -275,6 +281,8 @@ def fit(
         opt.load_state_dict(ckpt["optimizer"])
         if sched is not None and ckpt.get("scheduler") is not None:
             sched.load_state_dict(ckpt["scheduler"])
+            if cfg.schedule == "plateau":  # the config, not the checkpoint, sets the hyper-parameters
+                sched.factor, sched.patience = cfg.plateau_factor, _torch_patience(cfg.plateau_patience)
         scaler.load_state_dict(ckpt["scaler"])
         history, best_acc, stale = ckpt["history"], ckpt["best_acc"], ckpt["stale"]
         best_state = ckpt.get("best_state")

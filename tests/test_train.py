@@ -111,3 +111,18 @@ def test_two_process_gloo_run_matches_a_single_process_run(tmp_path):
     for k in w1:
         assert torch.allclose(w1[k], w2[k], atol=1e-5), k
     assert (ddp / "last.pt").exists()  # rank 0 wrote the checkpoint
+
+
+def test_plateau_patience_counts_as_keras_does():
+    # Keras cuts after `patience` epochs without improvement (PyTorch natively after patience + 1):
+    # with patience 2, accuracies 0.5, 0.4, 0.4 cut after the third epoch, and again two epochs later.
+    from emolib.train import _make_scheduler
+
+    opt = torch.optim.Adam(tiny_mlp().parameters(), lr=1.0)
+    cfg = TrainConfig(schedule="plateau", plateau_patience=2, plateau_factor=0.5)
+    sched = _make_scheduler(opt, cfg, steps_per_epoch=1)
+    lrs = []
+    for acc in (0.5, 0.4, 0.4, 0.4, 0.4):
+        sched.step(acc)
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == [1.0, 1.0, 0.5, 0.5, 0.25]

@@ -1,0 +1,798 @@
+"""The pipeline live: a webcam widget for Jupyter (JupyterLab, Notebook 7, VS Code, Colab).
+
+::
+
+    from emolib.widgets import webcam
+
+    cam = webcam()            # the shipped "baseline-fer2013"; model=PATH for a checkpoint
+    cam                       # the last line of a cell: shows the camera with boxes and labels
+
+    cam.snapshot              # after pressing "Snapshot": the annotated PIL image
+    cam.snapshot_result       # ... and its emolib.pipeline.PipelineResult
+    cam.fps, cam.frames_processed, cam.frames_dropped, cam.status
+
+How it works (one `anywidget <https://anywidget.dev>`_ ES module, no build step):
+
+1. The **browser** opens the reader's camera (``navigator.mediaDevices.getUserMedia``),
+   shows it in a ``<video>`` element, and draws one camera frame at a time onto a
+   canvas, at most ``width`` pixels wide (640 by default).
+2. It encodes that frame as **JPEG** (``canvas.toBlob``, quality ``quality``, 0.7: about
+   15 to 40 kB for 640x480) and sends it to the kernel as a widget message with one
+   binary buffer (base64 text on Colab).
+3. The **kernel** decodes it, runs :class:`emolib.pipeline.EmotionPipeline` (MTCNN,
+   crops, CLAHE, the emotion model) and answers with the boxes, labels and
+   probabilities as JSON, a few hundred bytes. Between two full detections (every 5th
+   frame) the faces of the previous frame are followed with MTCNN's last stage alone
+   (:class:`FaceTracker`), several times faster.
+4. The browser draws them on a transparent canvas laid over the video.
+
+**Frames are dropped, never queued**: the browser sends the next frame only when the
+answer for the previous one has come back (one frame in flight), always the newest
+camera frame. A slow kernel therefore lowers the frame rate instead of adding delay:
+what is drawn is never more than one processing time old. The camera frames that were
+never sent are counted in ``frames_dropped`` (and frames that reach the kernel after a
+newer one from the same view are dropped there). If the camera cannot be opened (no
+camera, permission denied, a page that is not a secure context), the widget says so
+and ``status`` starts with ``"no camera: "`` followed by the browser's error
+(``"no camera: NotAllowedError: Permission denied"``).
+
+Where nothing renders widgets (papermill, nbval, CI, a script), :func:`webcam` runs the
+pipeline once on a still frame and displays that annotated frame instead
+(``headless=True``, detected by :func:`is_headless`); the notebook keeps running.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import io
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import anywidget
+import traitlets as t
+from PIL import Image
+
+from .pipeline import DEFAULT_MODEL, EmotionPipeline, PipelineResult, draw, load_image
+
+__all__ = ["WebcamWidget", "FaceTracker", "webcam", "is_headless", "default_frame", "enable_colab_widgets"]
+
+# Processes that run notebooks without a frontend: a kernel started by one of them is headless.
+_HEADLESS_PROGRAMS = ("papermill", "pytest", "py.test", "nbval", "jupyter-nbconvert", "jupyter-execute",
+                      "jupyter-book", "sphinx-build", "jupyter-cache")
+_HEADLESS_MODULES = ("papermill", "pytest", "nbval", "nbconvert", "nbclient", "emolib.book", "jupyter_book",
+                     "sphinx", "jupyter_cache")
+
+
+def enable_colab_widgets() -> bool:
+    """On Google Colab, turn on its custom widget manager (needed for any non-core widget).
+
+    Does nothing elsewhere; returns whether it ran. Called by :class:`WebcamWidget`.
+    """
+    if "google.colab" not in sys.modules:
+        return False
+    try:
+        from google.colab import output  # type: ignore[import-not-found]
+
+        output.enable_custom_widget_manager()
+        return True
+    except Exception:  # an old or unusual Colab runtime: the widget may still show
+        return False
+
+
+def _parent_cmdline() -> list[str]:
+    try:
+        import psutil
+
+        return psutil.Process(os.getppid()).cmdline()
+    except Exception:
+        try:
+            raw = Path(f"/proc/{os.getppid()}/cmdline").read_bytes()
+            return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+        except OSError:
+            return []
+
+
+def is_headless() -> bool:
+    """Whether no frontend will render widgets for this kernel.
+
+    In order: ``$EMOLIB_HEADLESS`` (``1``/``0``) decides when set; outside an IPython
+    kernel (a script, a terminal) it is headless; on Colab it is not; a kernel started
+    by papermill, nbclient, nbconvert, nbval/pytest, jupyter-book or ``python -m
+    emolib.book`` is headless (judged from the parent process's program or ``-m``
+    module, never from its other arguments); anything else (JupyterLab, Notebook, VS
+    Code) is taken to have a frontend.
+    """
+    env = os.environ.get("EMOLIB_HEADLESS", "").strip().lower()
+    if env in ("1", "true", "yes"):
+        return True
+    if env in ("0", "false", "no"):
+        return False
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        return True
+    if shell is None or not hasattr(shell, "kernel"):
+        return True
+    if "google.colab" in sys.modules:
+        return False
+    args = _parent_cmdline()
+    names = [os.path.basename(a).lower() for a in args[:2]]
+    if "-m" in args[:-1]:
+        module = args[args.index("-m") + 1]
+        if any(module == m or module.startswith(m + ".") for m in _HEADLESS_MODULES):
+            return True
+    return any(n.startswith(p) for n in names for p in _HEADLESS_PROGRAMS)
+
+
+def default_frame(data_root: str | os.PathLike | None = None) -> Image.Image:
+    """A real frame for headless runs: 4.5 s into ``video/short_hamilton_clip.mp4`` of the data
+    root (``$EMOLIB_DATA``), else ``photos/obama.jpg``; a plain gray 640x480 image without either."""
+    root = Path(data_root or os.environ.get("EMOLIB_DATA") or Path.home() / "emolib-data").expanduser()
+    clip = root / "video" / "short_hamilton_clip.mp4"
+    if clip.is_file():
+        try:
+            from .pipeline import iter_video_frames
+
+            for _, t_s, rgb in iter_video_frames(clip):
+                if t_s >= 4.5:
+                    return Image.fromarray(rgb)
+        except Exception:
+            pass
+    photo = root / "photos" / "obama.jpg"
+    if photo.is_file():
+        return load_image(photo)
+    return Image.new("RGB", (640, 480), (128, 128, 128))
+
+
+def _face_json(face) -> dict:
+    d = face.to_dict(digits=3)
+    d.pop("landmarks", None)
+    d["p"] = round(float(face.probabilities.get(face.emotion, face.score)), 3) if face.emotion else None
+    return d
+
+
+class FaceTracker:
+    """Faces of a video stream: MTCNN in full every ``detect_every`` frames, O-Net alone in between.
+
+    A face moves little from one camera frame to the next, so between two full
+    detections the boxes of the previous frame go straight to MTCNN's last stage (O-Net
+    on a 48x48 patch of each box, grown by ``grow`` on every side), which confirms each
+    face, corrects its box and places its landmarks: one small network per face instead
+    of the image pyramid and three stages (about a seventh of the time on a 640x480
+    frame). When O-Net no longer confirms one of the faces (probability below
+    ``keep_score``), and on every ``detect_every``-th frame, the full detector runs
+    instead, so new faces appear within ``detect_every`` frames. Returns the same
+    :class:`~emolib.pipeline.PipelineResult` as the pipeline.
+    """
+
+    def __init__(self, pipeline: EmotionPipeline, detect_every: int = 5, grow: float = 0.05,
+                 keep_score: float = 0.9) -> None:
+        if detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        self.pipeline, self.detect_every, self.grow, self.keep_score = pipeline, int(detect_every), grow, keep_score
+        self.usable = all(hasattr(pipeline.detector, n) for n in ("onet", "device"))
+        self.boxes = None
+        self.since_full = 0
+        self.full_detections = 0
+
+    def reset(self) -> None:
+        self.boxes, self.since_full = None, 0
+
+    def _refine(self, img: Image.Image, boxes):
+        import numpy as np
+        import torch
+        from facenet_pytorch.models.utils.detect_face import bbreg, rerec
+        from torchvision.ops import nms
+
+        from .pipeline import _mtcnn_crops
+
+        det = self.pipeline.detector
+        rgb = torch.from_numpy(np.array(img)).to(det.device).permute(2, 0, 1).unsqueeze(0).float()
+        b = torch.as_tensor(np.asarray(boxes), dtype=torch.float32, device=det.device)
+        w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        g = self.grow
+        b = rerec(torch.stack([b[:, 0] - g * w, b[:, 1] - g * h, b[:, 2] + g * w, b[:, 3] + g * h,
+                               torch.ones_like(w)], 1))
+        with torch.inference_mode():
+            patches, valid = _mtcnn_crops(rgb, b, 48, self.pipeline.crop_sampling)
+            b = b[valid]
+            if not len(b):
+                return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+            reg, pts, prob = det.onet(patches.to(next(det.onet.parameters()).dtype))
+        keep = prob[:, 1] >= self.keep_score
+        b, reg, pts, score = b[keep, :4], reg[keep], pts[keep], prob[keep, 1]
+        bw, bh = b[:, 2:3] - b[:, 0:1] + 1, b[:, 3:4] - b[:, 1:2] + 1
+        points = torch.stack([bw * pts[:, :5] + b[:, 0:1] - 1, bh * pts[:, 5:] + b[:, 1:2] - 1], 2)
+        b = bbreg(torch.cat([b, score[:, None]], 1), reg)[:, :4]
+        pick = nms(b, score, 0.5)
+        b, score, points = b[pick].float().cpu().numpy(), score[pick].float().cpu().numpy(), points[pick].float().cpu().numpy()
+        W, H = img.size
+        b[:, [0, 2]] = b[:, [0, 2]].clip(0, W)
+        b[:, [1, 3]] = b[:, [1, 3]].clip(0, H)
+        ok = (b[:, 2] - b[:, 0] >= 1) & (b[:, 3] - b[:, 1] >= 1)
+        b, score, points = b[ok], score[ok], points[ok]
+        order = np.lexsort((b[:, 1], b[:, 0]))
+        return b[order], score[order], points[order]
+
+    def __call__(self, img: Image.Image) -> PipelineResult:
+        from .pipeline import FaceResult
+
+        pipe = self.pipeline
+        tracked = None
+        if self.usable and self.boxes is not None and len(self.boxes) and self.since_full < self.detect_every - 1:
+            tracked = self._refine(img, self.boxes)
+            if len(tracked[0]) < len(self.boxes):  # a face was lost (turned away, or left): look again
+                tracked = None
+        if tracked is None:
+            boxes, scores, points = pipe.detect(img)
+            self.since_full = 0
+            self.full_detections += 1
+        else:
+            boxes, scores, points = tracked
+            self.since_full += 1
+        self.boxes = boxes
+        probs = pipe.classify(pipe.preprocess(img, boxes)) if pipe.model is not None and len(boxes) else None
+        faces = []
+        for i in range(len(boxes)):
+            p = {c: float(v) for c, v in zip(pipe.classes, probs[i])} if probs is not None else {}
+            faces.append(FaceResult(box=[float(v) for v in boxes[i]], score=float(scores[i]),
+                                    landmarks=[[float(x), float(y)] for x, y in points[i]],
+                                    emotion=max(p, key=p.get) if p else None, probabilities=p))
+        return PipelineResult(image_size=img.size, faces=faces)
+
+
+_ESM = r"""
+const PALETTE = [[230,25,75],[60,180,75],[0,130,200],[245,130,48],[145,30,180],[70,240,240],
+                 [240,50,230],[210,245,60],[250,190,190],[0,128,128]];
+const TIMEOUT_MS = 15000;
+
+function base64(buffer) {
+  const bytes = new Uint8Array(buffer);
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function cameraError(err) {
+  if (!err) return "unknown error";
+  return `${err.name || "Error"}: ${err.message || String(err)}`;
+}
+
+function advice(text) {
+  if (text.includes("NotAllowedError")) return "Camera access was refused. Allow the camera for this page (the camera icon next to the address) and press Start.";
+  if (text.includes("NotFoundError") || text.includes("OverconstrainedError")) return "No camera was found. Connect one and press Start.";
+  if (text.includes("NotReadableError")) return "The camera is busy (another program or tab uses it). Close that and press Start.";
+  if (text.includes("secure context")) return "Browsers give the camera only to https pages and to localhost.";
+  return "The camera could not be opened.";
+}
+
+function render({ model, el }) {
+  const view = Math.random().toString(36).slice(2, 10);
+  const root = document.createElement("div");
+  root.className = "emolib-webcam";
+  root.innerHTML = `
+    <div class="emolib-webcam-stage">
+      <video class="emolib-webcam-video" muted playsinline autoplay></video>
+      <canvas class="emolib-webcam-overlay"></canvas>
+      <div class="emolib-webcam-message" hidden></div>
+    </div>
+    <div class="emolib-webcam-bar">
+      <button class="emolib-webcam-toggle" type="button">Start</button>
+      <button class="emolib-webcam-snap" type="button" disabled>Snapshot</button>
+      <span class="emolib-webcam-stats">starting</span>
+      <img class="emolib-webcam-thumb" hidden alt="last snapshot">
+    </div>`;
+  el.appendChild(root);
+  const video = root.querySelector("video");
+  const overlay = root.querySelector("canvas");
+  const message = root.querySelector(".emolib-webcam-message");
+  const toggle = root.querySelector(".emolib-webcam-toggle");
+  const snapButton = root.querySelector(".emolib-webcam-snap");
+  const stats = root.querySelector(".emolib-webcam-stats");
+  const thumb = root.querySelector(".emolib-webcam-thumb");
+  const grab = document.createElement("canvas");
+
+  let stream = null, inflight = new Map(), frameId = 0, camFrames = 0, lastCamTime = -1;
+  let sentSerial = -1, sent = 0, lastSend = 0, rtt = 0, alive = true, waiting = null;
+  let lastFaces = [], lastSize = [0, 0], results = [];
+
+  function setStatus(text) {
+    if (model.get("status") !== text) { model.set("status", text); model.save_changes(); }
+  }
+  function showMessage(text) { message.textContent = text; message.hidden = !text; }
+
+  async function start() {
+    if (stream) return;
+    showMessage("");
+    toggle.textContent = "Stop";
+    if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      const text = "no camera: this page is not a secure context (https or localhost), so the browser gives it no camera";
+      setStatus(text); showMessage(text + ". " + advice(text)); toggle.textContent = "Start"; return;
+    }
+    setStatus("starting camera");
+    const w = model.get("width");
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        audio: false, video: { width: { ideal: w }, height: { ideal: Math.round(w * 3 / 4) }, facingMode: "user" } });
+    } catch (err) {
+      const text = "no camera: " + cameraError(err);
+      setStatus(text); showMessage(text + ". " + advice(text)); toggle.textContent = "Start"; stream = null; return;
+    }
+    if (!alive) { stream.getTracks().forEach((tr) => tr.stop()); stream = null; return; }
+    video.srcObject = stream;
+    try { await video.play(); } catch (err) { /* autoplay of a muted video is allowed */ }
+    snapButton.disabled = false;
+    setStatus("running");
+    watchFrames();
+    maybeSend();
+  }
+
+  function stop(status) {
+    if (stream) stream.getTracks().forEach((tr) => tr.stop());
+    stream = null; inflight.clear();
+    video.srcObject = null;
+    snapButton.disabled = true;
+    toggle.textContent = "Start";
+    clearOverlay();
+    if (status) setStatus(status);
+  }
+
+  function watchFrames() {
+    // Count camera frames; a new one is sent only when nothing is in flight.
+    if (!stream) return;
+    const onFrame = () => {
+      if (!stream) return;
+      camFrames += 1;
+      maybeSend();
+      if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFrame);
+    };
+    if (video.requestVideoFrameCallback) {
+      video.requestVideoFrameCallback(onFrame);
+    } else {
+      const poll = () => {
+        if (!stream) return;
+        if (video.currentTime !== lastCamTime) { lastCamTime = video.currentTime; onFrame(); }
+        setTimeout(poll, 10);
+      };
+      poll();
+    }
+  }
+
+  function encode(width, quality) {
+    const vw = video.videoWidth, vh = video.videoHeight;
+    const w = Math.min(width, vw), h = Math.round(vh * w / vw);
+    grab.width = w; grab.height = h;
+    grab.getContext("2d").drawImage(video, 0, 0, w, h);
+    return new Promise((resolve) => grab.toBlob((blob) => resolve([blob, w, h]), "image/jpeg", quality));
+  }
+
+  async function post(content, blob) {
+    const buffer = await blob.arrayBuffer();
+    if (model.get("transport") === "base64") {
+      content.jpeg_b64 = base64(buffer);
+      model.send(content);
+    } else {
+      model.send(content, undefined, [buffer]);
+    }
+  }
+
+  function maybeSend() {
+    if (!stream || !model.get("active") || inflight.size >= Math.max(1, model.get("max_inflight")) ||
+        video.readyState < 2 || !video.videoWidth) return;
+    if (camFrames === sentSerial) return;  // no new camera frame since the last one sent
+    const now = performance.now();
+    const maxFps = model.get("max_fps");
+    if (maxFps > 0 && now - lastSend < 1000 / maxFps) {
+      if (!waiting) waiting = setTimeout(() => { waiting = null; maybeSend(); }, 1000 / maxFps - (now - lastSend));
+      return;
+    }
+    const id = ++frameId;
+    inflight.set(id, now);
+    sentSerial = camFrames; lastSend = now; sent += 1;
+    encode(model.get("width"), model.get("quality")).then(([blob, w, h]) => {
+      if (!blob) { inflight.delete(id); return; }
+      post({ type: "frame", view, id, width: w, height: h, camera_frames: camFrames, sent, rtt_ms: rtt }, blob);
+    });
+  }
+
+  function clearOverlay() {
+    overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
+  }
+
+  function drawFaces(faces, w, h) {
+    if (overlay.width !== w || overlay.height !== h) { overlay.width = w; overlay.height = h; }
+    const ctx = overlay.getContext("2d");
+    ctx.clearRect(0, 0, w, h);
+    const mirror = model.get("mirror");
+    const line = Math.max(2, Math.round(Math.min(w, h) / 200));
+    faces.forEach((face, i) => {
+      const c = PALETTE[i % PALETTE.length], color = `rgb(${c[0]},${c[1]},${c[2]})`;
+      let [x1, y1, x2, y2] = face.box;
+      if (mirror) [x1, x2] = [w - x2, w - x1];
+      ctx.lineWidth = line; ctx.strokeStyle = color;
+      ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+      const label = face.emotion ? `${face.emotion} ${Math.round(100 * face.p)}%` : `face ${face.score.toFixed(2)}`;
+      const fs = Math.max(12, Math.min(28, Math.round((x2 - x1) / 7)));
+      ctx.font = `bold ${fs}px sans-serif`;
+      const tw = ctx.measureText(label).width;
+      const ty = y1 - fs - 6 >= 0 ? y1 - fs - 6 : y1 + line;
+      ctx.fillStyle = `rgba(${c[0]},${c[1]},${c[2]},0.8)`;
+      ctx.fillRect(x1, ty, tw + 8, fs + 6);
+      ctx.fillStyle = "white"; ctx.textBaseline = "top";
+      ctx.fillText(label, x1 + 4, ty + 3);
+      const probs = Object.entries(face.probabilities || {});
+      if (model.get("bars") && probs.length) {
+        const bf = Math.max(10, Math.round(fs * 0.65)), row = bf + 3, barLen = 3 * bf;
+        ctx.font = `${bf}px sans-serif`;
+        const nameW = Math.max(...probs.map(([n]) => ctx.measureText(n).width));
+        const pw = nameW + barLen + 10, ph = row * probs.length + 4;
+        let px = x2 + 4 + pw <= w ? x2 + 4 : (x1 - 4 - pw >= 0 ? x1 - 4 - pw : Math.max(0, x2 - pw));
+        const py = Math.min(Math.max(0, y1), Math.max(0, h - ph));
+        ctx.fillStyle = "rgba(0,0,0,0.55)"; ctx.fillRect(px, py, pw, ph);
+        const top = Math.max(...probs.map(([, p]) => p));
+        probs.forEach(([name, p], k) => {
+          const ry = py + 2 + k * row;
+          ctx.fillStyle = "white"; ctx.fillText(name, px + 3, ry);
+          const bx = px + nameW + 7;
+          ctx.strokeStyle = "rgba(255,255,255,0.4)"; ctx.lineWidth = 1;
+          ctx.strokeRect(bx, ry + 2, barLen, row - 4);
+          ctx.fillStyle = p === top ? color : "rgba(220,220,220,0.85)";
+          ctx.fillRect(bx, ry + 2, Math.max(1, p * barLen), row - 4);
+        });
+      }
+      Object.values(face.hands || {}).forEach((hand) => {
+        if (!hand || !hand.box) return;
+        let [hx1, hy1, hx2, hy2] = hand.box;
+        if (mirror) [hx1, hx2] = [w - hx2, w - hx1];
+        ctx.setLineDash([6, 4]); ctx.strokeStyle = color; ctx.strokeRect(hx1, hy1, hx2 - hx1, hy2 - hy1);
+        ctx.setLineDash([]);
+        const name = hand.gesture || hand.label || "";
+        if (name) { ctx.fillStyle = color; ctx.fillText(name, hx1 + 2, hy2 + 2); }
+      });
+    });
+  }
+
+  function showStats(msg) {
+    const now = performance.now();
+    results.push(now);
+    while (results.length > 30 || (results.length && now - results[0] > 5000)) results.shift();
+    const fps = results.length > 1 ? (results.length - 1) * 1000 / (results[results.length - 1] - results[0]) : 0;
+    const n = msg.faces.length;
+    stats.textContent = `${fps.toFixed(1)} fps · ${n} face${n === 1 ? "" : "s"} · ` +
+      `kernel ${msg.ms.toFixed(0)} ms · round trip ${rtt.toFixed(0)} ms · ` +
+      `${msg.processed} processed, ${msg.dropped} dropped`;
+  }
+
+  async function snapshot() {
+    if (!stream || !video.videoWidth) return;
+    const [blob, w, h] = await encode(video.videoWidth, 0.92);
+    if (!blob) return;
+    thumb.src = grab.toDataURL("image/jpeg", 0.6);
+    post({ type: "snapshot", view, width: w, height: h }, blob);
+  }
+
+  function onMessage(msg) {
+    if (!msg || (msg.view && msg.view !== view)) return;
+    if (msg.type === "result") {
+      if (inflight.has(msg.id)) { rtt = performance.now() - inflight.get(msg.id); inflight.delete(msg.id); }
+      if (msg.id < frameId - 1) return;
+      lastFaces = msg.faces; lastSize = [msg.width, msg.height];
+      if (stream) drawFaces(msg.faces, msg.width, msg.height);
+      showStats(msg);
+      maybeSend();
+    } else if (msg.type === "error") {
+      inflight.delete(msg.id);
+      showMessage(msg.message);
+      maybeSend();
+    } else if (msg.type === "snapshot_done") {
+      thumb.hidden = false;
+      thumb.title = `snapshot ${msg.count}: ${msg.faces.length} face(s); in Python: widget.snapshot`;
+    } else if (msg.type === "take_snapshot") {
+      snapshot();
+    }
+  }
+
+  const watchdog = setInterval(() => {
+    const now = performance.now();
+    const late = [...inflight].filter(([, t]) => now - t > TIMEOUT_MS);
+    if (late.length) {
+      late.forEach(([id]) => inflight.delete(id));  // the kernel is busy (a running cell) or gone: try a newer frame
+      stats.textContent = "waiting for the kernel (is another cell running?)";
+      maybeSend();
+    }
+  }, 1000);
+
+  const onActive = () => (model.get("active") ? start() : stop("stopped"));
+  toggle.addEventListener("click", () => {
+    const active = !stream;
+    if (active === model.get("active")) onActive();  // e.g. Start again after a refused permission
+    model.set("active", active); model.save_changes();
+  });
+  snapButton.addEventListener("click", snapshot);
+  model.on("change:active", onActive);
+  model.on("msg:custom", onMessage);
+  model.on("change:mirror", () => {
+    video.style.transform = model.get("mirror") ? "scaleX(-1)" : "";
+    if (stream) drawFaces(lastFaces, lastSize[0], lastSize[1]);
+  });
+  video.style.transform = model.get("mirror") ? "scaleX(-1)" : "";
+  if (model.get("active")) start(); else { toggle.textContent = "Start"; setStatus("stopped"); }
+
+  return () => {
+    alive = false;
+    clearInterval(watchdog);
+    if (waiting) clearTimeout(waiting);
+    model.off("change:active", onActive);
+    model.off("msg:custom", onMessage);
+    stop(null);
+  };
+}
+
+export default { render };
+"""
+
+_CSS = r"""
+.emolib-webcam { font-family: sans-serif; font-size: 13px; max-width: 100%; }
+.emolib-webcam-stage { position: relative; display: inline-block; max-width: 100%; background: #222;
+  min-width: 320px; min-height: 60px; line-height: 0; }
+.emolib-webcam-video { display: block; max-width: 100%; height: auto; }
+.emolib-webcam-overlay { position: absolute; left: 0; top: 0; width: 100%; height: 100%; pointer-events: none; }
+.emolib-webcam-message { position: absolute; left: 0; right: 0; top: 0; padding: 12px; line-height: 1.4;
+  background: #fff3cd; color: #664d03; border: 1px solid #ffda6a; }
+.emolib-webcam-message[hidden] { display: none; }
+.emolib-webcam-bar { display: flex; gap: 8px; align-items: center; margin-top: 4px; flex-wrap: wrap; }
+.emolib-webcam-stats { color: #555; font-variant-numeric: tabular-nums; }
+.emolib-webcam-thumb { height: 48px; border: 1px solid #ccc; }
+.emolib-webcam-thumb[hidden] { display: none; }
+"""
+
+
+class WebcamWidget(anywidget.AnyWidget):
+    """The reader's camera with every face's box and emotion, live; see the module docstring.
+
+    Parameters
+    ----------
+    model:
+        For a new :class:`~emolib.pipeline.EmotionPipeline`: a shipped checkpoint name,
+        a checkpoint path, an ``nn.Module``, or ``None`` for detection only.
+    pipeline:
+        An existing pipeline to use instead (``model`` and ``pipeline_kwargs`` are then ignored).
+    width, quality:
+        Frames are sent at most ``width`` pixels wide, as JPEG of this quality (0..1).
+    max_fps:
+        Send at most this many frames per second (0: as fast as the kernel answers),
+        to leave CPU for other work.
+    mirror:
+        Show the camera mirrored, as people expect of a front camera (boxes follow).
+    bars:
+        Draw each face's seven probabilities next to its box, like :func:`emolib.pipeline.draw`.
+    active:
+        Open the camera as soon as the widget is shown (the Start/Stop button and
+        ``widget.active = False`` change it).
+    headless:
+        ``True``: no frontend; the widget processes ``fallback`` once and displays the
+        annotated frame as a PNG instead of the live view (see :func:`webcam`).
+    fallback:
+        The still frame for headless mode (path, PIL image or array; default
+        :func:`default_frame`).
+    track, detect_every:
+        Follow the faces between full detections (:class:`FaceTracker`): MTCNN runs in
+        full on every ``detect_every``-th frame, and only its last stage in between.
+        ``track=False`` detects on every frame.
+    pipeline_kwargs:
+        Passed to :class:`~emolib.pipeline.EmotionPipeline`. The defaults here suit a
+        webcam: ``min_face_size=64`` (a face in front of a camera is larger than that in
+        a 640-pixel frame; it makes detection faster) and ``max_side=640``.
+
+    Traits (Python side): ``status``; counters ``frames_received``, ``frames_processed``,
+    ``frames_dropped``, ``camera_frames``, ``snapshots``; ``fps`` (frames processed per
+    second over the last 30), ``inference_ms`` (kernel time of the last frame, decoding
+    included) and ``latency_ms`` (the browser's round trip for the frame before).
+    Attributes: ``last_result`` (:class:`~emolib.pipeline.PipelineResult` of the last
+    frame), ``snapshot``, ``snapshot_raw`` and ``snapshot_result``.
+    """
+
+    _esm = _ESM
+    _css = _CSS
+
+    # shared with the browser
+    width = t.Int(640).tag(sync=True)
+    quality = t.Float(0.7).tag(sync=True)
+    max_fps = t.Float(0.0).tag(sync=True)
+    max_inflight = t.Int(1).tag(sync=True)
+    mirror = t.Bool(True).tag(sync=True)
+    bars = t.Bool(True).tag(sync=True)
+    active = t.Bool(True).tag(sync=True)
+    status = t.Unicode("waiting for the browser to show the widget").tag(sync=True)
+    transport = t.Unicode("binary").tag(sync=True)
+
+    # Python only: observable counters (not synced, so a frame costs one message each way)
+    frames_received = t.Int(0)
+    frames_processed = t.Int(0)
+    frames_dropped = t.Int(0)
+    camera_frames = t.Int(0)
+    snapshots = t.Int(0)
+    fps = t.Float(0.0)
+    inference_ms = t.Float(0.0)
+    latency_ms = t.Float(0.0)
+
+    def __init__(self, model: Any = DEFAULT_MODEL, *, pipeline: EmotionPipeline | None = None,
+                 headless: bool = False, fallback: Any = None, track: bool = True, detect_every: int = 5,
+                 **kwargs: Any) -> None:
+        enable_colab_widgets()
+        widget_keys = {"width", "quality", "max_fps", "max_inflight", "mirror", "bars", "active"}
+        widget_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in widget_keys}
+        if "google.colab" in sys.modules:
+            widget_kwargs.setdefault("transport", "base64")
+        super().__init__(**widget_kwargs)
+        if pipeline is None:
+            kwargs.setdefault("min_face_size", 64)
+            kwargs.setdefault("max_side", 640)
+            pipeline = EmotionPipeline(model, **kwargs)
+        elif kwargs:
+            raise TypeError(f"pipeline given: unexpected arguments {sorted(kwargs)}")
+        self.pipeline = pipeline
+        self.tracker = FaceTracker(pipeline, detect_every) if track else None
+        self.headless = bool(headless)
+        self.last_result: PipelineResult | None = None
+        self.snapshot: Image.Image | None = None
+        self.snapshot_raw: Image.Image | None = None
+        self.snapshot_result: PipelineResult | None = None
+        self._times: collections.deque[float] = collections.deque(maxlen=30)
+        self._last_id: dict[str, int] = {}
+        self._last_size: dict[str, tuple[int, int]] = {}
+        self._dropped_here = 0
+        self._browser_dropped = 0
+        self._snapshot_callbacks: list[Callable] = []
+        self.on_msg(self._handle_message)
+        if self.headless:
+            self.active = False
+            self.run_once(fallback if fallback is not None else default_frame())
+
+    # ------------------------------------------------------------------ kernel side
+
+    def process(self, image: Any) -> PipelineResult:
+        """Run the pipeline on one frame (path, PIL image or array) as the live widget does."""
+        return self.pipeline(image)
+
+    def run_once(self, image: Any) -> PipelineResult:
+        """Process one still frame and keep it as the snapshot (what headless mode shows)."""
+        img = load_image(image)
+        t0 = time.perf_counter()
+        result = self.pipeline(img)
+        self.inference_ms = round(1000 * (time.perf_counter() - t0), 1)
+        self.last_result = result
+        self._keep_snapshot(img, result)
+        self.status = (f"headless: no frontend renders widgets here, so one {img.width}x{img.height} frame "
+                       f"was processed instead of the camera ({len(result.faces)} face(s))")
+        return result
+
+    def _keep_snapshot(self, img: Image.Image, result: PipelineResult) -> None:
+        self.snapshot_raw, self.snapshot_result = img, result
+        self.snapshot = draw(img, result, bars=bool(self.bars))
+        self.snapshots += 1
+        for callback in list(self._snapshot_callbacks):
+            callback(self.snapshot, result)
+
+    @staticmethod
+    def _decode(content: dict, buffers: list) -> Image.Image:
+        if buffers:
+            data = bytes(buffers[0])
+        else:
+            data = base64.b64decode(content.get("jpeg_b64", ""))
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        return img.convert("RGB")
+
+    def _handle_message(self, _widget: Any, content: dict, buffers: list) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        try:
+            if kind == "frame":
+                self._on_frame(content, buffers)
+            elif kind == "snapshot":
+                self._on_snapshot(content, buffers)
+        except Exception as err:  # show it in the widget; never a traceback in the kernel's log per frame
+            message = f"error: {type(err).__name__}: {err}"
+            self.status = message
+            self.send({"type": "error", "view": content.get("view"), "id": content.get("id"), "message": message})
+
+    def _on_frame(self, content: dict, buffers: list) -> None:
+        view, frame_id = str(content.get("view", "")), int(content.get("id", 0))
+        self.frames_received += 1
+        if frame_id <= self._last_id.get(view, 0):  # an older frame than one already answered: drop it
+            self._dropped_here += 1
+            self.frames_dropped = self._browser_dropped + self._dropped_here
+            return
+        self._last_id[view] = frame_id
+        t0 = time.perf_counter()
+        img = self._decode(content, buffers)
+        if self.tracker is not None and self._last_size.get(view) != img.size:
+            self.tracker.reset()  # a new camera or resolution: nothing to follow
+        self._last_size[view] = img.size
+        result = self.tracker(img) if self.tracker is not None else self.pipeline(img)
+        now = time.perf_counter()
+        self._times.append(now)
+        self.last_result = result
+        camera = int(content.get("camera_frames", 0))
+        self._browser_dropped = max(0, camera - int(content.get("sent", 0)))
+        with self.hold_trait_notifications():
+            self.camera_frames = camera
+            self.frames_processed += 1
+            self.frames_dropped = self._browser_dropped + self._dropped_here
+            self.inference_ms = round(1000 * (now - t0), 1)
+            self.latency_ms = float(content.get("rtt_ms", 0.0))
+            if len(self._times) > 1:
+                self.fps = round((len(self._times) - 1) / (self._times[-1] - self._times[0]), 2)
+        if self.status.startswith("error: "):
+            self.status = "running"
+        self.send({"type": "result", "view": view, "id": frame_id, "width": img.width, "height": img.height,
+                   "faces": [_face_json(f) for f in result.faces], "ms": self.inference_ms,
+                   "processed": self.frames_processed, "dropped": self.frames_dropped})
+
+    def _on_snapshot(self, content: dict, buffers: list) -> None:
+        img = self._decode(content, buffers)
+        result = self.pipeline(img)
+        self._keep_snapshot(img, result)
+        self.send({"type": "snapshot_done", "view": content.get("view"), "count": self.snapshots,
+                   "faces": [_face_json(f) for f in result.faces]})
+
+    # ------------------------------------------------------------------ public
+
+    def take_snapshot(self) -> None:
+        """Ask the browser for a full-resolution snapshot (as the button does).
+
+        It arrives when the kernel is idle again (after the current cell): read
+        ``widget.snapshot`` in a later cell, or register :meth:`on_snapshot`.
+        """
+        self.send({"type": "take_snapshot"})
+
+    def on_snapshot(self, callback: Callable[[Image.Image, PipelineResult], Any]) -> None:
+        """Call ``callback(annotated_image, result)`` for every snapshot."""
+        self._snapshot_callbacks.append(callback)
+
+    def stats(self) -> dict:
+        """The counters, the status and the last frame's faces, JSON-ready."""
+        last = self.last_result
+        return {
+            "status": self.status, "frames_received": self.frames_received,
+            "frames_processed": self.frames_processed, "frames_dropped": self.frames_dropped,
+            "camera_frames": self.camera_frames, "snapshots": self.snapshots, "fps": self.fps,
+            "inference_ms": self.inference_ms, "latency_ms": self.latency_ms,
+            "full_detections": self.tracker.full_detections if self.tracker is not None else self.frames_processed,
+            "last_faces": [_face_json(f) for f in last.faces] if last is not None else [],
+            "last_size": list(last.image_size) if last is not None else None,
+        }
+
+    def _repr_mimebundle_(self, **kwargs: Any):
+        if not self.headless:
+            return super()._repr_mimebundle_(**kwargs)
+        text = f"<WebcamWidget: {self.status}>"
+        if self.snapshot is None:
+            return {"text/plain": text}
+        buf = io.BytesIO()
+        self.snapshot.save(buf, "PNG")
+        return {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": text}
+
+    def __repr__(self) -> str:
+        return f"<WebcamWidget: {self.status}; {self.frames_processed} frames processed, {self.fps:.1f} fps>"
+
+
+def webcam(model: Any = DEFAULT_MODEL, *, headless: bool | None = None, fallback: Any = None,
+           **kwargs: Any) -> WebcamWidget:
+    """A :class:`WebcamWidget`; make it the last line of a cell to show it.
+
+    ``headless=None`` asks :func:`is_headless`. Headless (papermill, nbval, CI), the
+    pipeline runs once on ``fallback`` (a path, PIL image or array; default: a frame of
+    the data root's video, see :func:`default_frame`) and the widget displays that
+    annotated frame as an image, so the notebook runs to the end without a camera.
+    Other arguments: see :class:`WebcamWidget`.
+    """
+    if headless is None:
+        headless = is_headless()
+    return WebcamWidget(model, headless=headless, fallback=fallback, **kwargs)

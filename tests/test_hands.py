@@ -1,0 +1,357 @@
+"""Hands and gestures: landmark normalisation, the classifiers, evaluation, the shipped model.
+
+Most tests need only numpy and torch. Those that run MediaPipe skip with the reason
+"MediaPipe is not installed" unless ``pip install "emolib[hands]"`` was done (mediapipe
+0.10.21, which needs numpy<2): run them in such an environment, e.g. a side venv that
+layers on the main one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from emolib import data as D
+from emolib import gestures as G
+from emolib import hands as H
+from emolib import models as M
+from emolib.train import TrainConfig, fit
+from tests.conftest import needs_real
+
+HAVE_MP = H.mediapipe_available()
+needs_mp = pytest.mark.skipif(not HAVE_MP, reason='MediaPipe is not installed (pip install "emolib[hands]")')
+JSON_KEYS = {"accuracy", "n", "per_class", "auc", "macro_f1", "confusion", "classes", "model", "data", "skipped",
+             "no_hand"}
+
+
+def _hand(seed: int = 0) -> np.ndarray:
+    """A plausible right hand in pixels: wrist at the bottom, fingers up, z small."""
+    rng = np.random.default_rng(seed)
+    pts = np.zeros((21, 3))
+    pts[0] = (100, 200, 0)
+    for f, base_x in enumerate((70, 85, 100, 115, 130)):  # thumb .. pinky
+        for j in range(4):
+            pts[1 + 4 * f + j] = (base_x + rng.normal(0, 3), 160 - 20 * j + rng.normal(0, 3), rng.normal(0, 5))
+    pts[9, :2] = (100, 150)
+    return pts
+
+
+def _similar(pts: np.ndarray, angle: float, scale: float, shift) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    out = pts.copy()
+    out[:, :2] = pts[:, :2] @ np.array([[c, s], [-s, c]]) * scale + np.asarray(shift)
+    out[:, 2] = pts[:, 2] * scale
+    return out
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+def test_normalisation_is_invariant_to_translation_scale_and_rotation():
+    p = _hand()
+    ref = H.normalize_landmarks(p, "right")
+    assert ref.shape == (21, 3) and ref.dtype == np.float32
+    assert np.allclose(ref[0], 0) and np.isclose(np.linalg.norm(ref[9, :2]), 1)
+    assert np.allclose(ref[9, :2], [0, -1], atol=1e-6), "rotated upright: wrist -> middle knuckle points up"
+    for angle, scale, shift in ((0.0, 3.0, (500, -40)), (0.7, 0.25, (3, 3)), (-2.5, 1.7, (-100, 900))):
+        moved = _similar(p, angle, scale, shift)
+        assert np.allclose(H.normalize_landmarks(moved, "right"), ref, atol=1e-5)
+        # without rotation it is still invariant to translation and scale
+        if angle == 0.0:
+            assert np.allclose(H.normalize_landmarks(moved, "right", rotate=False),
+                               H.normalize_landmarks(p, "right", rotate=False), atol=1e-5)
+    rotated = _similar(p, 0.7, 1.0, (0, 0))
+    assert not np.allclose(H.normalize_landmarks(rotated, "right", rotate=False),
+                           H.normalize_landmarks(p, "right", rotate=False), atol=1e-3)
+
+
+def test_a_mirrored_left_hand_maps_to_the_right_hand():
+    p = _hand(1)
+    left = H.mirror_landmarks(p, width=640)  # the same hand shape seen as a left hand in a 640-wide photo
+    assert np.allclose(H.normalize_landmarks(left, "left"), H.normalize_landmarks(p, "right"), atol=1e-5)
+    assert not np.allclose(H.normalize_landmarks(left, "right"), H.normalize_landmarks(p, "right"), atol=1e-3)
+    both = H.normalize_landmarks(np.stack([p, left]), ["right", "left"])
+    assert both.shape == (2, 21, 3) and np.allclose(both[0], both[1], atol=1e-5)
+    feats = H.landmark_features(np.stack([p, left]), ["Right", "LEFT"], use_z=False)
+    assert feats.shape == (2, 42)
+
+
+def test_normalisation_rejects_bad_input():
+    with pytest.raises(ValueError, match="handedness"):
+        H.normalize_landmarks(_hand(), "both")
+    with pytest.raises(ValueError, match=r"\(\.\.\., 21, 3\)"):
+        H.normalize_landmarks(np.zeros((20, 3)))
+    with pytest.raises(ValueError, match="2 handedness labels for 3"):
+        H.normalize_landmarks(np.stack([_hand()] * 3), ["left", "right"])
+    # a degenerate hand (all points on the wrist) does not divide by zero
+    assert np.isfinite(H.normalize_landmarks(np.zeros((21, 3)))).all()
+
+
+# --------------------------------------------------------------------------- the landmark classifier
+
+
+def _gesture_problem(n: int = 400, seed: int = 0):
+    """Four hand shapes (one per class), seen anywhere, at any size and angle, as left or right hands."""
+    rng = np.random.default_rng(seed)
+    shapes = [_hand(100 + k) for k in range(4)]
+    for k, s in enumerate(shapes):  # make the classes clearly different: curl k fingers
+        for f in range(k + 1):
+            s[1 + 4 * (f + 1) + 3, 1] += 60
+    lms, hands, ys = [], [], []
+    for i in range(n):
+        k = i % 4
+        p = shapes[k] + rng.normal(0, 2, (21, 3))
+        p = _similar(p, rng.uniform(-np.pi, np.pi), rng.uniform(0.3, 3), rng.uniform(0, 800, 2))
+        side = "right" if rng.random() < 0.5 else "left"
+        if side == "left":
+            p = H.mirror_landmarks(p, 1000)
+        lms.append(p)
+        hands.append(side)
+        ys.append(k)
+    return np.array(lms), hands, np.array(ys)
+
+
+def test_landmark_mlp_learns_a_generated_problem_and_classifies_hands(tmp_path):
+    lms, sides, ys = _gesture_problem()
+    feats = H.normalize_landmarks(lms, sides)
+    classes = D.GESTURES
+    train = G.LandmarkDataset(feats[:300], ys[:300], classes, {"noise": 0.02, "scale": 0.05, "mirror": 0.1})
+    val = G.LandmarkDataset(feats[300:], ys[300:], classes)
+    x, y = train[0]
+    assert x.shape == (63,) and isinstance(y, int)
+    model = M.create_model(G.LANDMARK_ARCH, num_classes=4)
+    model.input_config = G.LANDMARK_INPUT
+    hist = fit(model, train, val, TrainConfig(epochs=15, batch_size=32, lr=3e-3, channels_last=False,
+                                              device="cpu"), progress=False)
+    assert hist[-1]["val_acc"] > 0.9
+    path = M.save_checkpoint(model, tmp_path / "lm.pt", classes, kind="landmarks",
+                             normalization={"rotate": True, "use_z": True})
+    clf = G.GestureClassifier(path)
+    assert clf.kind == "landmarks" and clf.classes == classes
+    hands = [H.Hand(box=[0, 0, 1, 1], handedness=s, score=0.9, landmarks=p) for p, s in zip(lms[300:], sides[300:])]
+    out = clf.classify(None, hands)
+    assert len(out) == len(hands)
+    gesture, probs = out[0]
+    assert gesture in classes and set(probs) == set(classes) and abs(sum(probs.values()) - 1) < 1e-5
+    assert hands[0].gesture == gesture and hands[0].probabilities == probs
+    acc = np.mean([classes.index(g) == t for (g, _), t in zip(out, ys[300:])])
+    assert acc > 0.9
+    assert clf.classify(None, []) == []  # no hand: no answer
+    assert clf.emotion("punch") == "angry" and clf.emotion("victory") == "happy"
+
+
+def test_landmark_augmentation_options_are_checked():
+    with pytest.raises(ValueError, match="unknown landmark augmentation"):
+        G.LandmarkDataset(np.zeros((2, 21, 3)), [0, 1], ("a", "b"), {"blur": 1})
+
+
+def test_landmark_model_is_in_the_registry():
+    assert G.LANDMARK_ARCH in M.list_models()
+    m = M.create_model(G.LANDMARK_ARCH, num_classes=4)
+    assert m(torch.zeros(5, 63)).shape == (5, 4) and m(torch.zeros(5, 21, 3)).shape == (5, 4)
+    assert M.count_parameters(m) < 50_000
+
+
+# --------------------------------------------------------------------------- data, map, split, metrics
+
+
+def test_gesture_map_is_validated(asl_folders):
+    with pytest.raises(ValueError, match="two letters to one gesture"):
+        G.asl_files(asl_folders, letter_to_gesture={"A": "punch", "F": "punch"})
+    with pytest.raises(ValueError, match="ASL letters"):
+        G.asl_files(asl_folders, letter_to_gesture={"AB": "punch"})
+    with pytest.raises(ValueError, match="empty"):
+        G.asl_files(asl_folders, letter_to_gesture={})
+    paths, labels, classes = G.asl_files(asl_folders, letter_to_gesture={"V": "peace", "A": "fist"})
+    assert classes == ("peace", "fist") and len(paths) == 8 and labels.count(0) == 4
+    assert all("/V/" in p for p, y in zip(paths, labels) if y == 0)
+
+
+def test_asl_split_is_the_split_of_the_image_models(asl_folders):
+    for n in range(3):  # more photos, so that the split has something to shuffle
+        for letter in "AFLV":
+            shutil.copy(asl_folders / "train" / letter / f"{letter}0.jpg", asl_folders / "train" / letter / f"x{n}.jpg")
+    split = G.asl_split(asl_folders, 0.25, seed=3)
+    _, val = D.train_val_split(D.ASLGestures(asl_folders, size=16, cache=False), 0.25, seed=3)
+    assert [split["paths"][i] for i in split["val_idx"]] == val.paths
+    assert len(split["train_idx"]) + len(split["val_idx"]) == 28
+    assert set(split["train_idx"]).isdisjoint(split["val_idx"])
+
+
+def test_gesture_metrics_count_no_hand_as_errors():
+    y = np.array([0, 0, 1, 1, 2, 3])
+    probs = np.eye(4)[[0, 0, 1, 1, 2, 3]]
+    found = np.array([True, False, True, True, True, False])
+    r = G.gesture_metrics(y, probs, found, D.GESTURES)
+    assert r["n"] == 6 and r["no_hand"] == 2 and r["hands_found"] == 4
+    assert r["accuracy"] == pytest.approx(4 / 6) and r["accuracy_with_hand"] == 1.0
+    assert r["per_class"]["punch"]["recall"] == 0.5 and r["per_class"]["victory"]["recall"] == 0.0
+    assert r["per_class"]["punch"]["precision"] == 1.0  # a photo without a hand is nobody's false positive
+    assert r["no_hand_per_class"] == {"punch": 1, "super": 0, "loser": 0, "victory": 1}
+    cm = np.array(r["confusion"])
+    assert cm.shape == (4, 4) and cm.sum() == 4
+    assert (cm.sum(1) + np.array(list(r["no_hand_per_class"].values()))).tolist() == [2, 2, 1, 1]
+
+
+# --------------------------------------------------------------------------- evaluate (CLI) on folders
+
+
+@pytest.fixture
+def image_gesture_ckpt(tmp_path):
+    model = M.create_model("emonet", num_classes=4, in_chans=1)
+    model.input_config = M.input_config("emonet", size=32)
+    return M.save_checkpoint(model, tmp_path / "img.pt", D.GESTURES, kind="image",
+                             letter_to_gesture=D.DEFAULT_LETTER_TO_GESTURE)
+
+
+def test_evaluate_an_image_gesture_model_on_a_letter_folder(asl_folders, image_gesture_ckpt, capsys):
+    assert G.is_gesture_model(image_gesture_ckpt)
+    assert not G.is_gesture_model("no-such-model")
+    emotions = M.save_checkpoint(M.create_model("baseline"), image_gesture_ckpt.with_name("e.pt"), D.EMOTIONS)
+    assert not G.is_gesture_model(emotions)
+    (asl_folders / "train" / "B").mkdir()  # other ASL letters are ignored
+    args = argparse.Namespace(model=str(image_gesture_ckpt), data=asl_folders / "train", json=True, tta=None)
+    assert G.cli_evaluate(args) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert JSON_KEYS <= set(out) and out["n"] == 16 and out["no_hand"] == 0 and out["kind"] == "image"
+    assert out["classes"] == list(D.GESTURES) and set(out["per_class"]["punch"]) == {
+        "precision", "recall", "f1-score", "support"}
+    args.json = False
+    assert G.cli_evaluate(args) == 0
+    assert "precision" in capsys.readouterr().out
+    args.data = asl_folders / "missing"
+    assert G.cli_evaluate(args) == 2 and "expected a folder" in capsys.readouterr().err
+
+
+def test_emolib_evaluate_dispatches_gesture_models(asl_folders, image_gesture_ckpt, capsys):
+    from emolib import cli
+
+    if "gestures" not in inspect.getsource(cli):
+        pytest.skip("emolib.cli does not dispatch gesture models to emolib.gestures.cli_evaluate yet")
+    assert cli.main(["evaluate", "--model", str(image_gesture_ckpt), "--data", str(asl_folders / "train"),
+                     "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert JSON_KEYS <= set(out) and out["n"] == 16
+
+
+def _landmark_ckpt(tmp_path):
+    model = M.create_model(G.LANDMARK_ARCH, num_classes=4)
+    model.input_config = G.LANDMARK_INPUT
+    return M.save_checkpoint(model, tmp_path / "lm.pt", D.GESTURES, kind="landmarks",
+                             letter_to_gesture=D.DEFAULT_LETTER_TO_GESTURE)
+
+
+@pytest.mark.skipif(HAVE_MP, reason="MediaPipe is installed: the missing-MediaPipe message cannot be shown")
+def test_without_mediapipe_a_landmark_model_says_how_to_install_it(asl_folders, tmp_path, capsys):
+    with pytest.raises(H.HandsUnavailableError, match=r'pip install "emolib\[hands\]"'):
+        H.HandDetector()
+    ckpt = _landmark_ckpt(tmp_path)
+    with pytest.raises(H.HandsUnavailableError, match=r'pip install "emolib\[hands\]"'):
+        G.evaluate_gestures(ckpt, asl_folders / "train")
+    args = argparse.Namespace(model=str(ckpt), data=asl_folders / "train", json=True, tta=None)
+    assert G.cli_evaluate(args) == 2
+    assert 'pip install "emolib[hands]"' in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the shipped model
+
+
+def test_shipped_gesture_model_loads_and_has_a_card():
+    if "gestures-asl" not in M.list_pretrained():
+        pytest.skip("gestures-asl is not shipped in this checkout")
+    model = M.load_model("gestures-asl")
+    assert model.emolib_name == G.LANDMARK_ARCH and model.classes == D.GESTURES
+    card = M.model_card("gestures-asl")
+    assert card["name"] == "gestures-asl" and card["kind"] == "landmarks"
+    assert 0.5 < card["val"]["accuracy"] <= 1 and card["val"]["classes"] == list(D.GESTURES)
+    assert {"no_hand", "confusion", "per_class"} <= set(card["val"]) and card["command"]
+    assert card["size_bytes"] < 3_000_000 and (M.CHECKPOINT_DIR / "gestures-asl.md").is_file()
+    assert G.is_gesture_model("gestures-asl")
+    clf = G.GestureClassifier("gestures-asl")
+    probs = clf.predict_landmarks(np.stack([_hand(), H.mirror_landmarks(_hand(), 300)]), ["right", "left"])
+    assert probs.shape == (2, 4) and np.allclose(probs[0], probs[1], atol=1e-5)  # one classifier for both hands
+
+
+# --------------------------------------------------------------------------- with MediaPipe
+
+
+@pytest.fixture(scope="module")
+def detector():
+    if not HAVE_MP:
+        pytest.skip('MediaPipe is not installed (pip install "emolib[hands]")')
+    with H.HandDetector(max_num_hands=2) as d:
+        yield d
+
+
+def _real_hand_photo():
+    folder = needs_real("asl/train/V")
+    return np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(sorted(folder.iterdir())[0]).convert("RGB"))
+
+
+@needs_mp
+def test_no_hand_gives_an_empty_list(detector):
+    assert detector(np.full((240, 320, 3), 127, np.uint8)) == []
+    rng = np.random.default_rng(0)
+    assert detector(rng.integers(0, 255, (200, 200, 3), dtype=np.uint8)) == []
+
+
+@needs_mp
+def test_a_real_hand_two_hands_and_a_hand_cut_by_the_border(detector):
+    photo = _real_hand_photo()
+    hands = detector(photo)
+    assert len(hands) >= 1
+    hand = hands[0]
+    h, w = photo.shape[:2]
+    x1, y1, x2, y2 = hand.box
+    assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
+    assert hand.landmarks.shape == (21, 3) and hand.handedness in ("left", "right") and 0 < hand.score <= 1
+    assert json.loads(json.dumps(hand.to_dict()))["handedness"] == hand.handedness
+    # two hands: the photo beside its mirror image; each keeps its own handedness, left to right
+    pad = np.full((h, w // 2, 3), 255, np.uint8)
+    pair = np.concatenate([photo, pad, photo[:, ::-1]], axis=1)
+    two = detector(pair)
+    assert len(two) == 2 and two[0].box[0] < two[1].box[0]
+    assert {two[0].handedness, two[1].handedness} == {"left", "right"}
+    assert two[0].handedness == hand.handedness
+    # a hand cut by the border: keep the left 60 % of the hand box's width
+    cut = np.ascontiguousarray(photo[:, : int(x1 + 0.6 * (x2 - x1))])
+    found = detector(cut)
+    if not found:
+        pytest.skip("MediaPipe does not find this hand once it is cut")
+    assert found[0].truncated and found[0].box[2] <= cut.shape[1]
+    assert not hand.truncated or hand.box[0] == 0 or hand.box[2] == w or hand.box[1] == 0 or hand.box[3] == h
+
+
+@needs_mp
+def test_regions_map_back_to_full_image_pixels(detector):
+    photo = _real_hand_photo()
+    h, w = photo.shape[:2]
+    canvas = np.full((2 * h, 2 * w, 3), 255, np.uint8)
+    canvas[h:, w:] = photo
+    full = detector(photo)
+    inside = detector(canvas, regions=[[w - 10, h - 10, 2 * w, 2 * h], [w, h, 2 * w, 2 * h]])
+    assert len(inside) == len(full) >= 1  # found in both regions, kept once
+    assert np.allclose(np.array(inside[0].box) - [w, h, w, h], full[0].box, atol=6)
+
+
+@needs_mp
+@pytest.mark.realdata
+def test_shipped_model_reads_real_photos(tmp_path):
+    if "gestures-asl" not in M.list_pretrained():
+        pytest.skip("gestures-asl is not shipped in this checkout")
+    src = needs_real("asl/train")
+    for letter in "AFLV":  # a small folder: 5 photos of every letter
+        (tmp_path / letter).mkdir()
+        for f in sorted((src / letter).iterdir())[:5]:
+            (tmp_path / letter / f.name).symlink_to(f)
+    r = G.evaluate_gestures("gestures-asl", tmp_path, progress=False, cache=False)
+    assert JSON_KEYS <= set(r) and r["n"] == 20 and r["accuracy"] > 0.6
+    clf = G.GestureClassifier("gestures-asl")
+    hands = clf(str(src / "V" / sorted(p.name for p in (src / "V").iterdir())[0]))
+    assert hands and hands[0].gesture in D.GESTURES

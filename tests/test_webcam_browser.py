@@ -1,0 +1,517 @@
+"""The webcam widget end to end: JupyterLab + headless Chromium with a fake camera.
+
+What the browser test does (``test_webcam_in_jupyterlab``):
+
+1. converts 2 s of ``$EMOLIB_DATA/video/short_hamilton_clip.mp4`` (one person facing the
+   camera) to a 640x480 ``.y4m`` file with PyAV (centre crop to 4:3, I420 planes), the
+   format Chromium's fake camera reads (``--use-file-for-fake-video-capture``; it loops);
+2. starts JupyterLab on a free port of 127.0.0.1 (no token, ``--allow-root``, the app
+   exposed as ``window.jupyterapp``) in a temporary folder holding a small notebook
+   that shows ``emolib.widgets.webcam(model=CHECKPOINT, headless=False)`` and writes the
+   widget's counters to a JSON file each time a frame has been processed;
+3. opens the notebook in headless Chromium (``--use-fake-ui-for-media-stream
+   --use-fake-device-for-media-stream``), driven over the DevTools protocol
+   (``websocket-client``, a dependency of jupyter_server), and runs it;
+4. checks that faces come back to the kernel and are drawn on the overlay canvas, presses
+   the Snapshot button, measures annotated frames per second over ``MEASURE_S`` seconds,
+   saves a screenshot of the cell to ``results/08_webcam/webcam.png`` and the numbers to
+   ``results/08_webcam/fps.json``;
+5. then makes the browser refuse the camera (``getUserMedia`` rejects with the
+   ``NotAllowedError`` a user's "Block" gives), presses Stop and Start, and checks that
+   the widget shows a message and that ``widget.status`` starts with
+   ``"no camera: NotAllowedError"``.
+
+The model is the shipped ``baseline-fer2013`` when it exists, else an untrained
+checkpoint of the same architecture (same cost; the labels are then meaningless, and
+``fps.json`` says which). Skips with a reason without Chromium, JupyterLab or the data.
+The other tests of this file check the kernel side without a browser.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+DATA = Path(os.environ.get("EMOLIB_DATA") or ROOT.parent / "shared" / "data")
+CLIP = DATA / "video" / "short_hamilton_clip.mp4"
+RESULTS = ROOT / "results" / "08_webcam"
+SIZE = (640, 480)
+CLIP_START_S, CLIP_SECONDS = 3.3, 2.0  # one face, turned to the camera
+WARMUP_FRAMES = 5
+MEASURE_S = 15.0
+MAX_INFLIGHT = int(os.environ.get("EMOLIB_TEST_INFLIGHT", "1"))  # the widget's default
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars", "--mute-audio", "--use-fake-ui-for-media-stream",
+         "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
+         "--remote-allow-origins=*", "--window-size=1280,1400"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _test_model(folder: Path) -> tuple[str, str]:
+    """The shipped model when there is one, else an untrained baseline checkpoint written to ``folder``."""
+    from emolib.data import EMOTIONS
+    from emolib.models import create_model, list_pretrained, save_checkpoint
+
+    if "baseline-fer2013" in list_pretrained():
+        return "baseline-fer2013", "baseline-fer2013 (shipped)"
+    path = save_checkpoint(create_model("baseline"), folder / "baseline-untrained.pt", EMOTIONS)
+    return str(path), "baseline, UNTRAINED weights (baseline-fer2013 not shipped yet; same speed, labels meaningless)"
+
+
+# --------------------------------------------------------------------------- fake camera
+
+
+def write_y4m(src: Path, dst: Path, start_s: float = 0.0, seconds: float = 2.0, size=SIZE) -> int:
+    """Write ``seconds`` of video ``src`` from ``start_s`` as an uncompressed YUV4MPEG2 file.
+
+    Each frame is centre-cropped to the aspect ratio of ``size``, resized, and stored as
+    I420 (``FRAME`` then the Y, U and V planes), the layout Chromium's fake camera reads.
+    Returns the number of frames written.
+    """
+    import av
+
+    w, h = size
+    n = 0
+    with av.open(str(src)) as container, open(dst, "wb") as out:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or 30
+        out.write(f"YUV4MPEG2 W{w} H{h} F{rate.numerator}:{rate.denominator} Ip A1:1 C420jpeg\n".encode())
+        t0 = None
+        for frame in container.decode(stream):
+            t = float(frame.time or 0.0)
+            t0 = t if t0 is None else t0
+            if t - t0 < start_s:
+                continue
+            if t - t0 >= start_s + seconds:
+                break
+            rgb = frame.to_ndarray(format="rgb24")
+            fh, fw = rgb.shape[:2]
+            cw, ch = (fh * w // h, fh) if fw * h > fh * w else (fw, fw * h // w)
+            x0, y0 = (fw - cw) // 2, (fh - ch) // 2
+            img = Image.fromarray(rgb[y0:y0 + ch, x0:x0 + cw]).resize(size, Image.BILINEAR)
+            yuv = av.VideoFrame.from_ndarray(np.asarray(img), format="rgb24").reformat(format="yuv420p")
+            planes = yuv.to_ndarray()  # (h * 3 / 2, w): Y, then U, then V
+            out.write(b"FRAME\n")
+            out.write(np.ascontiguousarray(planes).tobytes())
+            n += 1
+    return n
+
+
+def test_write_y4m(tmp_path):
+    if not CLIP.is_file():
+        pytest.skip(f"the test video {CLIP} is absent (set EMOLIB_DATA to the folder of ../shared/data)")
+    pytest.importorskip("av", reason="PyAV is needed to decode the test video: pip install av")
+    dst = tmp_path / "cam.y4m"
+    n = write_y4m(CLIP, dst, 0.0, 0.2, size=(64, 48))
+    data = dst.read_bytes()
+    header, _, rest = data.partition(b"\n")
+    assert header.startswith(b"YUV4MPEG2 W64 H48 F") and header.endswith(b"C420jpeg")
+    assert 5 <= n <= 7 and len(rest) == n * (len(b"FRAME\n") + 64 * 48 * 3 // 2)
+
+
+# --------------------------------------------------------------------------- the kernel side, no browser
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return _test_model(tmp_path_factory.mktemp("webcam-model"))[0]
+
+
+def _jpeg(img: Image.Image, quality: int = 70) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def test_widget_answers_frames_and_drops_stale_ones(checkpoint):
+    from emolib.widgets import WebcamWidget
+
+    photo = DATA / "photos" / "obama.jpg"
+    img = Image.open(photo).convert("RGB").resize((512, 640)) if photo.is_file() else Image.new("RGB", (640, 480))
+    sent = []
+    w = WebcamWidget(checkpoint)
+    w.send = lambda content, buffers=None: sent.append(content)
+    data = _jpeg(img)
+    w._handle_message(w, {"type": "frame", "view": "v", "id": 1, "camera_frames": 4, "sent": 1}, [memoryview(data)])
+    w._handle_message(w, {"type": "frame", "view": "v", "id": 1, "camera_frames": 6, "sent": 2}, [data])  # stale
+    w._handle_message(w, {"type": "frame", "view": "v", "id": 2, "camera_frames": 9, "sent": 2, "rtt_ms": 50},
+                      [data])
+    assert [m["type"] for m in sent] == ["result", "result"] and [m["id"] for m in sent] == [1, 2]
+    assert w.frames_received == 3 and w.frames_processed == 2
+    assert w.frames_dropped == (9 - 2) + 1 and w.latency_ms == 50 and w.fps > 0
+    assert sent[-1]["width"] == 512 and sent[-1]["height"] == 640
+    if photo.is_file():
+        face = sent[-1]["faces"][0]
+        assert len(face["box"]) == 4 and face["emotion"] in face["probabilities"] and 0 < face["p"] <= 1
+        assert face["hands"] == {"left": None, "right": None}
+    # a broken frame: an error message back, a status, no exception; the next good frame clears it
+    w._handle_message(w, {"type": "frame", "view": "v", "id": 3}, [b"not a jpeg"])
+    assert sent[-1]["type"] == "error" and w.status.startswith("error: ")
+    w._handle_message(w, {"type": "frame", "view": "v", "id": 4}, [data])
+    assert w.status == "running"
+    # a snapshot (base64 transport, as on Colab)
+    import base64
+
+    got = []
+    w.on_snapshot(lambda image, result: got.append((image.size, len(result.faces))))
+    w._handle_message(w, {"type": "snapshot", "view": "v", "jpeg_b64": base64.b64encode(data).decode()}, [])
+    assert sent[-1]["type"] == "snapshot_done" and w.snapshots == 1
+    assert w.snapshot.size == w.snapshot_raw.size == (512, 640) and got == [((512, 640), len(w.snapshot_result))]
+    json.dumps(w.stats())
+
+
+def test_tracker_follows_faces_between_full_detections(checkpoint):
+    if not CLIP.is_file():
+        pytest.skip(f"the test video {CLIP} is absent (set EMOLIB_DATA to the folder of ../shared/data)")
+    from emolib.pipeline import EmotionPipeline, iter_video_frames
+    from emolib.widgets import FaceTracker
+
+    pipe = EmotionPipeline(checkpoint, min_face_size=64, max_side=640)
+    tracker = FaceTracker(pipe, detect_every=5)
+    start = round(CLIP_START_S * 30)
+    frames = [Image.fromarray(rgb) for i, _, rgb in iter_video_frames(CLIP, max_frames=start + 10) if i >= start]
+    followed = [tracker(f) for f in frames]
+    full = [pipe(f) for f in frames]
+    assert tracker.full_detections < len(frames), "the tracker never followed a face"
+    assert [len(r) for r in followed] == [len(r) for r in full] == [1] * len(frames)
+    for a, b in zip(followed, full):
+        assert np.abs(np.subtract(a.faces[0].box, b.faces[0].box)).max() < 20  # pixels
+        assert a.faces[0].emotion in a.faces[0].probabilities and len(a.faces[0].landmarks) == 5
+
+
+def test_headless_webcam_shows_one_annotated_frame(checkpoint, monkeypatch):
+    from emolib.widgets import is_headless, webcam
+
+    monkeypatch.setenv("EMOLIB_HEADLESS", "1")
+    assert is_headless()
+    cam = webcam(checkpoint, fallback=Image.new("RGB", (320, 240), (90, 90, 90)))
+    assert cam.headless and cam.status.startswith("headless: ") and not cam.active
+    bundle = cam._repr_mimebundle_()
+    assert set(bundle) == {"image/png", "text/plain"} and "application/vnd.jupyter.widget-view+json" not in bundle
+    assert cam.snapshot.size == (320, 240) and len(cam.snapshot_result) == 0
+    monkeypatch.setenv("EMOLIB_HEADLESS", "0")
+    assert not is_headless()
+    live = webcam(checkpoint)
+    assert not live.headless and "application/vnd.jupyter.widget-view+json" in live._repr_mimebundle_()[0]
+
+
+# --------------------------------------------------------------------------- JupyterLab and Chromium
+
+
+class CDP:
+    """A minimal Chrome DevTools Protocol client (one page target) over ``websocket-client``."""
+
+    def __init__(self, ws_url: str) -> None:
+        import websocket
+
+        self.ws = websocket.create_connection(ws_url, timeout=120, suppress_origin=True)
+        self.next_id = 0
+
+    def call(self, method: str, **params):
+        self.next_id += 1
+        msg_id = self.next_id
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def js(self, expression: str, await_promise: bool = False):
+        res = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise)
+        if "exceptionDetails" in res:
+            raise RuntimeError(f"JavaScript failed: {res['exceptionDetails']}")
+        return res["result"].get("value")
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def _wait(predicate, timeout: float, what: str, interval: float = 0.5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+NOTEBOOK_CELLS = [
+    """\
+import json, os, time
+from pathlib import Path
+
+import torch
+torch.set_num_threads(1)
+from emolib.widgets import webcam
+
+STATS = Path({stats!r})
+cam = webcam({model!r}, headless=False, max_inflight={inflight})
+history = []
+
+def dump(change=None):
+    if change is not None and change["name"] == "frames_processed":
+        history.append([time.time(), cam.frames_processed, len(cam.last_result.faces)])
+    tmp = STATS.with_suffix(".tmp")
+    tmp.write_text(json.dumps({{**cam.stats(), "history": history[-400:], "t": time.time()}}))
+    os.replace(tmp, STATS)
+
+cam.observe(dump, names=["frames_processed", "status", "snapshots"])
+cam""",
+]
+
+
+def _notebook(path: Path, stats: Path, model: str) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(src.format(stats=str(stats), model=model, inflight=MAX_INFLIGHT))
+                for src in NOTEBOOK_CELLS]
+    nbformat.write(nb, path)
+
+
+# JupyterLab settings of the test: no question about news, no update check.
+LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
+                {"fetchNews": "false", "checkForUpdates": False}}
+
+
+def _start_lab(workdir: Path, port: int, log) -> subprocess.Popen:
+    for name, value in LAB_SETTINGS.items():
+        path = workdir / ".settings" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", EMOLIB_HEADLESS="0",
+               JUPYTER_RUNTIME_DIR=str(workdir / ".runtime"), EMOLIB_DATA=str(DATA),
+               MPLBACKEND="module://matplotlib_inline.backend_inline")
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+           "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+           f"--ServerApp.root_dir={workdir}", "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           f"--LabApp.user_settings_dir={workdir / '.settings'}", f"--LabApp.workspaces_dir={workdir / '.ws'}"]
+    return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _start_chromium(profile: Path, y4m: Path, log) -> tuple[subprocess.Popen, int]:
+    profile.mkdir(parents=True, exist_ok=True)
+    cmd = [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", f"--use-file-for-fake-video-capture={y4m}",
+           "--remote-debugging-port=0", "about:blank"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    port_file = profile / "DevToolsActivePort"
+    _wait(lambda: port_file.is_file() and port_file.read_text().strip() or proc.poll() is not None, 60,
+          "Chromium's DevTools port", 0.2)
+    if proc.poll() is not None:
+        pytest.fail(f"chromium exited with {proc.returncode}")
+    return proc, int(port_file.read_text().split()[0])
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)  # its own session: the kernel and renderer processes too
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _chromium_version() -> str:
+    try:
+        out = subprocess.run([str(CHROMIUM), "--version"], capture_output=True, text=True, timeout=30).stdout
+        return out.strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "unknown"
+
+
+# The notebook panel (the shell's "current widget" follows the focus, which headless Chromium may not give).
+FIND_PANEL = "(() => { for (const w of jupyterapp.shell.widgets('main')) if (w.sessionContext && w.content) return w; " \
+             "return null; })()"
+
+OVERLAY_PIXELS = """(() => {
+  const c = document.querySelector('.emolib-webcam-overlay');
+  if (!c || !c.width) return -1;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+  return n;
+})()"""
+
+WIDGET_RECT = """(() => {
+  const r = document.querySelector('.emolib-webcam').getBoundingClientRect();
+  return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height];
+})()"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(),
+                    reason="/usr/bin/chromium is missing: install it with `apt-get install -y chromium`")
+def test_webcam_in_jupyterlab(tmp_path):
+    if not CLIP.is_file():
+        pytest.skip(f"the test video {CLIP} is absent (set EMOLIB_DATA to the folder of ../shared/data)")
+    for module, package in (("jupyterlab", "jupyterlab"), ("websocket", "websocket-client"), ("av", "av")):
+        pytest.importorskip(module, reason=f"{package} is not installed: pip install {package}")
+
+    work = tmp_path / "lab"
+    work.mkdir()
+    y4m = tmp_path / "camera.y4m"
+    n_frames = write_y4m(CLIP, y4m, CLIP_START_S, CLIP_SECONDS)
+    assert n_frames > 30
+    model, model_label = _test_model(tmp_path)
+    stats_file = tmp_path / "stats.json"
+    _notebook(work / "webcam.ipynb", stats_file, model)
+
+    lab = chrome = cdp = None
+    lab_log = open(tmp_path / "jupyterlab.log", "w")
+    chrome_log = open(tmp_path / "chromium.log", "w")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    t_start = time.time()
+    try:
+        lab = _start_lab(work, port, lab_log)
+
+        def lab_up():
+            if lab.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {lab.returncode}: {(tmp_path / 'jupyterlab.log').read_text()[-3000:]}")
+            try:
+                return urllib.request.urlopen(base + "/api/status", timeout=2).status == 200
+            except OSError:
+                return False
+
+        _wait(lab_up, 90, "JupyterLab to answer")
+        chrome, devtools = _start_chromium(tmp_path / "profile", y4m, chrome_log)
+        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{devtools}/json/list", timeout=10).read())
+        page = next(tg for tg in targets if tg["type"] == "page")
+        cdp = CDP(page["webSocketDebuggerUrl"])
+        cdp.call("Page.enable")
+        cdp.call("Page.navigate", url=f"{base}/lab/tree/webcam.ipynb")
+        _wait(lambda: cdp.js(f"!!(window.jupyterapp && {FIND_PANEL})"), 120, "JupyterLab to open the notebook")
+        status = cdp.js(f"""(async () => {{
+            const panel = {FIND_PANEL};
+            jupyterapp.shell.activateById(panel.id);
+            await panel.context.ready; await panel.sessionContext.ready;
+            const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+            return kernel ? kernel.status : 'no kernel';
+        }})()""", await_promise=True)
+        assert status != "no kernel", "JupyterLab started no kernel for the notebook"
+        cdp.js("jupyterapp.commands.execute('notebook:run-all-cells')", await_promise=True)
+
+        # 1. faces arrive in the kernel and are drawn
+        def progress():
+            s = _read_json(stats_file)
+            if s and s["status"].startswith(("no camera", "error")):
+                pytest.fail(f"the widget reports: {s['status']}")
+            return s if s and s["frames_processed"] >= WARMUP_FRAMES else None
+
+        first = _wait(progress, 180, f"{WARMUP_FRAMES} processed frames (see {tmp_path}/jupyterlab.log)")
+        assert first["status"] == "running"
+        assert first["last_size"] == list(SIZE), "frames are sent at 640x480"
+        assert any(faces >= 1 for _, _, faces in first["history"]), "no face found in the fake camera's frames"
+        assert cdp.js("document.querySelector('.emolib-webcam video').videoWidth") == SIZE[0]
+        _wait(lambda: cdp.js(OVERLAY_PIXELS) > 0, 20, "boxes drawn on the overlay canvas")
+
+        # 2. annotated frames per second
+        t0, n0 = first["t"], first["frames_processed"]
+        time.sleep(MEASURE_S)
+        last = _read_json(stats_file)
+        hist = [h for h in last["history"] if h[0] > t0]
+        elapsed = last["t"] - t0
+        fps = (last["frames_processed"] - n0) / elapsed
+        with_face = sum(1 for h in hist if h[2] >= 1)
+        assert last["frames_processed"] - n0 >= 3, f"only {last['frames_processed'] - n0} frames in {elapsed:.0f} s"
+        assert with_face >= 0.8 * len(hist), f"a face in only {with_face} of {len(hist)} frames"
+        overlay = cdp.js(OVERLAY_PIXELS)
+        assert overlay > 200, "the overlay canvas is (nearly) empty"
+
+        # 3. the snapshot button: the annotated image reaches the kernel
+        cdp.js("document.querySelector('.emolib-webcam-snap').click()")
+        snap = _wait(lambda: (s := _read_json(stats_file)) and s["snapshots"] >= 1 and s, 60, "the snapshot")
+
+        # 4. a screenshot of the live widget
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        cdp.js("document.querySelector('.emolib-webcam').scrollIntoView()")
+        x, y, w, h = cdp.js(WIDGET_RECT)
+        shot = cdp.call("Page.captureScreenshot", format="png",
+                        clip={"x": max(0, x - 4), "y": max(0, y - 4), "width": w + 8, "height": h + 8, "scale": 1})
+        import base64
+
+        png = base64.b64decode(shot["data"])
+        with Image.open(io.BytesIO(png)) as im:
+            assert im.width > 400 and im.height > 400
+            assert np.asarray(im.convert("L")).std() > 10, "the screenshot is blank"
+        (RESULTS / "webcam.png").write_bytes(png)
+        record = {
+            "what": "annotated frames per second of emolib.widgets.WebcamWidget in JupyterLab, headless Chromium, "
+                    "fake camera playing a real clip with one face (tests/test_webcam_browser.py)",
+            "fps": round(fps, 2),
+            "frames": last["frames_processed"] - n0, "seconds": round(elapsed, 2),
+            "frames_with_a_face": with_face, "frame_size": list(SIZE), "jpeg_quality": 0.7,
+            "kernel_ms_last": last["inference_ms"], "round_trip_ms_last": last["latency_ms"],
+            "camera_frames": last["camera_frames"], "frames_dropped": last["frames_dropped"],
+            "kernel_fps_last30": last["fps"],
+            "model": model_label, "min_face_size": 64, "max_inflight": MAX_INFLIGHT, "tracking": "every 5th frame in full",
+            "video": f"{CLIP.name}, {CLIP_SECONDS:.0f} s from {CLIP_START_S} s, centre-cropped to 4:3, looped",
+            "snapshot_faces": len(snap["last_faces"]),
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                        "torch_threads": 1, "loadavg_1min": round(os.getloadavg()[0], 2),
+                        "chromium": _chromium_version()},
+            "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "test_seconds": round(time.time() - t_start, 1),
+        }
+        (RESULTS / "fps.json").write_text(json.dumps(record, indent=1) + "\n")
+        print(json.dumps(record, indent=1))
+
+        # 5. camera refused: a message in the widget and a status in Python. The browser is made to
+        # refuse as it does when the user says no (a NotAllowedError from getUserMedia); the
+        # fake-UI flag would otherwise accept every request.
+        cdp.js("navigator.mediaDevices.getUserMedia = () => "
+               "Promise.reject(new DOMException('Permission denied', 'NotAllowedError'))")
+        cdp.js("document.querySelector('.emolib-webcam-toggle').click()")  # Stop
+        _wait(lambda: (_read_json(stats_file) or {}).get("status") == "stopped", 30, "the widget to stop")
+        cdp.js("document.querySelector('.emolib-webcam-toggle').click()")  # Start again: refused
+        denied = _wait(lambda: (s := _read_json(stats_file)) and s["status"].startswith("no camera") and s, 30,
+                       "the refused camera to be reported")
+        assert denied["status"].startswith("no camera: NotAllowedError"), denied["status"]
+        message = cdp.js("document.querySelector('.emolib-webcam-message').textContent")
+        assert "NotAllowedError" in message and "Allow the camera" in message
+        assert not cdp.js("document.querySelector('.jp-OutputArea-output[data-mime-type=\"application/vnd.jupyter.stderr\"]')")
+    finally:
+        if cdp is not None:
+            cdp.close()
+        _stop(chrome)
+        _stop(lab)
+        lab_log.close()
+        chrome_log.close()
