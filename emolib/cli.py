@@ -82,7 +82,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .experiment import ship
 
-    card = ship(args.run, args.name, args.command, half=not args.fp32, root=args.data)
+    card = ship(args.run, args.name, args.command, half=not args.fp32, root=args.data, note=args.note)
     print(json.dumps({k: card.get(k) for k in ("name", "parameters", "size_bytes")} |
                      {"test_accuracy": card.get("test", {}).get("accuracy")}))
     return 0
@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--name", required=True, help="checkpoint name, <model>-<dataset> (e.g. baseline-fer2013)")
     x.add_argument("--command", required=True, help="the command that trained it (recorded in the card)")
     x.add_argument("--data", type=Path, help="data root for the test metrics (default: $EMOLIB_DATA/<dataset>)")
+    x.add_argument("--note", default="", help="a remark for the card, e.g. how the machine was shared")
     x.add_argument("--fp32", action="store_true", help="store float32 weights (default: float16)")
     x.set_defaults(func=_cmd_export)
 

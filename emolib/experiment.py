@@ -120,7 +120,7 @@ def run_recipe(
 
 
 def ship(run_dir: str | os.PathLike, name: str, command: str, results_dir: str | os.PathLike = "results/runs",
-         half: bool = True, root=None, checkpoint_dir: str | os.PathLike | None = None) -> dict:
+         half: bool = True, root=None, checkpoint_dir: str | os.PathLike | None = None, note: str = "") -> dict:
     """Ship a finished run as a named checkpoint inside the package, with its model card.
 
     Writes ``emolib/checkpoints/<name>.pt`` (float16 weights when ``half``),
@@ -156,7 +156,7 @@ def ship(run_dir: str | os.PathLike, name: str, command: str, results_dir: str |
         "best_val_acc": result["best_val_acc"],
         "train_seconds": result["train_seconds"],
         "device": result["device"],
-        "torch_threads": result["torch_threads"],
+        "note": note,
         "stored_as": "float16" if half else "float32",
         "size_bytes": path.stat().st_size,
     }

@@ -292,12 +292,14 @@ def _landmark_options(recipe) -> dict:
 
 def run_landmark_recipe(recipe, out_dir, root=None, limit: int | None = None, resume: bool = True,
                         progress: bool = True, landmarks: Mapping[str, np.ndarray] | None = None,
-                        letter_to_gesture: Mapping[str, str] = D.DEFAULT_LETTER_TO_GESTURE) -> dict:
+                        letter_to_gesture: Mapping[str, str] = D.DEFAULT_LETTER_TO_GESTURE,
+                        split: Mapping | None = None) -> dict:
     """Train a landmark recipe (``landmark_mlp-asl``) into ``out_dir``, as :func:`emolib.experiment.run_recipe` does.
 
     1. Landmarks of every photo of the ASL training folder (MediaPipe, cached under
        ``$EMOLIB_CACHE``; ``landmarks`` passes them in instead).
-    2. The split of :func:`asl_split` (the recipe's ``val_fraction``, seed 0).
+    2. The split of :func:`asl_split` (the recipe's ``val_fraction`` and seed), or ``split``
+       (e.g. :func:`asl_block_split`).
     3. :func:`emolib.train.fit` on the photos of the training part where a hand was
        found (the epoch with the best validation accuracy on photos with a hand is kept).
     4. Validation metrics over **all** validation photos, no-hand photos counted as errors.
@@ -312,7 +314,8 @@ def run_landmark_recipe(recipe, out_dir, root=None, limit: int | None = None, re
     _ensure_registered()
     out = Path(out_dir)
     opts = _landmark_options(recipe)
-    split = asl_split(root, recipe.val_fraction, recipe.config.seed, letter_to_gesture)
+    if split is None:
+        split = asl_split(root, recipe.val_fraction, recipe.config.seed, letter_to_gesture)
     paths, labels, classes = split["paths"], split["labels"], split["classes"]
     train_idx, val_idx = split["train_idx"], split["val_idx"]
     if limit is not None and limit < len(paths):
@@ -797,7 +800,7 @@ def ship_gesture_model(run_dir, name: str, command: str, checkpoint_dir=None,
 def comparison_markdown(comparison: Mapping) -> str:
     """The models of ``results/06_hand_gestures/comparison.json`` as a Markdown table, with the thesis's reference."""
     lines = ["| model | input | validation accuracy | macro F1 | no hand | training | ms per hand | hands/s | "
-             "parameters |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "hands per CPU-second | parameters |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in comparison["rows"]:
         v = r["val"]
         params = f"{r['parameters']:,}" if r.get("parameters") else "–"
@@ -806,13 +809,14 @@ def comparison_markdown(comparison: Mapping) -> str:
             train += f" (+ landmarks {r['landmark_seconds'] / 60:.1f} min)"
         lines.append(f"| {r['name']}{' (ships)' if r.get('ships') else ''} | {r['input']} | "
                      f"{100 * v['accuracy']:.2f} % | {v['macro_f1']:.3f} | {v['no_hand']} | {train} | "
-                     f"{r['end_to_end_ms_per_hand']:.1f} | {r['hands_per_second']:.0f} | {params} |")
+                     f"{r['end_to_end_ms_per_hand']:.1f} | {r['hands_per_second']:.0f} | "
+                     f"{r.get('hands_per_cpu_second', float('nan')):.0f} | {params} |")
     t = comparison.get("thesis_smoke") or {}
     ref = comparison.get("thesis_reference") or {}
     if ref:
         lines.append(f"| ResNet50v2 (ImageNet weights), as the thesis reports it | 224x224 photo | "
                      f"{100 * ref['val_acc']:.2f} % | – | – | GPU | "
-                     f"{t.get('ms_per_image_batch1', float('nan')):.0f} (this CPU) | – | "
+                     f"{t.get('ms_per_image_batch1', float('nan')):.0f} (this CPU) | – | – | "
                      f"{t.get('parameters', 0):,} |")
     return "\n".join(lines)
 

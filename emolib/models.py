@@ -398,8 +398,8 @@ def model_card_markdown(card: dict) -> str:
         f"{cfg['label_smoothing']}, weight decay {cfg['weight_decay']}, {card['epochs_run']} epochs run "
         f"(best validation epoch {card['best_epoch']})",
         f"- command: `{card['command']}`",
-        f"- training time: {card['train_seconds'] / 60:.1f} min on {card['device']} "
-        f"({card['torch_threads']} thread(s))",
+        f"- training time: {card['train_seconds'] / 60:.1f} min on {card['device']}"
+        + (f" ({card['note']})" if card.get("note") else ""),
         f"- stored as {card['stored_as']} ({card['size_bytes'] / 1e6:.1f} MB)",
     ]
     if "test" in card:

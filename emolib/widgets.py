@@ -568,6 +568,10 @@ class WebcamWidget(anywidget.AnyWidget):
     max_fps:
         Send at most this many frames per second (0: as fast as the kernel answers),
         to leave CPU for other work.
+    max_inflight:
+        Frames sent and not yet answered (1: the next frame leaves when the answer to the
+        previous one is back). 2 keeps the kernel busy while a frame travels, which gives
+        a little more throughput where the round trip is long, at about twice the delay.
     mirror:
         Show the camera mirrored, as people expect of a front camera (boxes follow).
     bars:
@@ -630,13 +634,13 @@ class WebcamWidget(anywidget.AnyWidget):
         widget_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in widget_keys}
         if "google.colab" in sys.modules:
             widget_kwargs.setdefault("transport", "base64")
-        super().__init__(**widget_kwargs)
-        if pipeline is None:
+        if pipeline is None:  # first, so that a missing model fails before the widget exists
             kwargs.setdefault("min_face_size", 64)
             kwargs.setdefault("max_side", 640)
             pipeline = EmotionPipeline(model, **kwargs)
         elif kwargs:
             raise TypeError(f"pipeline given: unexpected arguments {sorted(kwargs)}")
+        super().__init__(**widget_kwargs)
         self.pipeline = pipeline
         self.tracker = FaceTracker(pipeline, detect_every) if track else None
         self.headless = bool(headless)
@@ -658,7 +662,7 @@ class WebcamWidget(anywidget.AnyWidget):
     # ------------------------------------------------------------------ kernel side
 
     def process(self, image: Any) -> PipelineResult:
-        """Run the pipeline on one frame (path, PIL image or array) as the live widget does."""
+        """Run the full pipeline (no tracking) on one frame: a path, PIL image or array."""
         return self.pipeline(image)
 
     def run_once(self, image: Any) -> PipelineResult:

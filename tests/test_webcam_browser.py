@@ -515,3 +515,38 @@ def test_webcam_in_jupyterlab(tmp_path):
         _stop(lab)
         lab_log.close()
         chrome_log.close()
+
+
+# --------------------------------------------------------------------------- the chapters' helpers (emolib.book)
+
+
+def test_pipeline_chapter_helpers(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from emolib import book
+    from emolib import data as D
+    from emolib.models import CheckpointError, list_pretrained
+
+    with pytest.raises(D.DatasetNotFoundError):
+        book.pipeline_examples(tmp_path / "empty", smoke=False)
+    photos, video, label = book.pipeline_examples(tmp_path / "empty", smoke=True, placeholder_dir=tmp_path / "ph")
+    assert label.startswith("GENERATED PLACEHOLDER") and (photos / "faces.json").is_file()
+    assert sorted(p.name for p in photos.glob("*.jpg")) == sorted(book.EXAMPLE_PHOTOS)
+    model, text = book.pipeline_model(smoke=True)
+    assert "UNTRAINED" in text and model.classes == D.EMOTIONS
+    if "baseline-fer2013" not in list_pretrained():
+        with pytest.raises(CheckpointError):
+            book.pipeline_model(smoke=False)
+    if video is not None:
+        jpegs = book.camera_jpegs(video, n=2, every=1, size=(64, 48))
+        assert len(jpegs) == 2 and Image.open(io.BytesIO(jpegs[0])).size == (64, 48)
+    fig = book.plot_contrast(Image.new("RGB", (120, 90), (100, 120, 140)))
+    assert len(fig.axes) == 9
+    table = book.pipeline_benchmark_table()
+    assert table.startswith("| photo |") and "obama.jpg" in table
+    shot, record = book.webcam_record(tmp_path)
+    assert shot is None and record is None
+    shot, record = book.webcam_record()
+    if record is not None:
+        assert "annotated frames per second" in book.webcam_record_table(record)
