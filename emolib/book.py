@@ -1245,9 +1245,12 @@ def webcam_record_table(record: Mapping) -> str:
         f"| frame size sent | {record['frame_size'][0]}×{record['frame_size'][1]}, JPEG quality "
         f"{record['jpeg_quality']} |",
         f"| frames with a face found | {record['frames_with_a_face']} of {record['frames']} |",
-        f"| kernel time per frame (last frame) | {record['kernel_ms_last']:.0f} ms |",
-        f"| browser round trip (last frame) | {record['round_trip_ms_last']:.0f} ms |",
+        f"| kernel time per frame (median) | {record['kernel_ms_median']:.0f} ms (MTCNN in full on "
+        f"{record['full_detections']} of the {record['frames']} frames) |",
+        f"| round trip in the browser (median) | {record['round_trip_ms_median']:.0f} ms |",
         f"| camera frames never sent (dropped) | {record['frames_dropped']} of {record['camera_frames']} |",
+        *([f"| the same with a kernel that answers at once | {echo['fps']:.1f} frames per second, round trip "
+           f"{echo['round_trip_ms_median']:.0f} ms |"] if (echo := record.get("echo_kernel")) else []),
         f"| model | {record['model']} |",
         f"| machine | {machine['cpus']} CPU cores, {machine.get('torch_threads', 1)} torch thread, load average "
         f"{machine['loadavg_1min']} during the run; {machine['chromium']} |",

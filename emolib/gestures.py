@@ -38,7 +38,7 @@ import platform
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +48,15 @@ from torch import nn
 
 from . import data as D
 from . import models as M
-from .hands import HANDS_INSTALL, DEFAULT_DETECTOR, Hand, HandsUnavailableError, landmark_features, normalize_landmarks
+from .hands import (DEFAULT_DETECTOR, HANDS_INSTALL, Hand, HandsUnavailableError, landmark_features,
+                    normalize_landmarks)
 
 __all__ = [
     "LANDMARK_ARCH",
     "GESTURE_EMOTIONS",
     "LandmarkMLP",
+    "landmark_mlp",
+    "load_gesture_model",
     "LandmarkDataset",
     "GestureClassifier",
     "asl_files",
@@ -107,23 +110,39 @@ class LandmarkMLP(nn.Module):
         return self.head(self.body(x.flatten(1)))
 
 
-def _build_landmark_mlp(num_classes: int = 4, in_chans: int = 3) -> LandmarkMLP:
-    return LandmarkMLP(num_classes=num_classes, in_chans=in_chans)
-
-
-#: What the registry records as a landmark model's "input": 21 landmarks x 3 coordinates, no normalisation.
+#: What a landmark model records as its "input": 21 landmarks x 3 coordinates, no normalisation.
 LANDMARK_INPUT = M.InputConfig(21, 3, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 
 
-def _ensure_registered() -> None:
-    """Add ``landmark_mlp`` to :mod:`emolib.models`' registry when it is not there yet."""
-    if LANDMARK_ARCH not in M._REGISTRY:
-        M._REGISTRY[LANDMARK_ARCH] = M._Entry(
-            _build_landmark_mlp, LANDMARK_INPUT,
-            description="MLP on 21 MediaPipe hand landmarks (needs emolib[hands])", defaults={"num_classes": 4})
+def landmark_mlp(num_classes: int = 4, in_chans: int = 3) -> LandmarkMLP:
+    """A new :class:`LandmarkMLP` with ``emolib_name`` and ``input_config`` set (as ``create_model`` sets them)."""
+    model = LandmarkMLP(num_classes=num_classes, in_chans=in_chans)
+    model.emolib_name = LANDMARK_ARCH
+    model.input_config = M.InputConfig(21, in_chans, (0.0,) * in_chans, (1.0,) * in_chans)
+    return model
 
 
-_ensure_registered()
+def load_gesture_model(name_or_path, device: str | torch.device = "cpu") -> nn.Module:
+    """Load a gesture checkpoint by shipped name or path: :func:`emolib.models.load_model`, which
+    also reads landmark models (``arch`` ``"landmark_mlp"``) when the registry does not list them.
+
+    The model comes in eval mode with ``.classes``, ``.input_config`` and ``.meta``.
+    """
+    if LANDMARK_ARCH in M._REGISTRY:
+        return M.load_model(name_or_path, device)
+    path, meta = _read_meta(name_or_path)
+    if meta["arch"] != LANDMARK_ARCH:
+        return M.load_model(path, device)
+    state = M._read_checkpoint(path)
+    inp = state.get("input") or asdict(LANDMARK_INPUT)
+    model = landmark_mlp(len(state["classes"]), inp["channels"])
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
+    except RuntimeError as err:
+        raise M.CheckpointError(f"{path} does not fit a LandmarkMLP: {err}") from None
+    model.classes = tuple(state["classes"])
+    model.meta = state.get("meta", {})
+    return model.to(device).eval()
 
 
 class LandmarkDataset(torch.utils.data.Dataset):
@@ -311,7 +330,6 @@ def run_landmark_recipe(recipe, out_dir, root=None, limit: int | None = None, re
     from .hands import extract_landmarks
     from .train import fit, predict
 
-    _ensure_registered()
     out = Path(out_dir)
     opts = _landmark_options(recipe)
     if split is None:
@@ -341,8 +359,7 @@ def run_landmark_recipe(recipe, out_dir, root=None, limit: int | None = None, re
     train_set = LandmarkDataset(feats[tr], labels[tr], classes, recipe.augment, opts["use_z"])
     val_set = LandmarkDataset(feats[va], labels[va], classes, None, opts["use_z"])
     in_chans = 3 if opts["use_z"] else 2
-    model = M.create_model(LANDMARK_ARCH, num_classes=len(classes), in_chans=in_chans)
-    model.input_config = M.InputConfig(21, in_chans, (0.0,) * in_chans, (1.0,) * in_chans)
+    model = landmark_mlp(len(classes), in_chans)
     torch.manual_seed(recipe.config.seed)
     history = fit(model, train_set, val_set, recipe.config, out, resume=resume, progress=progress)
     model.eval()
@@ -451,11 +468,10 @@ class GestureClassifier:
     """
 
     def __init__(self, model: Any = "gestures-asl", device: str = "cpu", crop_scale: float = 1.5) -> None:
-        _ensure_registered()
         if isinstance(model, nn.Module):
             self.model = model.to(device).eval()
         else:
-            self.model = M.load_model(model, device)
+            self.model = load_gesture_model(model, device)
         self.name = str(getattr(self.model, "emolib_name", "")) if isinstance(model, nn.Module) else str(model)
         self.device = torch.device(device)
         self.classes = tuple(getattr(self.model, "classes", D.GESTURES))
@@ -698,7 +714,8 @@ def gesture_card_markdown(card: dict) -> str:
         "## Validation metrics (weights as stored)",
         "",
         f"accuracy {100 * v['accuracy']:.2f} % over all {v['n']:,} validation photos (photos where MediaPipe "
-        f"found no hand, {v.get('no_hand', 0)}, count as errors; {100 * v.get('accuracy_with_hand', v['accuracy']):.2f} "
+        f"found no hand, {v.get('no_hand', 0)}, count as errors; "
+        f"{100 * v.get('accuracy_with_hand', v['accuracy']):.2f} "
         f"% on the {v.get('hands_found', v['n']):,} with a hand), macro F1 {v['macro_f1']:.3f}, macro AUC "
         f"{v['auc']:.3f}. The held-out test photos are kept outside this project.",
         "",
@@ -724,11 +741,10 @@ def ship_gesture_model(run_dir, name: str, command: str, checkpoint_dir=None,
     """
     import shutil
 
-    _ensure_registered()
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else M.CHECKPOINT_DIR
     run = Path(run_dir)
     result = json.loads((run / "result.json").read_text())
-    src = M.load_model(run / "model.pt")
+    src = load_gesture_model(run / "model.pt")
     keys = ("kind", "normalization", "detector", "letter_to_gesture", "folder_to_class", "gesture_emotions",
             "requires")
     meta = {k: result[k] for k in keys if k in result}

@@ -34,7 +34,8 @@ only numpy.
   or right hand). MediaPipe's legacy solution labels hands assuming a *mirrored* (selfie)
   image; for ordinary photos its "Left" is the person's right hand. :class:`HandDetector`
   swaps the labels unless ``mirrored=True`` (for webcam frames shown as a mirror).
-* ``score`` is the palm detector's confidence for this hand (matched by position);
+* ``score`` is the palm detector's confidence for this hand (matched by position; NaN,
+  and None in ``to_dict()``, if no palm detection lies in the hand's box);
   ``handedness_score`` is MediaPipe's confidence in the left/right label.
 * No hand: an empty list. Two hands: two :class:`Hand` objects, each with its own
   handedness, ordered from left to right in the image.
@@ -165,7 +166,7 @@ class Hand:
         d = {
             "box": [round(float(v), 2) for v in self.box],
             "handedness": self.handedness,
-            "score": round(float(self.score), 4),
+            "score": round(float(self.score), 4) if np.isfinite(self.score) else None,
             "handedness_score": round(float(self.handedness_score), 4),
             "truncated": bool(self.truncated),
             "landmarks": np.round(self.landmarks.astype(float), 2).tolist(),

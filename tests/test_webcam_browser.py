@@ -14,7 +14,9 @@ What the browser test does (``test_webcam_in_jupyterlab``):
    (``websocket-client``, a dependency of jupyter_server), and runs it;
 4. checks that faces come back to the kernel and are drawn on the overlay canvas, presses
    the Snapshot button, measures annotated frames per second over ``MEASURE_S`` seconds,
-   saves a screenshot of the cell to ``results/08_webcam/webcam.png`` and the numbers to
+   saves a screenshot of the widget to ``results/08_webcam/webcam.png``, then measures
+   the same loop with a kernel that answers at once (``ECHO_S`` seconds: what the browser,
+   the Jupyter server and the messages cost alone) and writes the numbers to
    ``results/08_webcam/fps.json``;
 5. then makes the browser refuse the camera (``getUserMedia`` rejects with the
    ``NotAllowedError`` a user's "Block" gives), presses Stop and Start, and checks that
@@ -36,6 +38,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -55,6 +58,7 @@ SIZE = (640, 480)
 CLIP_START_S, CLIP_SECONDS = 3.3, 2.0  # one face, turned to the camera
 WARMUP_FRAMES = 5
 MEASURE_S = 15.0
+ECHO_S = 8.0
 MAX_INFLIGHT = int(os.environ.get("EMOLIB_TEST_INFLIGHT", "1"))  # the widget's default
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -282,13 +286,29 @@ history = []
 
 def dump(change=None):
     if change is not None and change["name"] == "frames_processed":
-        history.append([time.time(), cam.frames_processed, len(cam.last_result.faces)])
+        history.append([time.time(), cam.frames_processed, len(cam.last_result.faces), cam.inference_ms,
+                        cam.latency_ms])
     tmp = STATS.with_suffix(".tmp")
     tmp.write_text(json.dumps({{**cam.stats(), "history": history[-400:], "t": time.time()}}))
     os.replace(tmp, STATS)
 
 cam.observe(dump, names=["frames_processed", "status", "snapshots"])
 cam""",
+    """\
+# The test's second measurement: the same round trip with a kernel that answers at once (no detection,
+# no model), which shows what the browser, the Jupyter server and the messages cost on their own.
+from emolib.pipeline import PipelineResult
+
+class Echo:
+    full_detections = 0
+
+    def reset(self):
+        pass
+
+    def __call__(self, image):
+        return PipelineResult(image.size, [])
+
+cam.tracker = Echo()""",
 ]
 
 
@@ -321,6 +341,16 @@ def _start_lab(workdir: Path, port: int, log) -> subprocess.Popen:
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
            f"--LabApp.user_settings_dir={workdir / '.settings'}", f"--LabApp.workspaces_dir={workdir / '.ws'}"]
     return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _run_cell(cdp: "CDP", index: int) -> None:
+    """Run cell ``index`` of the open notebook, as Shift+Enter would (without moving on)."""
+    cdp.js(f"""(async () => {{
+        const panel = {FIND_PANEL};
+        jupyterapp.shell.activateById(panel.id);
+        panel.content.activeCellIndex = {index};
+        await jupyterapp.commands.execute('notebook:run-cell');
+    }})()""", await_promise=True)
 
 
 def _start_chromium(profile: Path, y4m: Path, log) -> tuple[subprocess.Popen, int]:
@@ -427,7 +457,7 @@ def test_webcam_in_jupyterlab(tmp_path):
             return kernel ? kernel.status : 'no kernel';
         }})()""", await_promise=True)
         assert status != "no kernel", "JupyterLab started no kernel for the notebook"
-        cdp.js("jupyterapp.commands.execute('notebook:run-all-cells')", await_promise=True)
+        _run_cell(cdp, 0)
 
         # 1. faces arrive in the kernel and are drawn
         def progress():
@@ -439,7 +469,7 @@ def test_webcam_in_jupyterlab(tmp_path):
         first = _wait(progress, 180, f"{WARMUP_FRAMES} processed frames (see {tmp_path}/jupyterlab.log)")
         assert first["status"] == "running"
         assert first["last_size"] == list(SIZE), "frames are sent at 640x480"
-        assert any(faces >= 1 for _, _, faces in first["history"]), "no face found in the fake camera's frames"
+        assert any(h[2] >= 1 for h in first["history"]), "no face found in the fake camera's frames"
         assert cdp.js("document.querySelector('.emolib-webcam video').videoWidth") == SIZE[0]
         _wait(lambda: cdp.js(OVERLAY_PIXELS) > 0, 20, "boxes drawn on the overlay canvas")
 
@@ -455,6 +485,9 @@ def test_webcam_in_jupyterlab(tmp_path):
         assert with_face >= 0.8 * len(hist), f"a face in only {with_face} of {len(hist)} frames"
         overlay = cdp.js(OVERLAY_PIXELS)
         assert overlay > 200, "the overlay canvas is (nearly) empty"
+
+        kernel_ms = statistics.median(h[3] for h in hist)
+        round_trip_ms = statistics.median(h[4] for h in hist)
 
         # 3. the snapshot button: the annotated image reaches the kernel
         cdp.js("document.querySelector('.emolib-webcam-snap').click()")
@@ -473,18 +506,31 @@ def test_webcam_in_jupyterlab(tmp_path):
             assert im.width > 400 and im.height > 400
             assert np.asarray(im.convert("L")).std() > 10, "the screenshot is blank"
         (RESULTS / "webcam.png").write_bytes(png)
+
+        # 5. the same with a kernel that answers at once: what the round trip costs without the pipeline
+        _run_cell(cdp, 1)
+        echo0 = _wait(lambda: (s := _read_json(stats_file)) and s["last_faces"] == [] and s, 30, "the echo kernel")
+        time.sleep(ECHO_S)
+        echo1 = _read_json(stats_file)
+        echo_hist = [h for h in echo1["history"] if h[0] > echo0["t"]]
+        echo_fps = (echo1["frames_processed"] - echo0["frames_processed"]) / (echo1["t"] - echo0["t"])
         record = {
             "what": "annotated frames per second of emolib.widgets.WebcamWidget in JupyterLab, headless Chromium, "
                     "fake camera playing a real clip with one face (tests/test_webcam_browser.py)",
             "fps": round(fps, 2),
             "frames": last["frames_processed"] - n0, "seconds": round(elapsed, 2),
             "frames_with_a_face": with_face, "frame_size": list(SIZE), "jpeg_quality": 0.7,
-            "kernel_ms_last": last["inference_ms"], "round_trip_ms_last": last["latency_ms"],
+            "kernel_ms_median": round(kernel_ms, 1), "round_trip_ms_median": round(round_trip_ms, 1),
+            "full_detections": last["full_detections"] - first["full_detections"],
             "camera_frames": last["camera_frames"], "frames_dropped": last["frames_dropped"],
             "kernel_fps_last30": last["fps"],
             "model": model_label, "min_face_size": 64, "max_inflight": MAX_INFLIGHT, "tracking": "every 5th frame in full",
             "video": f"{CLIP.name}, {CLIP_SECONDS:.0f} s from {CLIP_START_S} s, centre-cropped to 4:3, looped",
             "snapshot_faces": len(snap["last_faces"]),
+            "echo_kernel": {"what": "the same, with a kernel that answers at once (decodes the JPEG, nothing else)",
+                            "fps": round(echo_fps, 2), "frames": echo1["frames_processed"] - echo0["frames_processed"],
+                            "round_trip_ms_median": round(statistics.median(h[4] for h in echo_hist), 1)
+                            if echo_hist else None},
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                         "torch_threads": 1, "loadavg_1min": round(os.getloadavg()[0], 2),
                         "chromium": _chromium_version()},
@@ -494,7 +540,7 @@ def test_webcam_in_jupyterlab(tmp_path):
         (RESULTS / "fps.json").write_text(json.dumps(record, indent=1) + "\n")
         print(json.dumps(record, indent=1))
 
-        # 5. camera refused: a message in the widget and a status in Python. The browser is made to
+        # 6. camera refused: a message in the widget and a status in Python. The browser is made to
         # refuse as it does when the user says no (a NotAllowedError from getUserMedia); the
         # fake-UI flag would otherwise accept every request.
         cdp.js("navigator.mediaDevices.getUserMedia = () => "
