@@ -76,7 +76,9 @@ def main() -> None:
             rows.append(row)
     result = {"runs": rows, "machine": {"processor": platform.processor() or platform.machine(),
                                         "cpus": os.cpu_count(), "torch": torch.__version__,
-                                        "threads": torch.get_num_threads()}}
+                                        "threads": torch.get_num_threads(),
+                                        # other work on the machine slows every number here
+                                        "load_average_at_end": os.getloadavg()}}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
 

@@ -50,7 +50,9 @@ def main() -> None:
         for r in train["runs"]:
             lines.append(f"| {r['model']} | {r['batch_size']} | {r['num_workers']} | {r['images_per_second']:.0f} | "
                          f"{100 * r['data_wait_share']:.0f} % | {r['epoch_minutes_estimate']:.1f} |")
-        lines += ["", f"torch threads: {train['machine']['threads']}, CPUs: {train['machine']['cpus']}.", ""]
+        load = train["machine"].get("load_average_at_end")
+        lines += ["", f"torch threads: {train['machine']['threads']}, CPUs: {train['machine']['cpus']}"
+                  + (f", load average at the end {load[0]:.1f} (other jobs were running)" if load else "") + ".", ""]
     for name, title in (("pipeline.json", "Face pipeline"), ("hands.json", "Hand gestures")):
         if (ROOT / "results" / "benchmarks" / name).exists():
             lines += [f"## {title}", "", f"See `results/benchmarks/{name}` and the book's chapter.", ""]

@@ -19,7 +19,8 @@ EXPECTED = {
 
 
 def test_registry_names():
-    assert set(EXPECTED) | {"emonet"} == set(M.list_models())
+    # emolib.gestures adds its landmark model to the registry when imported
+    assert set(EXPECTED) | {"emonet"} <= set(M.list_models())
 
 
 def test_baseline_has_the_thesis_parameter_count():
