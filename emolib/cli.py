@@ -43,6 +43,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import DatasetFormatError, DatasetNotFoundError, ImageFolderDataset
+    from .gestures import cli_evaluate, is_gesture_model
+
+    if is_gesture_model(args.model):
+        return cli_evaluate(args)
     from .metrics import classification_report, evaluate_probs, format_report
     from .models import CheckpointError, load_model
     from .train import predict

@@ -199,6 +199,11 @@ def test_gesture_metrics_count_no_hand_as_errors():
     cm = np.array(r["confusion"])
     assert cm.shape == (4, 4) and cm.sum() == 4
     assert (cm.sum(1) + np.array(list(r["no_hand_per_class"].values()))).tolist() == [2, 2, 1, 1]
+    from emolib.metrics import format_report
+
+    report = G.gesture_report(y, np.where(found, probs.argmax(1), -1), D.GESTURES)
+    assert report["accuracy"] == pytest.approx(4 / 6) and "micro avg" not in report
+    assert "accuracy" in format_report(report) and "0.67" in format_report(report)
 
 
 # --------------------------------------------------------------------------- evaluate (CLI) on folders
