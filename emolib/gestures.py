@@ -374,8 +374,8 @@ def run_landmark_recipe(recipe, out_dir, root=None, limit: int | None = None, re
     train_set = LandmarkDataset(feats[tr], labels[tr], classes, recipe.augment, opts["use_z"])
     val_set = LandmarkDataset(feats[va], labels[va], classes, None, opts["use_z"])
     in_chans = 3 if opts["use_z"] else 2
+    torch.manual_seed(recipe.config.seed)  # the initial weights too: the same run gives the same model
     model = landmark_mlp(len(classes), in_chans)
-    torch.manual_seed(recipe.config.seed)
     history = fit(model, train_set, val_set, recipe.config, out, resume=resume, progress=progress)
     model.eval()
     # validation over all photos of the split, no-hand photos counted as errors
