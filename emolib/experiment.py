@@ -129,8 +129,6 @@ def ship(run_dir: str | os.PathLike, name: str, command: str, results_dir: str |
     people), and copies ``history.json`` and ``result.json`` to ``results_dir/<name>/``
     for the book. Returns the card.
     """
-    import shutil
-
     from .models import CHECKPOINT_DIR, load_model, model_card_markdown
 
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else CHECKPOINT_DIR
@@ -167,14 +165,24 @@ def ship(run_dir: str | os.PathLike, name: str, command: str, results_dir: str |
         card["test_fp32"] = {k: result["test"][k] for k in ("accuracy", "auc", "macro_f1")}
         card["test"] = evaluate_model(shipped, test)
         card["test_tta_flip"] = evaluate_model(shipped, test, tta=("flip",))
-    (ckpt_dir / f"{name}.json").write_text(json.dumps(card, indent=1))
-    (ckpt_dir / f"{name}.md").write_text(model_card_markdown(card))
+    write_card(card, model_card_markdown(card), ckpt_dir, run, results_dir)
+    return card
+
+
+def write_card(card: dict, markdown: str, checkpoint_dir: str | os.PathLike, run_dir: str | os.PathLike,
+               results_dir: str | os.PathLike) -> None:
+    """Write a shipped model's card (``<name>.json`` and ``<name>.md`` beside its checkpoint) and copy
+    the run's ``history.json`` and ``result.json``, with the card, to ``results_dir/<name>/`` for the book."""
+    import shutil
+
+    name = card["name"]
+    (Path(checkpoint_dir) / f"{name}.json").write_text(json.dumps(card, indent=1))
+    (Path(checkpoint_dir) / f"{name}.md").write_text(markdown)
     dest = Path(results_dir) / name
     dest.mkdir(parents=True, exist_ok=True)
     for f in ("history.json", "result.json"):
-        shutil.copy(run / f, dest / f)
+        shutil.copy(Path(run_dir) / f, dest / f)
     (dest / "card.json").write_text(json.dumps(card, indent=1))
-    return card
 
 
 def _recipe_from_dict(d: dict) -> Recipe:

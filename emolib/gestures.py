@@ -754,8 +754,6 @@ def ship_gesture_model(run_dir, name: str, command: str, checkpoint_dir=None,
     hundred kB) on the run's validation landmarks. Also copies ``history.json`` and
     ``result.json`` to ``results_dir/<name>/``. Returns the card.
     """
-    import shutil
-
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else M.CHECKPOINT_DIR
     run = Path(run_dir)
     result = json.loads((run / "result.json").read_text())
@@ -814,13 +812,9 @@ def ship_gesture_model(run_dir, name: str, command: str, checkpoint_dir=None,
         card["speed"] = dict(speed)
     if extra:
         card.update(extra)
-    (ckpt_dir / f"{name}.json").write_text(json.dumps(card, indent=1))
-    (ckpt_dir / f"{name}.md").write_text(gesture_card_markdown(card))
-    dest = Path(results_dir) / name
-    dest.mkdir(parents=True, exist_ok=True)
-    for f in ("history.json", "result.json"):
-        shutil.copy(run / f, dest / f)
-    (dest / "card.json").write_text(json.dumps(card, indent=1))
+    from .experiment import write_card
+
+    write_card(card, gesture_card_markdown(card), ckpt_dir, run, results_dir)
     clf.close()
     return card
 
