@@ -1104,10 +1104,14 @@ def show_missing_model(err: Exception, name: str = "baseline-fer2013", chapter: 
 
 
 def show_image(image, max_side: int = 800, colors: int | None = 256) -> None:
-    """Display a PIL image in the notebook as PNG, downscaled so that its long side is at most
-    ``max_side``, and reduced to a palette of ``colors`` colours (``None``: full RGB), which keeps
-    a photo's PNG three times smaller in the committed notebook."""
+    """Display a PIL image (or an image file) in the notebook as PNG, downscaled so that its long
+    side is at most ``max_side``, and reduced to a palette of ``colors`` colours (``None``: full
+    RGB), which keeps a photo's PNG three times smaller in the committed notebook."""
     from IPython.display import display
+    from PIL import Image
+
+    if not isinstance(image, Image.Image):
+        image = Image.open(image)
 
     scale = max_side / max(image.size)
     if scale < 1:
@@ -1190,6 +1194,35 @@ def photo_table(results: Sequence[tuple[str, object]], counted: Mapping[str, int
         if len(result.faces) > 8:
             emotions += f", ... ({len(result.faces) - 8} more)"
         lines.append(f"| `{name}` | {w}×{h} | {counted.get(name, '?')} | {len(result.faces)} | {emotions or '–'} |")
+    return "\n".join(lines)
+
+
+def hands_table(result: Mapping | object) -> str:
+    """One photo's result read per person, as a Markdown table: face, emotion, left hand, right hand.
+
+    ``result``: a :class:`~emolib.pipeline.PipelineResult` or its ``to_dict()``. A hand
+    shows its gesture, the gesture model's probability and the emotion the thesis pairs
+    with it; hands attached to no face are listed under the table.
+    """
+    d = result if isinstance(result, Mapping) else result.to_dict()
+
+    def hand(h) -> str:
+        if not h:
+            return "–"
+        p = (h.get("probabilities") or {}).get(h.get("gesture"))
+        emotion = (h.get("extra") or {}).get("emotion")
+        return f"{h.get('gesture')}" + (f" {p:.0%}" if p is not None else "") + (f" ({emotion})" if emotion else "")
+
+    lines = ["| person (face, left to right) | face emotion | left hand | right hand |", "|---:|---|---|---|"]
+    for k, f in enumerate(d["faces"]):
+        emo = f.get("emotion")
+        p = (f.get("probabilities") or {}).get(emo)
+        lines.append(f"| {k} | {emo or '–'}{f' {p:.0%}' if p is not None else ''} | "
+                     f"{hand(f['hands'].get('left'))} | {hand(f['hands'].get('right'))} |")
+    loose = d.get("hands") or []
+    if loose:
+        lines.append("")
+        lines.append(f"Attached to no face: " + ", ".join(f"{h['handedness']} hand {hand(h)}" for h in loose))
     return "\n".join(lines)
 
 

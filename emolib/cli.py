@@ -12,6 +12,7 @@ __all__ = ["main"]
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .experiment import run_recipe
+    from .models import CheckpointError
     from .recipes import RECIPES, Recipe, get_recipe
     from .train import TrainConfig
     from dataclasses import replace
@@ -31,8 +32,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
                          seed=args.seed, max_batches=args.max_batches)
         recipe = replace(recipe, config=replace(recipe.config, **{k: v for k, v in overrides.items()
                                                                    if v is not None}))
-    result = run_recipe(recipe, args.out, root=args.data, limit=args.limit,
-                        pretrained=False if args.no_pretrained else None)
+    if args.num_workers is not None:
+        recipe = replace(recipe, config=replace(recipe.config, num_workers=args.num_workers))
+    try:
+        result = run_recipe(recipe, args.out, root=args.data, limit=args.limit,
+                            pretrained=False if args.no_pretrained else None, init_from=args.init_from)
+    except CheckpointError as err:
+        print(f"emolib train: {err}", file=sys.stderr)
+        return 2
     summary = {k: result.get(k) for k in ("model", "dataset", "parameters", "epochs_run", "best_val_acc",
                                           "train_seconds")}
     if "test" in result:
@@ -127,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=int, help="use at most this many training images (smoke runs)")
     t.add_argument("--max-batches", type=int, help="cap the batches per epoch (smoke runs)")
     t.add_argument("--no-pretrained", action="store_true", help="do not load ImageNet weights")
+    t.add_argument("--init-from", help="start from this shipped model or checkpoint's weights (same architecture)")
+    t.add_argument("--num-workers", type=int, help="data-loading processes (default: the recipe's)")
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("evaluate", help="evaluate a model on a folder of class sub-folders")

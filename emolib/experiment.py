@@ -60,6 +60,19 @@ def load_splits(recipe: Recipe, root=None, seed: int = 0, limit: int | None = No
     return train, val, (test.with_transform(eval_tf) if test is not None else None)
 
 
+def _init_weights(model, arch: str, source) -> None:
+    """Copy the weights of the checkpoint ``source`` (shipped name or file) into ``model``."""
+    from .models import CheckpointError, load_model
+
+    src = load_model(source)
+    src_arch = getattr(src, "emolib_name", type(src).__name__)
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in src.state_dict().items()})
+    except RuntimeError as err:
+        raise CheckpointError(f"--init-from {source}: a {src_arch} checkpoint does not fit {arch}: "
+                              f"{str(err).splitlines()[0]}") from None
+
+
 def evaluate_model(model, dataset, tta: tuple[str, ...] = (), batch_size: int = 256) -> dict:
     """Metrics of ``model`` on a dataset (see :func:`emolib.metrics.evaluate_probs`)."""
     probs, targets = predict(model, dataset, batch_size=batch_size, tta=tta)
@@ -74,8 +87,13 @@ def run_recipe(
     pretrained: bool | None = None,
     resume: bool = True,
     progress: bool = True,
+    init_from: str | os.PathLike | None = None,
 ) -> dict:
     """Train ``recipe`` into ``out_dir`` and evaluate on the test split.
+
+    ``init_from``: start from the weights of a shipped model or checkpoint of the same
+    architecture (fine-tuning, or a second stage at a lower learning rate) instead of
+    random or ImageNet weights; the optimizer and schedule start afresh.
 
     Writes ``history.json``, ``model.pt`` (an emolib checkpoint), and ``result.json``
     (recipe, parameter count, training time, machine, test metrics with and without
@@ -88,6 +106,8 @@ def run_recipe(
     model = create_model(recipe.model, pretrained=use_pretrained, num_classes=len(train.classes),
                          in_chans=cfg.channels)
     model.input_config = cfg
+    if init_from is not None:
+        _init_weights(model, recipe.model, init_from)
     t0 = time.time()
     history = fit(model, train, val, recipe.config, out, resume=resume, progress=progress)
     train_seconds = sum(h["seconds"] for h in history)
@@ -97,6 +117,7 @@ def run_recipe(
         "model": recipe.model,
         "dataset": recipe.dataset,
         "pretrained": use_pretrained,
+        "init_from": str(init_from) if init_from is not None else None,
         "parameters": count_parameters(model),
         "train_images": len(train),
         "val_images": len(val),

@@ -31,9 +31,18 @@ The steps, as in the thesis's real-world pipeline (its Figure 5.11):
    224 for RAF-DB's timm models), normalise with its ``input_config``, and run all
    the faces of one image through the model in **one batch**.
 
-The result is a :class:`PipelineResult` with one :class:`FaceResult` per face. Each face
-carries a ``hands`` slot (``{"left": None, "right": None}``) that the hand-gesture stage
-fills later, so a face and the gestures of the person's hands travel together.
+6. **Hands** (when MediaPipe is installed: ``pip install "emolib[hands]"``). MediaPipe
+   Hands finds the hands and says which is left and which right (the person's own);
+   the shipped gesture model ``gestures-asl`` reads each hand's gesture from its 21
+   landmarks (:class:`emolib.gestures.GestureClassifier`); then every hand is attached
+   to the face of its person (:func:`assign_hands`).
+
+The result is a :class:`PipelineResult` with one :class:`FaceResult` per face, so it
+reads per person: ``face.emotion``, ``face.hands["left"]`` and ``face.hands["right"]``
+(a :class:`~emolib.hands.Hand` with ``gesture``, ``probabilities`` and the paired
+emotion in ``extra["emotion"]``, or ``None``). Hands that belong to no face are in
+``result.hands``. Without MediaPipe the face part works alone, and the pipeline says
+once (a warning) that hands are off.
 
 Videos: :func:`process_video` reads every N-th frame with PyAV (``pip install av``)
 and writes one CSV row per face and frame; :func:`plot_emotions_over_time` draws it.
@@ -46,6 +55,7 @@ import io
 import math
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +82,7 @@ __all__ = [
     "process_video",
     "read_emotion_csv",
     "plot_emotions_over_time",
+    "assign_hands",
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "DEFAULT_MODEL",
@@ -82,6 +93,7 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", "
                               ".ppm", ".pgm", ".pbm", ".pnm", ".jfif"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 _GRAY48 = InputConfig(48, 1, (0.5,), (0.5,))
+_HANDS_OFF_WARNED = False  # the "hands are off" warning is given once per process
 
 
 class PipelineInputError(ValueError):
@@ -143,19 +155,30 @@ class FaceResult:
 
 @dataclass
 class PipelineResult:
-    """All faces found in one image; ``image_size`` is ``(width, height)`` as displayed."""
+    """All faces found in one image; ``image_size`` is ``(width, height)`` as displayed.
+
+    ``hands`` holds the hands that were found but attached to no face (too far from
+    every face, or their person's slot for that side already taken); ``hands_on`` says
+    whether the hand stage ran at all.
+    """
 
     image_size: tuple[int, int]
     faces: list[FaceResult] = field(default_factory=list)
     source: str | None = None
+    hands: list[Any] = field(default_factory=list)
+    hands_on: bool = False
 
     def __len__(self) -> int:
         return len(self.faces)
 
     def to_dict(self) -> dict:
-        """JSON-ready: ``{"image", "image_size", "faces": [...]}``."""
-        return {"image": self.source, "image_size": list(self.image_size),
-                "faces": [f.to_dict() for f in self.faces]}
+        """JSON-ready: ``{"image", "image_size", "faces": [...]}``, plus ``"hands"`` (the unattached
+        hands) when the hand stage ran."""
+        d = {"image": self.source, "image_size": list(self.image_size),
+             "faces": [f.to_dict() for f in self.faces]}
+        if self.hands_on:
+            d["hands"] = [_jsonable(h) for h in self.hands]
+        return d
 
 
 @dataclass
@@ -504,6 +527,30 @@ class EmotionPipeline:
     crop_sampling:
         ``roi_align``'s sampling ratio for those patches (0: adaptive, closer to an area
         average; 2: four bilinear samples per output pixel, faster).
+    hands:
+        ``"auto"`` (default): read the hand gestures when MediaPipe is installed and the
+        gesture model is available, else warn once and go on with the faces alone;
+        ``True``: the same, but raise :class:`~emolib.hands.HandsUnavailableError` (with
+        the install command) instead of warning; ``False``: faces only. A
+        :class:`~emolib.gestures.GestureClassifier` may be passed instead.
+    gesture_model:
+        The gesture model's name or checkpoint (default: the shipped ``gestures-asl``).
+    hand_regions:
+        ``"person"`` (default): one MediaPipe pass per face over a region around its
+        person (the face box grown by 2.5 face widths to each side, 1 face height up and
+        4 down; the whole image when there is no face). It finds the small hands of a
+        group photo that a pass over the whole image misses (MediaPipe's palm detector
+        sees a 192x192 version of what it is given), at the cost of one pass per face.
+        ``"image"``: one pass over the whole image, at most ``max_hands`` hands.
+    hand_complexity:
+        MediaPipe's landmark network: 0 (lite, faster) or 1 (full); ``None``: what the
+        gesture model was trained with (its card).
+    hand_distance:
+        A hand farther than this many face heights from a face's centre is attached to
+        no face (see :func:`assign_hands`).
+    hand_detector:
+        Any ``detector(rgb_array, regions) -> list[Hand]`` to use instead of a
+        :class:`~emolib.hands.HandDetector` made from the gesture model's settings.
     """
 
     def __init__(
@@ -523,6 +570,13 @@ class EmotionPipeline:
         detector: Any = None,
         vectorized: bool = True,
         crop_sampling: int = 2,
+        hands: bool | str | Any = "auto",
+        gesture_model: str | os.PathLike = "gestures-asl",
+        hand_regions: str = "person",
+        max_hands: int = 4,
+        hand_complexity: int | None = None,
+        hand_distance: float = 4.0,
+        hand_detector: Any = None,
     ) -> None:
         if contrast not in ("clahe", "equalize", None):
             raise ValueError(f"contrast must be 'clahe', 'equalize' or None, got {contrast!r}")
@@ -543,8 +597,15 @@ class EmotionPipeline:
 
             detector = MTCNN(keep_all=True, device=self.device, min_face_size=min_face_size,
                              thresholds=list(thresholds), factor=factor, post_process=False)
+        if hand_regions not in ("image", "person"):
+            raise ValueError(f"hand_regions must be 'image' or 'person', got {hand_regions!r}")
+        if hands not in ("auto", True, False, None) and not hasattr(hands, "classify"):
+            raise ValueError(f"hands must be 'auto', True, False or a GestureClassifier, got {hands!r}")
         self.detector = detector
         self.model, self.classes, self.input_config = self._resolve_model(model)
+        self.hand_regions, self.max_hands, self.hand_distance = hand_regions, int(max_hands), float(hand_distance)
+        self.hands_off_reason: str | None = None
+        self.gestures, self.hand_detector = self._resolve_hands(hands, gesture_model, hand_complexity, hand_detector)
 
     # ------------------------------------------------------------------ set-up
 
@@ -562,6 +623,42 @@ class EmotionPipeline:
         classes = tuple(getattr(model, "classes", None) or EMOTIONS)
         cfg = getattr(model, "input_config", None) or _GRAY48
         return model.to(self.device).eval(), classes, cfg
+
+    def _resolve_hands(self, hands, gesture_model, complexity, detector=None):
+        """``(GestureClassifier, HandDetector)``, or ``(None, None)`` with ``hands_off_reason`` set."""
+        if hands is False or hands is None:
+            self.hands_off_reason = "hands=False"
+            return None, None
+        from .hands import DEFAULT_DETECTOR, HandDetector, HandsUnavailableError
+
+        try:
+            if hasattr(hands, "classify"):
+                clf = hands
+            else:
+                from .gestures import GestureClassifier
+
+                clf = GestureClassifier(gesture_model)
+            if detector is not None:
+                return clf, detector
+            settings = {**DEFAULT_DETECTOR, **dict(getattr(clf, "meta", {}) or {}).get("detector", {})}
+            settings["max_num_hands"] = self.max_hands if self.hand_regions == "image" else 2
+            if complexity is not None:
+                settings["model_complexity"] = complexity
+            return clf, HandDetector(**{k: settings[k] for k in DEFAULT_DETECTOR})
+        except (HandsUnavailableError, CheckpointError) as err:
+            if hands is True or hasattr(hands, "classify"):
+                raise
+            self.hands_off_reason = str(err)
+            global _HANDS_OFF_WARNED
+            if not _HANDS_OFF_WARNED:
+                _HANDS_OFF_WARNED = True
+                warnings.warn(f"hands are off, the pipeline reads faces only: {err}", stacklevel=3)
+            return None, None
+
+    @property
+    def hands_on(self) -> bool:
+        """Whether this pipeline reads hand gestures (see ``hands_off_reason`` when not)."""
+        return self.gestures is not None
 
     @property
     def min_face_size(self) -> int:
@@ -656,7 +753,29 @@ class EmotionPipeline:
                 emotion=max(p, key=p.get) if p else None,
                 probabilities=p,
             ))
-        return PipelineResult(image_size=img.size, faces=faces, source=source)
+        result = PipelineResult(image_size=img.size, faces=faces, source=source, hands_on=self.hands_on)
+        if self.hands_on:
+            result.hands = assign_hands(faces, self.find_hands(img, faces), self.hand_distance)
+        return result
+
+    def find_hands(self, image: Image.Image, faces: Sequence[FaceResult] = ()) -> list:
+        """The hands in an RGB image, each with its ``gesture``, ``probabilities`` and ``extra["emotion"]``.
+
+        With ``hand_regions="person"`` MediaPipe looks in a region around each face (and
+        over the whole image when there is no face).
+        """
+        if not self.hands_on:
+            return []
+        rgb = np.asarray(image)
+        regions = None
+        if self.hand_regions == "person" and faces:
+            h, w = rgb.shape[:2]
+            regions = [person_region(f.box, w, h) for f in faces]
+        hands = self.hand_detector(rgb, regions)
+        self.gestures.classify(rgb, hands)
+        for hand in hands:
+            hand.extra["emotion"] = self.gestures.emotion(hand.gesture) if hand.gesture else None
+        return hands
 
     def iter_many(self, images: str | os.PathLike | Iterable[Any], progress: bool = True,
                   bgr: bool = False) -> Iterator[tuple[str, PipelineResult | None, str | None]]:
@@ -691,9 +810,68 @@ class EmotionPipeline:
 
     def __repr__(self) -> str:
         name = getattr(self.model, "emolib_name", type(self.model).__name__) if self.model is not None else None
+        hands = f"hands={self.gestures.name!r}, hand_regions={self.hand_regions!r}" if self.hands_on else "hands=off"
         return (f"EmotionPipeline(model={name}, classes={len(self.classes)}, device={self.device}, "
                 f"contrast={self.contrast!r}, margin={self.margin}, min_face_size={self.min_face_size}, "
-                f"max_side={self.max_side})")
+                f"max_side={self.max_side}, {hands})")
+
+
+# --------------------------------------------------------------------------- hands
+
+
+def person_region(box: Sequence[float], width: int, height: int) -> list[float]:
+    """The region around a face where its person's hands are looked for, clipped to the image:
+    2.5 face widths to each side, 1 face height above and 4 below the face box."""
+    x1, y1, x2, y2 = box
+    fw, fh = x2 - x1, y2 - y1
+    return [max(0.0, x1 - 2.5 * fw), max(0.0, y1 - fh), min(float(width), x2 + 2.5 * fw),
+            min(float(height), y2 + 4 * fh)]
+
+
+def assign_hands(faces: Sequence[FaceResult], hands: Sequence[Any], max_distance: float = 4.0) -> list:
+    """Attach each hand to the face of its person; returns the hands attached to no face.
+
+    Fills ``face.hands["left"]`` and ``face.hands["right"]``. The distance between a hand
+    and a face is from the hand's wrist (landmark 0, or its box centre when it has no
+    landmarks) to the face box's centre, in face heights, so it means the same for near
+    and far people. Hands and faces are paired by a minimum-cost assignment
+    (:func:`scipy.optimize.linear_sum_assignment`) in which each face has one left and
+    one right slot and a hand may only take the slot of its own handedness; pairs
+    farther than ``max_distance`` face heights are not made. A hand left over (a third
+    hand near one person, a hand whose person's face was not found, or two hands that
+    MediaPipe both calls "right") is returned, not forced onto a face.
+    """
+    hands = list(hands)
+    for face in faces:
+        face.hands = _empty_hands()
+    if not hands or not faces:
+        return hands
+    from scipy.optimize import linear_sum_assignment
+
+    def anchor(hand) -> tuple[float, float]:
+        lm = getattr(hand, "landmarks", None)
+        if lm is not None and len(lm):
+            return float(lm[0][0]), float(lm[0][1])
+        x1, y1, x2, y2 = hand.box
+        return (x1 + x2) / 2, (y1 + y2) / 2
+
+    big = 1e9
+    sides = ("left", "right")
+    cost = np.full((len(hands), 2 * len(faces)), big)
+    for i, hand in enumerate(hands):
+        hx, hy = anchor(hand)
+        for j, face in enumerate(faces):
+            x1, y1, x2, y2 = face.box
+            d = math.hypot(hx - (x1 + x2) / 2, hy - (y1 + y2) / 2) / max(y2 - y1, 1.0)
+            if d <= max_distance and hand.handedness in sides:
+                cost[i, 2 * j + sides.index(hand.handedness)] = d
+    rows, cols = linear_sum_assignment(cost)
+    taken = set()
+    for i, c in zip(rows, cols):
+        if cost[i, c] < big:
+            faces[c // 2].hands[sides[c % 2]] = hands[i]
+            taken.add(i)
+    return [h for i, h in enumerate(hands) if i not in taken]
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -721,12 +899,14 @@ def _font(size: int):
 
 
 def draw(image: Any, result: PipelineResult, bars: bool = True, landmarks: bool = False,
-         font_size: int | None = None, bgr: bool = False) -> Image.Image:
+         font_size: int | None = None, bgr: bool = False, hands: bool = True) -> Image.Image:
     """The image with each face's box, top emotion and (``bars=True``) its probabilities as bars.
 
-    Like the thesis's Figure 5.11. ``image`` is what was given to the pipeline (path, PIL
-    image or array; EXIF orientation is applied the same way); returns a new RGB image
-    of the same size.
+    Like the thesis's Figure 5.11. With ``hands=True`` each hand found is drawn too: its
+    box in the colour of its person's face, labelled with the side (L/R, the person's own)
+    and the gesture; hands attached to no face in gray. ``image`` is what was given to the
+    pipeline (path, PIL image or array; EXIF orientation is applied the same way);
+    returns a new RGB image of the same size.
     """
     img = load_image(image, bgr=bgr).copy()
     if img.size != tuple(result.image_size):
@@ -753,7 +933,35 @@ def draw(image: Any, result: PipelineResult, bars: bool = True, landmarks: bool 
         canvas.text((x1 + 2 - tb[0], ty + 2 - tb[1]), label, fill=(255, 255, 255), font=font)
         if bars and face.probabilities:
             _draw_bars(canvas, face, (x1, y1, x2, y2), color, W, H, max(8, round(fs * 0.7)))
+        if hands:
+            for hand in face.hands.values():
+                if hand is not None:
+                    _draw_hand(canvas, hand, color, max(8, round(fs * 0.8)), line, face.box, H)
+    if hands:
+        line = max(1, round(min(W, H) / 300))
+        for hand in result.hands:
+            _draw_hand(canvas, hand, (160, 160, 160), max(9, round(min(W, H) / 40)), line, None, H)
     return img
+
+
+def _draw_hand(canvas: ImageDraw.ImageDraw, hand: Any, color, fs: int, line: int, face_box, H: int) -> None:
+    get = (lambda k: hand.get(k)) if isinstance(hand, Mapping) else (lambda k: getattr(hand, k, None))
+    box = get("box")
+    if box is None:
+        return
+    x1, y1, x2, y2 = box
+    canvas.rectangle([x1, y1, x2, y2], outline=color, width=line)
+    if face_box is not None:  # a thin line from the face to its hand
+        fx, fy = (face_box[0] + face_box[2]) / 2, face_box[3]
+        canvas.line([fx, fy, (x1 + x2) / 2, (y1 + y2) / 2], fill=color + (140,), width=max(1, line // 2))
+    side = {"left": "L", "right": "R"}.get(get("handedness"), "?")
+    label = f"{side} {get('gesture') or 'hand'}"
+    font = _font(fs)
+    tb = canvas.textbbox((0, 0), label, font=font)
+    tw, th = tb[2] - tb[0], tb[3] - tb[1]
+    ty = y2 + line if y2 + line + th + 4 <= H else max(0, y1 - th - 4)
+    canvas.rectangle([x1, ty, x1 + tw + 4, ty + th + 4], fill=color + (200,))
+    canvas.text((x1 + 2 - tb[0], ty + 2 - tb[1]), label, fill=(255, 255, 255), font=font)
 
 
 def _draw_bars(canvas: ImageDraw.ImageDraw, face: FaceResult, box, color, W: int, H: int, fs: int) -> None:
@@ -852,8 +1060,9 @@ def process_video(
 ) -> list[dict]:
     """Run the pipeline on every ``every``-th frame; return (and write to ``out_csv``) one row per face.
 
-    Columns: ``time_s, frame, face, x1, y1, x2, y2, score, emotion`` and one column per
-    class with its probability. A frame without faces gives one row with an empty
+    Columns: ``time_s, frame, face, x1, y1, x2, y2, score, emotion``, one column per
+    class with its probability, and ``left_gesture, right_gesture`` (the person's hands;
+    empty when not seen or when the pipeline's hand stage is off). A frame without faces gives one row with an empty
     ``face`` (so the time line shows the gap). ``out_frames``: a folder for annotated
     JPEG frames (``frame_000120.jpg``...). ``callback(frame_index, time_s, image,
     result)`` is called for every processed frame (the CLI prints JSON lines with it).
@@ -878,12 +1087,14 @@ def process_video(
         base = {"time_s": round(t, 4), "frame": index}
         if not result.faces:
             rows.append({**base, "face": "", "x1": "", "y1": "", "x2": "", "y2": "", "score": "", "emotion": "",
-                         **{c: "" for c in classes}})
+                         **{c: "" for c in classes}, "left_gesture": "", "right_gesture": ""})
         for k, face in enumerate(result.faces):
             x1, y1, x2, y2 = (round(v, 1) for v in face.box)
             rows.append({**base, "face": k, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
                          "score": round(face.score, 4), "emotion": face.emotion or "",
-                         **{c: round(face.probabilities.get(c, float("nan")), 5) for c in classes}})
+                         **{c: round(face.probabilities.get(c, float("nan")), 5) for c in classes},
+                         **{f"{side}_gesture": getattr(face.hands.get(side), "gesture", None) or ""
+                            for side in ("left", "right")}})
         if out_frames is not None:
             draw(img, result).save(Path(out_frames) / f"frame_{index:06d}.jpg", quality=90)
         if callback is not None:
@@ -894,7 +1105,8 @@ def process_video(
 
 
 def _columns(classes: Sequence[str]) -> list[str]:
-    return ["time_s", "frame", "face", "x1", "y1", "x2", "y2", "score", "emotion", *classes]
+    return ["time_s", "frame", "face", "x1", "y1", "x2", "y2", "score", "emotion", *classes,
+            "left_gesture", "right_gesture"]
 
 
 def write_emotion_csv(rows: Sequence[Mapping], out: str | os.PathLike | io.TextIOBase,
@@ -918,7 +1130,7 @@ def read_emotion_csv(path: str | os.PathLike) -> list[dict]:
         for row in csv.DictReader(fh):
             parsed = {}
             for k, v in row.items():
-                if k == "emotion":
+                if k in ("emotion", "left_gesture", "right_gesture"):
                     parsed[k] = v or None
                 elif v == "" or v is None:
                     parsed[k] = None

@@ -8,7 +8,7 @@ and run it standalone with ``python -m emolib.pipeline_cli predict ...``.
 
 Examples::
 
-    emolib predict photo.jpg                          # per face: box, emotion, probabilities
+    emolib predict photo.jpg                          # per face: box, emotion, probabilities, hands
     emolib predict photo.jpg --out annotated.jpg      # also draw boxes and bars
     emolib predict photos/ --json > faces.jsonl       # one JSON object per image and line
     emolib predict clip.mp4 --every 10 --csv clip.csv # every 10th frame, one CSV row per face
@@ -49,6 +49,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=0.2, help="fraction of the box added around the face")
     p.add_argument("--min-face-size", type=int, default=None, help="smallest face, in detection pixels")
     p.add_argument("--max-side", type=int, default=None, help="downscale larger images to this side for detection")
+    p.add_argument("--hands", choices=["auto", "on", "off"], default="auto",
+                   help="hand gestures per person: auto (when MediaPipe is installed, the default), on "
+                        "(fail without it), off")
+    p.add_argument("--hand-regions", choices=["image", "person"], default="person",
+                   help="look for hands around each person (default; finds the small hands of group photos) "
+                        "or in the whole image at once (faster with many faces)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=_cmd_predict)
     return p
@@ -57,13 +63,29 @@ def register(subparsers) -> argparse.ArgumentParser:
 def _pipeline(args: argparse.Namespace):
     from .pipeline import DEFAULT_MODEL, EmotionPipeline
 
+    import warnings
+
     kwargs = dict(model=args.model or DEFAULT_MODEL, device=args.device,
-                  contrast=None if args.contrast == "none" else args.contrast, margin=args.margin)
+                  contrast=None if args.contrast == "none" else args.contrast, margin=args.margin,
+                  hands={"auto": "auto", "on": True, "off": False}[args.hands], hand_regions=args.hand_regions)
     if args.min_face_size is not None:
         kwargs["min_face_size"] = args.min_face_size
     if args.max_side is not None:
         kwargs["max_side"] = args.max_side
-    return EmotionPipeline(**kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # said below, once, without a source line
+        pipe = EmotionPipeline(**kwargs)
+    if args.hands == "auto" and not pipe.hands_on:
+        print(f"emolib predict: hands are off, faces only ({pipe.hands_off_reason})", file=sys.stderr)
+    return pipe
+
+
+def _format_hand(side: str, hand) -> str:
+    if hand is None:
+        return f"{side} hand -"
+    emotion = hand.extra.get("emotion") if hand.extra else None
+    p = (hand.probabilities or {}).get(hand.gesture, float("nan"))
+    return f"{side} hand {hand.gesture} {p:.2f}" + (f" ({emotion})" if emotion else "")
 
 
 def _format(result, name: str) -> str:
@@ -79,6 +101,12 @@ def _format(result, name: str) -> str:
             lines.append("          " + "  ".join(f"{c} {p:.2f}" for c, p in ranked))
         else:
             lines.append(f"  face {k}  box [{box}]  score {face.score:.3f}")
+        if result.hands_on:
+            lines.append("          " + "   ".join(_format_hand(side, face.hands.get(side))
+                                                   for side in ("left", "right")))
+    if result.hands_on and result.hands:
+        lines.append(f"  {len(result.hands)} hand(s) attached to no face: "
+                     + ", ".join(f"{h.handedness} {h.gesture}" for h in result.hands))
     return "\n".join(lines)
 
 
@@ -105,7 +133,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         return 2
     try:
         pipe = _pipeline(args)
-    except (CheckpointError, ValueError) as err:
+    except (CheckpointError, ValueError, ImportError) as err:  # ImportError: --hands on without MediaPipe
         print(f"emolib predict: {err}", file=sys.stderr)
         return 2
     if is_video:

@@ -637,6 +637,7 @@ class WebcamWidget(anywidget.AnyWidget):
         if pipeline is None:  # first, so that a missing model fails before the widget exists
             kwargs.setdefault("min_face_size", 64)
             kwargs.setdefault("max_side", 640)
+            kwargs.setdefault("hands", False)  # MediaPipe per frame would halve the frame rate
             pipeline = EmotionPipeline(model, **kwargs)
         elif kwargs:
             raise TypeError(f"pipeline given: unexpected arguments {sorted(kwargs)}")

@@ -57,6 +57,26 @@ def test_train_then_evaluate_the_result(fer_folders, tmp_path, capsys):
     assert main(["evaluate", "--model", str(out / "model.pt"), "--data", str(fer_folders / "test"), "--json"]) == 0
 
 
+def test_train_init_from_starts_at_the_given_weights(fer_folders, baseline_ckpt, tmp_path, capsys):
+    import torch
+
+    from emolib.models import load_model
+
+    out = tmp_path / "stage2"
+    args = ["train", "--model", "baseline", "--dataset", "fer2013", "--data", str(fer_folders), "--out", str(out),
+            "--epochs", "1", "--batch-size", "8", "--lr", "0", "--init-from", str(baseline_ckpt)]
+    assert main(args) == 0  # learning rate 0: the weights stay those of the checkpoint
+    result = json.loads((out / "result.json").read_text())
+    assert result["init_from"] == str(baseline_ckpt)
+    start, trained = load_model(baseline_ckpt).state_dict(), load_model(out / "model.pt").state_dict()
+    conv = next(k for k in start if k.endswith("weight") and start[k].ndim == 4)
+    assert torch.equal(start[conv], trained[conv])
+    wrong = save_checkpoint(create_model("emonet"), tmp_path / "e.pt", EMOTIONS)
+    capsys.readouterr()
+    assert main([*args[:-1], str(wrong)]) == 2
+    assert "does not fit baseline" in capsys.readouterr().err
+
+
 def test_python_dash_m_emolib_runs():
     proc = subprocess.run([sys.executable, "-m", "emolib", "models"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "baseline" in proc.stdout and "1,668,615" in proc.stdout

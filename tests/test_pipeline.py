@@ -80,7 +80,7 @@ def checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def pipe(checkpoint) -> EmotionPipeline:
-    return EmotionPipeline(checkpoint, device="cpu")
+    return EmotionPipeline(checkpoint, device="cpu", hands=False)  # hands: tests/test_pipeline_hands.py
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +229,7 @@ def test_huge_image_is_downscaled_and_mapped_back(pipe, astronaut):
 
 
 def test_detection_only_and_rgb_model(pipe, small_astronaut):
-    det_only = EmotionPipeline(None, detector=pipe.detector)
+    det_only = EmotionPipeline(None, detector=pipe.detector, hands=False)
     r = det_only(small_astronaut)
     assert len(r.faces) == 1 and r.faces[0].emotion is None and r.faces[0].probabilities == {}
     assert draw(small_astronaut, r).size == (256, 256)
@@ -248,7 +248,7 @@ def test_detection_only_and_rgb_model(pipe, small_astronaut):
             return self.fc(x.flatten(1))
 
     model = TinyRGB()
-    r = EmotionPipeline(model, detector=pipe.detector, contrast="equalize")(small_astronaut)
+    r = EmotionPipeline(model, detector=pipe.detector, contrast="equalize", hands=False)(small_astronaut)
     assert model.seen == (1, 3, 64, 64)
     assert set(r.faces[0].probabilities) == {"pos", "neg"}
 
@@ -410,7 +410,8 @@ def test_video_csv_and_plot(pipe, tmp_path, capsys, checkpoint):
     assert {r["frame"] for r in rows} == {0, 60, 120}
     header = csv_path.read_text().splitlines()[0].split(",")
     assert header[:9] == ["time_s", "frame", "face", "x1", "y1", "x2", "y2", "score", "emotion"]
-    assert header[9:] == list(EMOTIONS)
+    assert header[9:] == [*EMOTIONS, "left_gesture", "right_gesture"]
+    assert all(r["left_gesture"] == r["right_gesture"] == "" for r in rows)  # this pipeline's hands are off
     back = read_emotion_csv(csv_path)
     assert len(back) == len(rows) and back[0]["time_s"] == 0.0
     assert any(r["emotion"] for r in back), "the singer's face should be found in some frame"
@@ -443,7 +444,7 @@ def test_facenet_detect_path_and_its_numpy2_trap(pipe, small_astronaut):
 
     assert _as_float_array(np.array([None], dtype=object), ()).shape == (0,)
     assert _as_float_array(None, (4,)).shape == (0, 4)
-    slow = EmotionPipeline(None, detector=pipe.detector, vectorized=False)
+    slow = EmotionPipeline(None, detector=pipe.detector, vectorized=False, hands=False)
     assert slow(np.full((120, 160, 3), 90, np.uint8)).faces == []
     r = slow(small_astronaut)
     assert len(r.faces) == 1

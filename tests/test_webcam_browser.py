@@ -192,7 +192,7 @@ def test_tracker_follows_faces_between_full_detections(checkpoint):
     from emolib.pipeline import EmotionPipeline, iter_video_frames
     from emolib.widgets import FaceTracker
 
-    pipe = EmotionPipeline(checkpoint, min_face_size=64, max_side=640)
+    pipe = EmotionPipeline(checkpoint, min_face_size=64, max_side=640, hands=False)
     tracker = FaceTracker(pipe, detect_every=5)
     start = round(CLIP_START_S * 30)
     frames = [Image.fromarray(rgb) for i, _, rgb in iter_video_frames(CLIP, max_frames=start + 10) if i >= start]
