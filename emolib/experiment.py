@@ -155,6 +155,15 @@ def ship(run_dir: str | os.PathLike, name: str, command: str, results_dir: str |
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else CHECKPOINT_DIR
     run = Path(run_dir)
     result = json.loads((run / "result.json").read_text())
+    # A run that continued the shipped model of the same name (--init-from NAME) is its next stage:
+    # read the earlier stages' card and history before they are overwritten.
+    earlier_card = earlier_history = None
+    init = result.get("init_from")
+    continues = init is not None and (init == name or Path(init).resolve() == (ckpt_dir / f"{name}.pt").resolve())
+    if continues and (ckpt_dir / f"{name}.json").is_file():
+        earlier_card = json.loads((ckpt_dir / f"{name}.json").read_text())
+        hist_path = Path(results_dir) / name / "history.json"
+        earlier_history = json.loads(hist_path.read_text())["history"] if hist_path.is_file() else None
     src = load_model(run / "model.pt")
     path = save_checkpoint(src, ckpt_dir / f"{name}.pt", src.classes, half=half,
                            recipe=result["recipe"], dataset=result["dataset"])
@@ -186,8 +195,35 @@ def ship(run_dir: str | os.PathLike, name: str, command: str, results_dir: str |
         card["test_fp32"] = {k: result["test"][k] for k in ("accuracy", "auc", "macro_f1")}
         card["test"] = evaluate_model(shipped, test)
         card["test_tta_flip"] = evaluate_model(shipped, test, tta=("flip",))
+    merged = _add_stage(card, earlier_card, earlier_history, run) if earlier_card is not None else None
     write_card(card, model_card_markdown(card), ckpt_dir, run, results_dir)
+    if merged is not None:  # the book's history: every stage, epochs numbered on
+        (Path(results_dir) / name / "history.json").write_text(json.dumps(merged, indent=1))
     return card
+
+
+def _stage(card: dict) -> dict:
+    return {k: card.get(k) for k in ("command", "epochs_run", "best_epoch", "best_val_acc", "train_seconds",
+                                     "device", "note")} | {"config": card["recipe"]["config"]}
+
+
+def _add_stage(card: dict, earlier: dict, earlier_history: list | None, run: Path) -> dict:
+    """Make ``card`` (of a run started from the shipped ``earlier``) describe all stages together;
+    returns the history of all stages (``history.json``'s content), epochs numbered on."""
+    stages = earlier.get("stages") or [_stage(earlier)]
+    stages.append(_stage(card))
+    offset = sum(st["epochs_run"] for st in stages[:-1])
+    this = json.loads((run / "history.json").read_text())
+    history = [dict(h, stage=h.get("stage", 1)) for h in (earlier_history or [])]
+    history += [dict(h, epoch=h["epoch"] + offset, stage=len(stages)) for h in this["history"]]
+    card["stages"] = stages
+    card["epochs_run"] = offset + card["epochs_run"]
+    card["train_seconds"] = sum(st["train_seconds"] for st in stages)
+    card["command"] = " && ".join(st["command"] for st in stages)
+    best = max(history, key=lambda h: h["val_acc"]) if history else None
+    if best is not None:
+        card["best_epoch"], card["best_val_acc"] = best["epoch"], best["val_acc"]
+    return {"config": this.get("config"), "stages": len(stages), "history": history}
 
 
 def write_card(card: dict, markdown: str, checkpoint_dir: str | os.PathLike, run_dir: str | os.PathLike,

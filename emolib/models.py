@@ -400,6 +400,13 @@ def model_card_markdown(card: dict) -> str:
         f"- command: `{card['command']}`",
         f"- training time: {card['train_seconds'] / 60:.1f} min on {card['device']}"
         + (f" ({card['note']})" if card.get("note") else ""),
+    ]
+    for k, st in enumerate(card.get("stages") or [], 1):
+        c = st["config"]
+        lines.append(f"- stage {k}: {st['epochs_run']} epochs, Adam lr {c['lr']}, schedule {c['schedule']}, "
+                     f"{st['train_seconds'] / 60:.1f} min on {st['device']}; `{st['command']}`"
+                     + (f" ({st['note']})" if st.get("note") else ""))
+    lines += [
         f"- stored as {card['stored_as']} ({card['size_bytes'] / 1e6:.1f} MB)",
     ]
     if "test" in card:

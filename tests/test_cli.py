@@ -109,3 +109,16 @@ def test_export_ships_a_run_with_a_model_card(fer_folders, tmp_path, capsys):
     assert (tmp_path / "results" / "baseline-test" / "history.json").exists()
     model = load_model(tmp_path / "ckpt" / "baseline-test.pt")
     assert model.classes == EMOTIONS
+    # a second stage from the shipped weights, shipped under the same name: one card, both stages
+    out2 = tmp_path / "run2"
+    assert main(["train", "--model", "baseline", "--dataset", "fer2013", "--data", str(fer_folders),
+                 "--out", str(out2), "--epochs", "2", "--batch-size", "8", "--lr", "3e-4",
+                 "--init-from", str(tmp_path / "ckpt" / "baseline-test.pt")]) == 0
+    card2 = ship(out2, "baseline-test", "emolib train ... --init-from baseline-test", results_dir=tmp_path / "results",
+                 root=fer_folders, checkpoint_dir=tmp_path / "ckpt")
+    assert card2["epochs_run"] == 3 and [st["epochs_run"] for st in card2["stages"]] == [1, 2]
+    assert [st["config"]["lr"] for st in card2["stages"]] == [1e-3, 3e-4]
+    assert card2["train_seconds"] == pytest.approx(sum(st["train_seconds"] for st in card2["stages"]))
+    history = json.loads((tmp_path / "results" / "baseline-test" / "history.json").read_text())["history"]
+    assert [(h["epoch"], h["stage"]) for h in history] == [(1, 1), (2, 2), (3, 2)]
+    assert "stage 2: 2 epochs" in (tmp_path / "ckpt" / "baseline-test.md").read_text()
