@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 THESIS_FER2013 = {"baseline": 0.6085, "mobilenetv3_large": 0.6609, "resnet34": 0.6857, "wide_resnet50_2": 0.6941}
 
 
@@ -53,9 +55,57 @@ def main() -> None:
         load = train["machine"].get("load_average_at_end")
         lines += ["", f"torch threads: {train['machine']['threads']}, CPUs: {train['machine']['cpus']}"
                   + (f", load average at the end {load[0]:.1f} (other jobs were running)" if load else "") + ".", ""]
-    for name, title in (("pipeline.json", "Face pipeline"), ("hands.json", "Hand gestures")):
-        if (ROOT / "results" / "benchmarks" / name).exists():
-            lines += [f"## {title}", "", f"See `results/benchmarks/{name}` and the book's chapter.", ""]
+    if (ROOT / "results" / "benchmarks" / "pipeline.json").exists():
+        from emolib.book import pipeline_benchmark_table
+
+        lines += ["## Face pipeline (`benchmarks/bench_pipeline.py`)", "",
+                  pipeline_benchmark_table(ROOT / "results" / "benchmarks" / "pipeline.json"), ""]
+    hands = _load(ROOT / "results" / "07_pipeline" / "hands.json")
+    if hands:
+        lines += ["## Face pipeline with hands (`benchmarks/pipeline_hands.py`)", "",
+                  "| photo | faces | hands attached (around each person) | ms | hands attached (whole image) | ms |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for name, r in hands["photos"].items():
+            w = r["whole_image"]
+            lines.append(f"| {name} | {r['faces']} | {r['hands_attached']} | {r['ms']:.0f} | {w['hands_attached']} | "
+                         f"{w['ms']:.0f} |")
+        lines += ["", f"{hands['when']}, 1 thread, load average {hands['machine']['loadavg_after'][0]:.1f}.", ""]
+    webcam = _load(ROOT / "results" / "08_webcam" / "fps.json")
+    if webcam:
+        lines += ["## Webcam widget (`tests/test_webcam_browser.py`)", "",
+                  f"- {webcam['fps']:.1f} annotated frames per second at {webcam['frame_size'][0]}x"
+                  f"{webcam['frame_size'][1]} with one face (goal: 15), {webcam['max_inflight']} frame(s) in flight; "
+                  f"kernel {webcam['kernel_ms_median']:.0f} ms per frame (median), round trip "
+                  f"{webcam['round_trip_ms_median']:.0f} ms; with a kernel that answers at once "
+                  f"{webcam['echo_kernel']['fps']:.1f} fps. Load average {webcam['machine']['loadavg_1min']:.1f}, "
+                  f"{webcam['when']}.", ""]
+    comparison = _load(ROOT / "results" / "06_hand_gestures" / "comparison.json")
+    if comparison:
+        from emolib.gestures import comparison_markdown
+
+        lines += ["## Hand gestures on this CPU (`benchmarks/bench_hands.py`)", "", comparison_markdown(comparison), ""]
+        for key, sp in comparison.get("speed", {}).items():
+            lines.append(f"- MediaPipe `{key}` + landmark MLP: {sp['hands_per_second']:.1f} hands/s "
+                         f"({sp['ms_per_photo_median']:.1f} ms per {sp['photo_size'][0]}x{sp['photo_size'][1]} photo, "
+                         f"load average {sp['loadavg_after'][0]:.1f}); goal 30.")
+        lines.append("")
+    speed = _load(ROOT / "results" / "benchmarks" / "hands_speed.json")
+    if speed:
+        lines += ["## Hand-gesture speed, idle machine (`benchmarks/bench_hands_speed.py`)", ""]
+        for key, sp in speed["speed"].items():
+            lines.append(f"- `{key}`: {sp['hands_per_second']:.1f} hands/s ({sp['ms_per_photo_median']:.1f} ms per photo; "
+                         f"load average {sp['loadavg_after'][0]:.1f}); goal 30.")
+        lines.append("")
+    gpu = _load(ROOT / "results" / "06_hand_gestures" / "thesis_resnetv2_50.json")
+    if gpu:
+        lines += ["## The thesis's hand model on a GPU (`benchmarks/thesis_hands_gpu.py`)", "",
+                  "| split | val accuracy (best epoch) | last epoch | epochs | training (min) | start | device |",
+                  "|---|---:|---:|---:|---:|---|---|"]
+        for key, sp in gpu["splits"].items():
+            lines.append(f"| {key} | {100 * sp['val']['accuracy']:.2f} % | {100 * sp['val_acc_last_epoch']:.2f} % | "
+                         f"{sp['epochs_run']} | {sp['train_seconds'] / 60:.1f} | "
+                         f"{'ImageNet' if sp['pretrained'] else 'random weights'} | {gpu['machine']['device']} |")
+        lines += ["", f"Thesis (cited): {100 * gpu['thesis_val_acc']:.2f} % from ImageNet weights.", ""]
     (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
