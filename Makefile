@@ -38,8 +38,13 @@ $(HANDS_STAMP): $(STAMP)
 	$(HANDS_VENV)/bin/python -c 'import mediapipe, numpy, emolib, torch; mediapipe.solutions.hands'
 	touch $(HANDS_STAMP)
 
-test-hands: $(HANDS_STAMP)
-	$(HANDS_VENV)/bin/python -m pytest -q $(HANDS_TESTS)
+# mediapipe 0.10.21 has wheels for Python 3.9-3.12 only: elsewhere the MediaPipe tests are skipped
+# with a message (EMOLIB_REQUIRE_HANDS=1 makes that an error; CI sets it).
+test-hands:
+	@if $(MAKE) $(HANDS_STAMP); then $(HANDS_VENV)/bin/python -m pytest -q $(HANDS_TESTS); \
+	elif [ "$$EMOLIB_REQUIRE_HANDS" = 1 ]; then echo "MediaPipe could not be installed" >&2; exit 1; \
+	else echo "MediaPipe tests skipped: mediapipe 0.10.21 could not be installed for $$($(PYTHON) --version)" \
+	  "(it has wheels for Python 3.9-3.12)"; fi
 
 # The browser tests need Debian's Chromium: install it where apt can (as root), else they skip.
 chromium:
