@@ -78,7 +78,12 @@ def main() -> None:
                   f"kernel {webcam['kernel_ms_median']:.0f} ms per frame (median), round trip "
                   f"{webcam['round_trip_ms_median']:.0f} ms; with a kernel that answers at once "
                   f"{webcam['echo_kernel']['fps']:.1f} fps. Load average {webcam['machine']['loadavg_1min']:.1f}, "
-                  f"{webcam['when']}.", ""]
+                  f"{webcam['when']}."]
+        two = _load(ROOT / "results" / "08_webcam" / "fps_inflight2.json")
+        if two:
+            lines.append(f"- with 2 frames in flight: {two['fps']:.1f} fps (kernel that answers at once: "
+                         f"{two['echo_kernel']['fps']:.1f} fps), load average {two['machine']['loadavg_1min']:.1f}.")
+        lines.append("")
     comparison = _load(ROOT / "results" / "06_hand_gestures" / "comparison.json")
     if comparison:
         from emolib.gestures import comparison_markdown
