@@ -386,6 +386,7 @@ def model_card(name: str) -> dict:
 def model_card_markdown(card: dict) -> str:
     """A model card (as written by :func:`emolib.experiment.ship`) as Markdown."""
     cfg = card["recipe"]["config"]
+    stages = card.get("stages") or []
     lines = [
         f"# Model card: {card['name']}",
         "",
@@ -394,14 +395,15 @@ def model_card_markdown(card: dict) -> str:
         f"- data: {card['dataset']}, {card['data']['train_images']:,} training and {card['data']['val_images']:,} "
         f"validation images (a stratified split of the training set); test: {card['data']['test_split']}",
         f"- classes: {', '.join(card['classes'])}",
-        f"- recipe: Adam lr {cfg['lr']}, batch {cfg['batch_size']}, schedule {cfg['schedule']}, label smoothing "
-        f"{cfg['label_smoothing']}, weight decay {cfg['weight_decay']}, {card['epochs_run']} epochs run "
+        f"- recipe: Adam{'' if stages else ' lr ' + str(cfg['lr'])}, batch {cfg['batch_size']}, schedule "
+        f"{cfg['schedule']}, label smoothing {cfg['label_smoothing']}, weight decay {cfg['weight_decay']}, "
+        f"{card['epochs_run']} epochs run{f' in {len(stages)} stages' if stages else ''} "
         f"(best validation epoch {card['best_epoch']})",
         f"- command: `{card['command']}`",
         f"- training time: {card['train_seconds'] / 60:.1f} min on {card['device']}"
-        + (f" ({card['note']})" if card.get("note") else ""),
+        + (f" ({card['note']})" if card.get("note") and not stages else ""),
     ]
-    for k, st in enumerate(card.get("stages") or [], 1):
+    for k, st in enumerate(stages, 1):
         c = st["config"]
         lines.append(f"- stage {k}: {st['epochs_run']} epochs, Adam lr {c['lr']}, schedule {c['schedule']}, "
                      f"{st['train_seconds'] / 60:.1f} min on {st['device']}; `{st['command']}`"
