@@ -913,11 +913,11 @@ def draw(image: Any, result: PipelineResult, bars: bool = True, landmarks: bool 
         raise ValueError(f"the result is for a {result.image_size} image, this one is {img.size}")
     W, H = img.size
     canvas = ImageDraw.Draw(img, "RGBA")
+    line = max(1, round(min(W, H) / 300))
     for i, face in enumerate(result.faces):
         color = _PALETTE[i % len(_PALETTE)]
         x1, y1, x2, y2 = face.box
         bw = max(x2 - x1, 1.0)
-        line = max(1, round(min(W, H) / 300))
         canvas.rectangle([x1, y1, x2, y2], outline=color, width=line)
         if landmarks:
             r = max(1.5, bw / 40)
@@ -938,7 +938,6 @@ def draw(image: Any, result: PipelineResult, bars: bool = True, landmarks: bool 
                 if hand is not None:
                     _draw_hand(canvas, hand, color, max(8, round(fs * 0.8)), line, face.box, H)
     if hands:
-        line = max(1, round(min(W, H) / 300))
         for hand in result.hands:
             _draw_hand(canvas, hand, (160, 160, 160), max(9, round(min(W, H) / 40)), line, None, H)
     return img
