@@ -1271,17 +1271,29 @@ def webcam_record(folder: str | os.PathLike = "results/08_webcam") -> tuple[Path
 def webcam_record_table(record: Mapping) -> str:
     """The numbers of ``results/08_webcam/fps.json`` (see :func:`webcam_record`) as a Markdown table."""
     machine = record["machine"]
+    runs = record.get("runs_fps")
+    sent_regions = record.get("frames_sent_as_face_regions")
+    server = {True: "`emolib.serverext` on (TCP_NODELAY)", False: "plain Jupyter server (Nagle's algorithm on)"}
     return "\n".join([
         "| measured | value |", "|---|---|",
         f"| annotated frames per second | **{record['fps']:.1f}** ({record['frames']} frames in "
-        f"{record['seconds']:.0f} s) |",
-        f"| frame size sent | {record['frame_size'][0]}×{record['frame_size'][1]}, JPEG quality "
-        f"{record['jpeg_quality']} |",
+        f"{record['seconds']:.0f} s)" + (f"; the median of {len(runs)} runs: "
+                                          f"{', '.join(f'{f:.1f}' for f in runs)}" if runs else "") + " |",
+        f"| camera | {record['frame_size'][0]}×{record['frame_size'][1]}, JPEG quality {record['jpeg_quality']} |",
+        *([f"| frames sent as the face's region only | {sent_regions} of {record['frames']} (the others whole, "
+           f"for a full detection) |"] if sent_regions is not None else []),
         f"| frames with a face found | {record['frames_with_a_face']} of {record['frames']} |",
+        *([f"| grabbing and encoding a frame in the browser (median) | {record['encode_ms_median']:.0f} ms |"]
+          if "encode_ms_median" in record else []),
         f"| kernel time per frame (median) | {record['kernel_ms_median']:.0f} ms (MTCNN in full on "
         f"{record['full_detections']} of the {record['frames']} frames) |",
         f"| round trip in the browser (median) | {record['round_trip_ms_median']:.0f} ms |",
+        f"| frames in flight | {record.get('max_inflight', 1)} |",
+        *([f"| Jupyter server | {server[record['server_nodelay']]} |"]
+          if record.get("server_nodelay") in server else []),
         f"| camera frames never sent (dropped) | {record['frames_dropped']} of {record['camera_frames']} |",
+        *([f"| CPU used during the count (200 % = both cores) | Chromium {cpu['chromium']:.0f} %, Jupyter server "
+           f"{cpu['jupyter_server']:.0f} %, kernel {cpu['kernel']:.0f} % |"] if (cpu := record.get("cpu_percent")) else []),
         *([f"| the same with a kernel that answers at once | {echo['fps']:.1f} frames per second, round trip "
            f"{echo['round_trip_ms_median']:.0f} ms |"] if (echo := record.get("echo_kernel")) else []),
         f"| model | {record['model']} |",
@@ -1289,6 +1301,31 @@ def webcam_record_table(record: Mapping) -> str:
         f"{machine['loadavg_1min']} during the run; {machine['chromium']} |",
         f"| recorded | {record['when'][:16].replace('T', ' ')} |",
     ])
+
+
+def webcam_variants_table(folder: str | os.PathLike = "results/08_webcam") -> str | None:
+    """``benchmarks/webcam_fps.py``'s variants side by side (``fps.json``, ``fps_nagle.json``,
+    ``fps_wholeframes.json``) as a Markdown table, or ``None`` when they are not all there."""
+    import json
+    import statistics
+
+    folder = Path(folder)
+    if not folder.is_absolute():
+        folder = Path(repo_root()) / folder
+    names = {"fps.json": "as set up in this chapter", "fps_nagle.json": "plain Jupyter server (no `emolib.serverext`)",
+             "fps_wholeframes.json": "whole frames only (`webcam(regions=False)`)"}
+    records = {n: json.loads((folder / n).read_text()) for n in names if (folder / n).is_file()}
+    if len(records) < 2:
+        return None
+    lines = ["| set-up | annotated frames per second (runs) | kernel that answers at once | round trip |",
+             "|---|---|---|---|"]
+    for n, r in records.items():
+        runs = r.get("runs_fps") or [r["fps"]]
+        echo = r.get("runs_echo_fps") or [r["echo_kernel"]["fps"]]
+        lines.append(f"| {names[n]} | **{statistics.median(runs):.1f}** ({', '.join(f'{f:.1f}' for f in runs)}) | "
+                     f"{statistics.median(echo):.1f} ({', '.join(f'{f:.1f}' for f in echo)}) | "
+                     f"{r['round_trip_ms_median']:.0f} ms |")
+    return "\n".join(lines)
 
 
 def camera_jpegs(video: str | os.PathLike, n: int = 60, every: int = 2, size: tuple[int, int] = (640, 480),
@@ -1313,24 +1350,41 @@ def camera_jpegs(video: str | os.PathLike, n: int = 60, every: int = 2, size: tu
     return jpegs
 
 
-def time_frames(pipeline, jpegs: Sequence[bytes], tracker=None) -> list[dict]:
+def time_frames(pipeline, jpegs: Sequence[bytes], tracker=None, regions: bool = False,
+                quality: int = 70) -> list[dict]:
     """Kernel time of each JPEG frame, as the webcam widget spends it: decoding, MTCNN detection, and
     crops + CLAHE + the model (``pipeline``'s steps), in milliseconds, with the number of faces.
-    With a :class:`emolib.widgets.FaceTracker`, the frames go through it instead (one total only)."""
+
+    With a :class:`emolib.widgets.FaceTracker`, the frames go through it instead (one total only).
+    With ``regions=True`` as well, each frame is cut to the region that the tracker asked for
+    after the frame before (:meth:`~emolib.widgets.FaceTracker.next_region`) and encoded again
+    as JPEG of ``quality``, as the browser does; the row then says ``region`` (whether it was
+    one) and the JPEG size is that of the region."""
     import io
     import time
 
     from PIL import Image
 
     rows = []
+    region = None
     for jpeg in jpegs:
+        offset, frame_size = (0, 0), None
+        if tracker is not None and regions and region is not None:
+            frame = Image.open(io.BytesIO(jpeg)).convert("RGB")
+            x, y, w, h = region
+            buffer = io.BytesIO()
+            frame.crop((x, y, x + w, y + h)).save(buffer, "JPEG", quality=quality)
+            jpeg, offset, frame_size = buffer.getvalue(), (x, y), frame.size
         t0 = time.perf_counter()
         image = Image.open(io.BytesIO(jpeg)).convert("RGB")
         t1 = time.perf_counter()
         if tracker is not None:
-            faces = len(tracker(image).faces)
+            size = frame_size or image.size
+            faces = len(tracker(image, offset=offset, frame_size=size).faces)
+            region = tracker.next_region(size) if regions else None
             t3 = time.perf_counter()
-            rows.append({"faces": faces, "jpeg_kb": len(jpeg) / 1024, "total_ms": 1000 * (t3 - t0)})
+            rows.append({"faces": faces, "jpeg_kb": len(jpeg) / 1024, "total_ms": 1000 * (t3 - t0),
+                         "region": frame_size is not None})
             continue
         boxes, _, _ = pipeline.detect(image)
         t2 = time.perf_counter()
@@ -1359,7 +1413,8 @@ def timing_table(rows: Sequence[Mapping]) -> str:
 
 __all__ += ["PHOTO_SOURCES", "EXAMPLE_PHOTOS", "make_placeholder_photos", "pipeline_examples", "pipeline_model",
             "show_missing_model", "show_image", "image_grid", "plot_contrast", "photo_table",
-            "pipeline_benchmark_table", "webcam_record", "webcam_record_table", "camera_jpegs", "time_frames",
+            "pipeline_benchmark_table", "webcam_record", "webcam_record_table", "webcam_variants_table",
+            "camera_jpegs", "time_frames",
             "timing_table"]
 
 

@@ -116,6 +116,22 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serverext(args: argparse.Namespace) -> int:
+    try:
+        from . import serverext
+    except ImportError as err:
+        print(f"error: the Jupyter server extension needs jupyter_server ({err}); pip install jupyterlab",
+              file=sys.stderr)
+        return 2
+    if args.action != "status":
+        path = serverext.enable(args.action == "enable", user=args.user)
+        print(f"wrote {path}")
+    state = "enabled" if serverext.is_enabled() else "not enabled"
+    print(f"emolib.serverext (TCP_NODELAY on kernel websockets) is {state} for Jupyter servers started from "
+          f"{sys.prefix}" + ("; restart a running server" if args.action != "status" else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="emolib", description="Emotion recognition from faces and hands.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -156,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("models", help="list models and shipped checkpoints")
     m.set_defaults(func=_cmd_models)
+
+    j = sub.add_parser("serverext", help="turn on the Jupyter server setting that speeds up the webcam widget")
+    j.add_argument("action", choices=["enable", "disable", "status"])
+    j.add_argument("--user", action="store_true", help="in ~/.jupyter instead of this Python environment")
+    j.set_defaults(func=_cmd_serverext)
 
     from .pipeline_cli import register
 

@@ -25,16 +25,29 @@ How it works (one `anywidget <https://anywidget.dev>`_ ES module, no build step)
    frame) the faces of the previous frame are followed with MTCNN's last stage alone
    (:class:`FaceTracker`), several times faster.
 4. The browser draws them on a transparent canvas laid over the video.
+5. **Only the faces' region** travels between full detections: with each answer the
+   kernel names the part of the next frame it needs (:meth:`FaceTracker.next_region`:
+   the faces with room around them to move), and the browser encodes just that
+   rectangle, cut from the full-resolution frame (about 8 kB instead of 17 kB for one
+   face at 640x480; ``regions=False`` sends whole frames). Every full detection gets the
+   whole frame, so new faces are found anywhere.
 
-**Frames are dropped, never queued**: the browser sends the next frame only when the
-answer for the previous one has come back (one frame in flight), always the newest
-camera frame. A slow kernel therefore lowers the frame rate instead of adding delay:
-what is drawn is never more than one processing time old. The camera frames that were
+**Frames are dropped, never queued**: the browser sends the newest camera frame as soon
+as fewer than ``max_inflight`` frames (2) are on their way, so the kernel can work on one
+frame while the next travels. A slow kernel therefore lowers the frame rate instead of
+adding delay: what is drawn is never more than two processing times old. The camera frames that were
 never sent are counted in ``frames_dropped`` (and frames that reach the kernel after a
 newer one from the same view are dropped there). If the camera cannot be opened (no
 camera, permission denied, a page that is not a secure context), the widget says so
 and ``status`` starts with ``"no camera: "`` followed by the browser's error
 (``"no camera: NotAllowedError: Permission denied"``).
+
+**On a local Jupyter server, enable** :mod:`emolib.serverext` **once**
+(``emolib serverext enable`` in a terminal, then restart Jupyter):
+without it the server holds each answer up to 40 ms (Nagle's algorithm against the
+browser's delayed acknowledgement), which capped this book's test machine at 13 frames
+per second with a kernel that does nothing. :func:`webcam` prints this advice when it
+runs under a Jupyter server that lacks the setting.
 
 Where nothing renders widgets (papermill, nbval, CI, a script), :func:`webcam` runs the
 pipeline once on a still frame and displays that annotated frame instead
@@ -58,7 +71,8 @@ from PIL import Image
 
 from .pipeline import DEFAULT_MODEL, EmotionPipeline, PipelineResult, draw, load_image
 
-__all__ = ["WebcamWidget", "FaceTracker", "webcam", "is_headless", "default_frame", "enable_colab_widgets"]
+__all__ = ["WebcamWidget", "FaceTracker", "webcam", "is_headless", "default_frame", "enable_colab_widgets",
+           "server_nodelay"]
 
 # Processes that run notebooks without a frontend: a kernel started by one of them is headless.
 _HEADLESS_PROGRAMS = ("papermill", "pytest", "py.test", "nbval", "jupyter-nbconvert", "jupyter-execute",
@@ -150,6 +164,35 @@ def default_frame(data_root: str | os.PathLike | None = None) -> Image.Image:
     return Image.new("RGB", (640, 480), (128, 128, 128))
 
 
+NODELAY_ENV = "EMOLIB_NODELAY"  # set by emolib.serverext in the server, inherited by its kernels
+_NODELAY_ADVISED = False
+
+
+def server_nodelay() -> bool | None:
+    """Whether the Jupyter server that started this kernel sends without Nagle's delay.
+
+    ``True`` with :mod:`emolib.serverext` enabled as a server extension; ``False`` in a
+    kernel that Jupyter Server started without it (``$JPY_SESSION_NAME`` set,
+    ``$EMOLIB_NODELAY`` not); ``None`` where it cannot be told (Colab, VS Code, a script,
+    or the connection class configured by hand).
+    """
+    if os.environ.get(NODELAY_ENV) == "1":
+        return True
+    if "JPY_SESSION_NAME" in os.environ and "google.colab" not in sys.modules:
+        return False
+    return None
+
+
+def _advise_nodelay() -> None:
+    global _NODELAY_ADVISED
+    if _NODELAY_ADVISED or server_nodelay() is not False:
+        return
+    _NODELAY_ADVISED = True
+    print("emolib: this Jupyter server holds each of the webcam's answers up to 40 ms (Nagle's algorithm). "
+          "Run `emolib serverext enable` once in a terminal and restart Jupyter "
+          "for a higher frame rate (see help(emolib.serverext)).")
+
+
 def _face_json(face) -> dict:
     d = face.to_dict(digits=3)
     d.pop("landmarks", None)
@@ -169,20 +212,60 @@ class FaceTracker:
     ``keep_score``), and on every ``detect_every``-th frame, the full detector runs
     instead, so new faces appear within ``detect_every`` frames. Returns the same
     :class:`~emolib.pipeline.PipelineResult` as the pipeline.
+
+    Between full detections the tracker needs only the pixels around the faces.
+    :meth:`next_region` says which part of the next frame it needs (a rectangle around
+    all faces, each face's box grown by ``region_grow`` times its long side on every
+    side, which leaves room for the face to move and for the pipeline's crop margin), or
+    ``None`` when it needs the whole frame. A caller that sends frames somewhere (the
+    webcam widget) sends only that region, and passes its position to ``__call__``
+    as ``offset`` with the whole frame's ``frame_size``; the result is in frame pixels.
     """
 
     def __init__(self, pipeline: EmotionPipeline, detect_every: int = 5, grow: float = 0.05,
-                 keep_score: float = 0.9) -> None:
+                 keep_score: float = 0.9, region_grow: float = 0.5, max_region: float = 0.6) -> None:
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        if region_grow < pipeline.margin / 2:
+            raise ValueError(f"region_grow must leave room for the crop margin: >= {pipeline.margin / 2}, "
+                             f"got {region_grow}")
         self.pipeline, self.detect_every, self.grow, self.keep_score = pipeline, int(detect_every), grow, keep_score
+        self.region_grow, self.max_region = float(region_grow), float(max_region)
         self.usable = all(hasattr(pipeline.detector, n) for n in ("onet", "device"))
         self.boxes = None
         self.since_full = 0
         self.full_detections = 0
+        self.need_full = False
 
     def reset(self) -> None:
-        self.boxes, self.since_full = None, 0
+        self.boxes, self.since_full, self.need_full = None, 0, False
+
+    def _full_due(self) -> bool:
+        return (not self.usable or self.boxes is None or not len(self.boxes) or self.need_full
+                or self.since_full >= self.detect_every - 1)
+
+    def next_region(self, frame_size: tuple[int, int]) -> list[int] | None:
+        """``[x, y, width, height]`` of the next frame that the tracker needs, or ``None`` for all of it.
+
+        ``None`` when a full detection is due, when there is no face to follow, and when
+        the region would cover more than ``max_region`` of the frame (no saving then).
+        """
+        import numpy as np
+
+        if self._full_due():
+            return None
+        W, H = frame_size
+        b = np.asarray(self.boxes, np.float64)
+        side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+        cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+        half = side * (0.5 + self.region_grow)
+        x1 = int(max(0, np.floor((cx - half).min())))
+        y1 = int(max(0, np.floor((cy - half).min())))
+        x2 = int(min(W, np.ceil((cx + half).max())))
+        y2 = int(min(H, np.ceil((cy + half).max())))
+        if x2 - x1 < 2 or y2 - y1 < 2 or (x2 - x1) * (y2 - y1) > self.max_region * W * H:
+            return None
+        return [x1, y1, x2 - x1, y2 - y1]
 
     def _refine(self, img: Image.Image, boxes):
         import numpy as np
@@ -220,31 +303,43 @@ class FaceTracker:
         order = np.lexsort((b[:, 1], b[:, 0]))
         return b[order], score[order], points[order]
 
-    def __call__(self, img: Image.Image) -> PipelineResult:
+    def __call__(self, img: Image.Image, offset: tuple[int, int] = (0, 0),
+                 frame_size: tuple[int, int] | None = None) -> PipelineResult:
+        """The faces of one frame, or of the region of it at ``offset`` (see :meth:`next_region`)."""
+        import numpy as np
+
         from .pipeline import FaceResult
 
         pipe = self.pipeline
+        ox, oy = int(offset[0]), int(offset[1])
+        frame_size = tuple(frame_size) if frame_size is not None else (img.width + ox, img.height + oy)
+        whole = (ox, oy) == (0, 0) and tuple(img.size) == frame_size
+        shift = np.array([ox, oy, ox, oy], np.float32)
         tracked = None
-        if self.usable and self.boxes is not None and len(self.boxes) and self.since_full < self.detect_every - 1:
-            tracked = self._refine(img, self.boxes)
+        if self.usable and self.boxes is not None and len(self.boxes) and (not whole or not self._full_due()):
+            tracked = self._refine(img, np.asarray(self.boxes, np.float32) - shift)
             if len(tracked[0]) < len(self.boxes):  # a face was lost (turned away, or left): look again
                 tracked = None
         if tracked is None:
             boxes, scores, points = pipe.detect(img)
-            self.since_full = 0
-            self.full_detections += 1
+            if whole:
+                self.since_full, self.need_full = 0, False
+                self.full_detections += 1
+            else:  # a region is all there is to look in now: ask for the whole next frame
+                self.need_full = True
         else:
             boxes, scores, points = tracked
             self.since_full += 1
-        self.boxes = boxes
         probs = pipe.classify(pipe.preprocess(img, boxes)) if pipe.model is not None and len(boxes) else None
+        boxes, points = boxes + shift, points + shift[:2]
+        self.boxes = boxes
         faces = []
         for i in range(len(boxes)):
             p = {c: float(v) for c, v in zip(pipe.classes, probs[i])} if probs is not None else {}
             faces.append(FaceResult(box=[float(v) for v in boxes[i]], score=float(scores[i]),
                                     landmarks=[[float(x), float(y)] for x, y in points[i]],
                                     emotion=max(p, key=p.get) if p else None, probabilities=p))
-        return PipelineResult(image_size=img.size, faces=faces)
+        return PipelineResult(image_size=frame_size, faces=faces)
 
 
 _ESM = r"""
@@ -299,8 +394,8 @@ function render({ model, el }) {
   const grab = document.createElement("canvas");
 
   let stream = null, inflight = new Map(), frameId = 0, camFrames = 0, lastCamTime = -1;
-  let sentSerial = -1, sent = 0, lastSend = 0, rtt = 0, alive = true, waiting = null;
-  let lastFaces = [], lastSize = [0, 0], results = [];
+  let sentSerial = -1, sent = 0, lastSend = 0, rtt = 0, encodeMs = 0, alive = true, waiting = null;
+  let lastFaces = [], lastSize = [0, 0], results = [], region = null, regionOf = [0, 0], lastStats = 0;
 
   function setStatus(text) {
     if (model.get("status") !== text) { model.set("status", text); model.save_changes(); }
@@ -335,7 +430,7 @@ function render({ model, el }) {
 
   function stop(status) {
     if (stream) stream.getTracks().forEach((tr) => tr.stop());
-    stream = null; inflight.clear();
+    stream = null; inflight.clear(); region = null;
     video.srcObject = null;
     snapButton.disabled = true;
     toggle.textContent = "Start";
@@ -364,12 +459,22 @@ function render({ model, el }) {
     }
   }
 
-  function encode(width, quality) {
+  function encode(width, quality, part) {
+    // The frame is w x h (the camera scaled to at most `width` wide). With `part`
+    // ([x, y, pw, ph] in frame pixels, from the kernel) only that region is encoded.
     const vw = video.videoWidth, vh = video.videoHeight;
     const w = Math.min(width, vw), h = Math.round(vh * w / vw);
-    grab.width = w; grab.height = h;
-    grab.getContext("2d").drawImage(video, 0, 0, w, h);
-    return new Promise((resolve) => grab.toBlob((blob) => resolve([blob, w, h]), "image/jpeg", quality));
+    if (part && (part[0] < 0 || part[1] < 0 || part[0] + part[2] > w || part[1] + part[3] > h)) part = null;
+    const s = vw / w;
+    if (part) {
+      const [x, y, pw, ph] = part;
+      grab.width = pw; grab.height = ph;
+      grab.getContext("2d").drawImage(video, x * s, y * s, pw * s, ph * s, 0, 0, pw, ph);
+    } else {
+      grab.width = w; grab.height = h;
+      grab.getContext("2d").drawImage(video, 0, 0, w, h);
+    }
+    return new Promise((resolve) => grab.toBlob((blob) => resolve([blob, w, h, part]), "image/jpeg", quality));
   }
 
   async function post(content, blob) {
@@ -395,9 +500,15 @@ function render({ model, el }) {
     const id = ++frameId;
     inflight.set(id, now);
     sentSerial = camFrames; lastSend = now; sent += 1;
-    encode(model.get("width"), model.get("quality")).then(([blob, w, h]) => {
+    const w = Math.min(model.get("width"), video.videoWidth), h = Math.round(video.videoHeight * w / video.videoWidth);
+    const part = region && regionOf[0] === w && regionOf[1] === h ? region : null;
+    encode(model.get("width"), model.get("quality"), part).then(([blob, w, h, used]) => {
       if (!blob) { inflight.delete(id); return; }
-      post({ type: "frame", view, id, width: w, height: h, camera_frames: camFrames, sent, rtt_ms: rtt }, blob);
+      encodeMs = performance.now() - now;
+      const content = { type: "frame", view, id, width: w, height: h, camera_frames: camFrames, sent, rtt_ms: rtt,
+                        encode_ms: encodeMs };
+      if (used) content.region = used;
+      post(content, blob);
     });
   }
 
@@ -463,9 +574,11 @@ function render({ model, el }) {
     results.push(now);
     while (results.length > 30 || (results.length && now - results[0] > 5000)) results.shift();
     const fps = results.length > 1 ? (results.length - 1) * 1000 / (results[results.length - 1] - results[0]) : 0;
+    if (now - lastStats < 250) return;  // a text change per frame costs the page layout work
+    lastStats = now;
     const n = msg.faces.length;
     stats.textContent = `${fps.toFixed(1)} fps · ${n} face${n === 1 ? "" : "s"} · ` +
-      `kernel ${msg.ms.toFixed(0)} ms · round trip ${rtt.toFixed(0)} ms · ` +
+      `encode ${encodeMs.toFixed(0)} ms · kernel ${msg.ms.toFixed(0)} ms · round trip ${rtt.toFixed(0)} ms · ` +
       `${msg.processed} processed, ${msg.dropped} dropped`;
   }
 
@@ -482,6 +595,7 @@ function render({ model, el }) {
     if (msg.type === "result") {
       if (inflight.has(msg.id)) { rtt = performance.now() - inflight.get(msg.id); inflight.delete(msg.id); }
       if (msg.id < frameId - 1) return;
+      region = msg.next_region || null; regionOf = [msg.width, msg.height];
       lastFaces = msg.faces; lastSize = [msg.width, msg.height];
       if (stream) drawFaces(msg.faces, msg.width, msg.height);
       showStats(msg);
@@ -569,9 +683,10 @@ class WebcamWidget(anywidget.AnyWidget):
         Send at most this many frames per second (0: as fast as the kernel answers),
         to leave CPU for other work.
     max_inflight:
-        Frames sent and not yet answered (1: the next frame leaves when the answer to the
-        previous one is back). 2 keeps the kernel busy while a frame travels, which gives
-        a little more throughput where the round trip is long, at about twice the delay.
+        Frames sent and not yet answered. 2 (the default) keeps the kernel busy while the
+        next frame is encoded and travels; 1 waits for each answer before sending the next
+        frame (the least delay, a lower frame rate); more helps where the round trip is
+        long (Colab).
     mirror:
         Show the camera mirrored, as people expect of a front camera (boxes follow).
     bars:
@@ -589,15 +704,20 @@ class WebcamWidget(anywidget.AnyWidget):
         Follow the faces between full detections (:class:`FaceTracker`): MTCNN runs in
         full on every ``detect_every``-th frame, and only its last stage in between.
         ``track=False`` detects on every frame.
+    regions:
+        Between full detections, ask the browser for the faces' region only (see the
+        module docstring); needs ``track``.
     pipeline_kwargs:
         Passed to :class:`~emolib.pipeline.EmotionPipeline`. The defaults here suit a
         webcam: ``min_face_size=64`` (a face in front of a camera is larger than that in
         a 640-pixel frame; it makes detection faster) and ``max_side=640``.
 
     Traits (Python side): ``status``; counters ``frames_received``, ``frames_processed``,
-    ``frames_dropped``, ``camera_frames``, ``snapshots``; ``fps`` (frames processed per
-    second over the last 30), ``inference_ms`` (kernel time of the last frame, decoding
-    included) and ``latency_ms`` (the browser's round trip for the frame before).
+    ``frames_dropped``, ``camera_frames``, ``region_frames`` (frames that came as a face
+    region), ``snapshots``; ``fps`` (frames processed per second over the last 30),
+    ``inference_ms`` (kernel time of the last frame, decoding included), ``latency_ms``
+    (the browser's round trip for the frame before) and ``encode_ms`` (the browser's
+    time from grabbing a frame to its JPEG, for the last frame).
     Attributes: ``last_result`` (:class:`~emolib.pipeline.PipelineResult` of the last
     frame), ``snapshot``, ``snapshot_raw`` and ``snapshot_result``.
     """
@@ -609,7 +729,7 @@ class WebcamWidget(anywidget.AnyWidget):
     width = t.Int(640).tag(sync=True)
     quality = t.Float(0.7).tag(sync=True)
     max_fps = t.Float(0.0).tag(sync=True)
-    max_inflight = t.Int(1).tag(sync=True)
+    max_inflight = t.Int(2).tag(sync=True)
     mirror = t.Bool(True).tag(sync=True)
     bars = t.Bool(True).tag(sync=True)
     active = t.Bool(True).tag(sync=True)
@@ -621,14 +741,16 @@ class WebcamWidget(anywidget.AnyWidget):
     frames_processed = t.Int(0)
     frames_dropped = t.Int(0)
     camera_frames = t.Int(0)
+    region_frames = t.Int(0)
     snapshots = t.Int(0)
     fps = t.Float(0.0)
     inference_ms = t.Float(0.0)
     latency_ms = t.Float(0.0)
+    encode_ms = t.Float(0.0)
 
     def __init__(self, model: Any = DEFAULT_MODEL, *, pipeline: EmotionPipeline | None = None,
                  headless: bool = False, fallback: Any = None, track: bool = True, detect_every: int = 5,
-                 **kwargs: Any) -> None:
+                 regions: bool = True, **kwargs: Any) -> None:
         enable_colab_widgets()
         widget_keys = {"width", "quality", "max_fps", "max_inflight", "mirror", "bars", "active"}
         widget_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in widget_keys}
@@ -644,6 +766,7 @@ class WebcamWidget(anywidget.AnyWidget):
         super().__init__(**widget_kwargs)
         self.pipeline = pipeline
         self.tracker = FaceTracker(pipeline, detect_every) if track else None
+        self.regions = bool(regions)
         self.headless = bool(headless)
         self.last_result: PipelineResult | None = None
         self.snapshot: Image.Image | None = None
@@ -659,6 +782,8 @@ class WebcamWidget(anywidget.AnyWidget):
         if self.headless:
             self.active = False
             self.run_once(fallback if fallback is not None else default_frame())
+        else:
+            _advise_nodelay()
 
     # ------------------------------------------------------------------ kernel side
 
@@ -717,10 +842,24 @@ class WebcamWidget(anywidget.AnyWidget):
         self._last_id[view] = frame_id
         t0 = time.perf_counter()
         img = self._decode(content, buffers)
-        if self.tracker is not None and self._last_size.get(view) != img.size:
+        frame_size = (int(content.get("width") or img.width), int(content.get("height") or img.height))
+        region = content.get("region")
+        if region is not None:
+            x, y, w, h = (int(v) for v in region)
+            if self.tracker is None or (w, h) != img.size or x < 0 or y < 0 or x + w > frame_size[0] \
+                    or y + h > frame_size[1]:
+                raise ValueError(f"a {img.width}x{img.height} region {region} of a "
+                                 f"{frame_size[0]}x{frame_size[1]} frame does not fit")
+            self.region_frames += 1
+        if self.tracker is not None and self._last_size.get(view) != frame_size:
             self.tracker.reset()  # a new camera or resolution: nothing to follow
-        self._last_size[view] = img.size
-        result = self.tracker(img) if self.tracker is not None else self.pipeline(img)
+        self._last_size[view] = frame_size
+        if self.tracker is not None:
+            offset = (x, y) if region is not None else (0, 0)
+            result = self.tracker(img, offset=offset, frame_size=frame_size)
+            next_region = self.tracker.next_region(frame_size) if self.regions else None
+        else:
+            result, next_region = self.pipeline(img), None
         now = time.perf_counter()
         self._times.append(now)
         self.last_result = result
@@ -732,13 +871,14 @@ class WebcamWidget(anywidget.AnyWidget):
             self.frames_dropped = self._browser_dropped + self._dropped_here
             self.inference_ms = round(1000 * (now - t0), 1)
             self.latency_ms = float(content.get("rtt_ms", 0.0))
+            self.encode_ms = float(content.get("encode_ms", 0.0))
             if len(self._times) > 1:
                 self.fps = round((len(self._times) - 1) / (self._times[-1] - self._times[0]), 2)
         if self.status.startswith("error: "):
             self.status = "running"
-        self.send({"type": "result", "view": view, "id": frame_id, "width": img.width, "height": img.height,
+        self.send({"type": "result", "view": view, "id": frame_id, "width": frame_size[0], "height": frame_size[1],
                    "faces": [_face_json(f) for f in result.faces], "ms": self.inference_ms,
-                   "processed": self.frames_processed, "dropped": self.frames_dropped})
+                   "processed": self.frames_processed, "dropped": self.frames_dropped, "next_region": next_region})
 
     def _on_snapshot(self, content: dict, buffers: list) -> None:
         img = self._decode(content, buffers)
@@ -767,8 +907,9 @@ class WebcamWidget(anywidget.AnyWidget):
         return {
             "status": self.status, "frames_received": self.frames_received,
             "frames_processed": self.frames_processed, "frames_dropped": self.frames_dropped,
-            "camera_frames": self.camera_frames, "snapshots": self.snapshots, "fps": self.fps,
-            "inference_ms": self.inference_ms, "latency_ms": self.latency_ms,
+            "camera_frames": self.camera_frames, "region_frames": self.region_frames, "snapshots": self.snapshots,
+            "fps": self.fps, "inference_ms": self.inference_ms, "latency_ms": self.latency_ms,
+            "encode_ms": self.encode_ms,
             "full_detections": self.tracker.full_detections if self.tracker is not None else self.frames_processed,
             "last_faces": [_face_json(f) for f in last.faces] if last is not None else [],
             "last_size": list(last.image_size) if last is not None else None,

@@ -448,3 +448,20 @@ def test_facenet_detect_path_and_its_numpy2_trap(pipe, small_astronaut):
     assert slow(np.full((120, 160, 3), 90, np.uint8)).faces == []
     r = slow(small_astronaut)
     assert len(r.faces) == 1
+
+
+def test_loaded_model_runs_channels_last_with_the_same_outputs(checkpoint, pipe, small_astronaut):
+    from emolib.models import load_model
+
+    assert pipe.model.emolib_channels_last
+    plain = load_model(checkpoint).eval()  # loaded outside the pipeline: the default layout
+    assert not getattr(plain, "emolib_channels_last", False)
+    boxes, _, _ = pipe.detect(small_astronaut)
+    batch = pipe.preprocess(Image.fromarray(small_astronaut), boxes)
+    with torch.inference_mode():
+        expected = plain(batch).softmax(1).numpy()
+    np.testing.assert_allclose(pipe.classify(batch), expected, atol=1e-5)
+    # a module passed in keeps its layout
+    given = EmotionPipeline(plain, device="cpu", hands=False)
+    assert not getattr(given.model, "emolib_channels_last", False)
+    np.testing.assert_allclose(given.classify(batch), expected, atol=1e-6)

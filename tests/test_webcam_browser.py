@@ -53,13 +53,32 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 DATA = Path(os.environ.get("EMOLIB_DATA") or ROOT.parent / "shared" / "data")
 CLIP = DATA / "video" / "short_hamilton_clip.mp4"
-RESULTS = ROOT / "results" / "08_webcam"
 SIZE = (640, 480)
 CLIP_START_S, CLIP_SECONDS = 3.3, 2.0  # one face, turned to the camera
 WARMUP_FRAMES = 5
 MEASURE_S = 15.0
 ECHO_S = 8.0
-MAX_INFLIGHT = int(os.environ.get("EMOLIB_TEST_INFLIGHT", "1"))  # the widget's default
+# Variants of the measurement (the defaults: what a reader gets with the README's set-up):
+# EMOLIB_TEST_INFLIGHT=N (frames in flight; default: the widget's default), EMOLIB_TEST_NODELAY=0 (a plain
+# Jupyter server, without emolib.serverext), EMOLIB_TEST_REGIONS=0 (whole frames only). The record goes to
+# $EMOLIB_WEBCAM_RESULTS (e.g. results/08_webcam, which the book shows) or else to the test's temporary folder,
+# as fps.json, or fps_<variant>.json for a variant.
+MAX_INFLIGHT = int(os.environ["EMOLIB_TEST_INFLIGHT"]) if os.environ.get("EMOLIB_TEST_INFLIGHT") else None
+NODELAY = os.environ.get("EMOLIB_TEST_NODELAY", "1") != "0"
+REGIONS = os.environ.get("EMOLIB_TEST_REGIONS", "1") != "0"
+
+
+def _variant() -> str:
+    parts = ([f"inflight{MAX_INFLIGHT}"] if MAX_INFLIGHT is not None else []) + ([] if NODELAY else ["nagle"]) \
+        + ([] if REGIONS else ["wholeframes"])
+    return "fps" + "".join("_" + p for p in parts) + ".json"
+
+
+def _results_dir(tmp_path: Path) -> Path:
+    target = os.environ.get("EMOLIB_WEBCAM_RESULTS")
+    folder = (ROOT / target if not Path(target).is_absolute() else Path(target)) if target else tmp_path / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars", "--mute-audio", "--use-fake-ui-for-media-stream",
@@ -205,6 +224,186 @@ def test_tracker_follows_faces_between_full_detections(checkpoint):
         assert a.faces[0].emotion in a.faces[0].probabilities and len(a.faces[0].landmarks) == 5
 
 
+def _clip_frames(n: int) -> list[Image.Image]:
+    from emolib.pipeline import iter_video_frames
+
+    start = round(CLIP_START_S * 30)
+    frames = []
+    for i, _, rgb in iter_video_frames(CLIP, max_frames=start + n):
+        if i >= start:
+            img = Image.fromarray(rgb)
+            w, h = img.size
+            cw = h * 4 // 3
+            frames.append(img.crop(((w - cw) // 2, 0, (w - cw) // 2 + cw, h)).resize(SIZE))
+    return frames
+
+
+def test_tracker_regions_give_the_whole_frame_results(checkpoint):
+    if not CLIP.is_file():
+        pytest.skip(f"the test video {CLIP} is absent (set EMOLIB_DATA to the folder of ../shared/data)")
+    from emolib.pipeline import EmotionPipeline
+    from emolib.widgets import FaceTracker
+
+    pipe = EmotionPipeline(checkpoint, min_face_size=64, max_side=640, hands=False)
+    frames = _clip_frames(12)
+    whole, parts = FaceTracker(pipe, detect_every=5), FaceTracker(pipe, detect_every=5)
+    region, used = None, 0
+    for k, frame in enumerate(frames):
+        a = whole(frame)
+        if region is None:
+            b = parts(frame)
+        else:
+            x, y, w, h = region
+            b = parts(frame.crop((x, y, x + w, y + h)), offset=(x, y), frame_size=SIZE)
+            used += 1
+        assert b.image_size == SIZE and len(a) == len(b) == 1
+        fa, fb = a.faces[0], b.faces[0]
+        assert np.abs(np.subtract(fa.box, fb.box)).max() < 2  # the same O-Net on the same pixels
+        assert np.abs(np.subtract(fa.landmarks, fb.landmarks)).max() < 2 and fa.emotion == fb.emotion
+        region = parts.next_region(SIZE)
+        if parts.since_full >= 4:  # the next frame is due a full detection: the whole frame
+            assert region is None
+        else:
+            x, y, w, h = region
+            x1, y1, x2, y2 = fb.box
+            side = max(x2 - x1, y2 - y1)
+            assert 0 <= x and 0 <= y and x + w <= SIZE[0] and y + h <= SIZE[1]
+            assert w * h <= 0.6 * SIZE[0] * SIZE[1]
+            # room for the crop margin (0.2 of the side) and for the face to move
+            assert x <= max(0, x1 - 0.4 * side) + 1 and x + w >= min(SIZE[0], x2 + 0.4 * side) - 1
+    assert used >= 6 and parts.full_detections == whole.full_detections
+
+
+def test_tracker_region_without_the_face_asks_for_the_whole_frame(checkpoint):
+    if not CLIP.is_file():
+        pytest.skip(f"the test video {CLIP} is absent (set EMOLIB_DATA to the folder of ../shared/data)")
+    from emolib.pipeline import EmotionPipeline
+    from emolib.widgets import FaceTracker
+
+    pipe = EmotionPipeline(checkpoint, min_face_size=64, max_side=640, hands=False)
+    frame = _clip_frames(1)[0]
+    tracker = FaceTracker(pipe, detect_every=5)
+    assert len(tracker(frame)) == 1 and tracker.next_region(SIZE) is not None
+    empty = Image.new("RGB", (100, 100), (40, 40, 40))  # the region came back without the face
+    result = tracker(empty, offset=(0, 0), frame_size=SIZE)
+    assert len(result) == 0 and result.image_size == SIZE
+    assert tracker.next_region(SIZE) is None and tracker.full_detections == 1
+    assert len(tracker(frame)) == 1 and tracker.full_detections == 2
+    with pytest.raises(ValueError, match="region_grow"):
+        FaceTracker(pipe, region_grow=0.05)
+
+
+def test_widget_answers_a_face_region_in_frame_pixels(checkpoint):
+    if not CLIP.is_file():
+        pytest.skip(f"the test video {CLIP} is absent (set EMOLIB_DATA to the folder of ../shared/data)")
+    from emolib.widgets import WebcamWidget
+
+    frames = _clip_frames(2)
+    sent = []
+    w = WebcamWidget(checkpoint)
+    w.send = lambda content, buffers=None: sent.append(content)
+    w._handle_message(w, {"type": "frame", "view": "v", "id": 1, "width": 640, "height": 480}, [_jpeg(frames[0])])
+    first = sent[-1]
+    assert first["type"] == "result" and len(first["faces"]) == 1 and first["next_region"] is not None
+    x, y, rw, rh = first["next_region"]
+    crop = frames[1].crop((x, y, x + rw, y + rh))
+    w._handle_message(w, {"type": "frame", "view": "v", "id": 2, "width": 640, "height": 480,
+                          "region": [x, y, rw, rh], "encode_ms": 4.5}, [_jpeg(crop)])
+    second = sent[-1]
+    assert second["type"] == "result" and (second["width"], second["height"]) == SIZE
+    assert w.region_frames == 1 and w.encode_ms == 4.5 and w.last_result.image_size == SIZE
+    box = second["faces"][0]["box"]
+    assert np.abs(np.subtract(box, first["faces"][0]["box"])).max() < 30 and box[0] > x  # frame pixels
+    # a region that does not match its JPEG: an error message, no exception
+    w._handle_message(w, {"type": "frame", "view": "v", "id": 3, "width": 640, "height": 480,
+                          "region": [x, y, rw + 10, rh]}, [_jpeg(crop)])
+    assert sent[-1]["type"] == "error" and "does not fit" in sent[-1]["message"]
+    # regions=False: the kernel never asks for one
+    plain = WebcamWidget(checkpoint, regions=False)
+    plain.send = lambda content, buffers=None: sent.append(content)
+    plain._handle_message(plain, {"type": "frame", "view": "v", "id": 1, "width": 640, "height": 480},
+                          [_jpeg(frames[0])])
+    assert sent[-1]["type"] == "result" and sent[-1]["next_region"] is None
+
+
+def test_server_nodelay_and_the_advice(checkpoint, monkeypatch, capsys):
+    import emolib.widgets as W
+
+    monkeypatch.delenv("EMOLIB_NODELAY", raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert W.server_nodelay() is None
+    monkeypatch.setenv("JPY_SESSION_NAME", "webcam.ipynb")
+    assert W.server_nodelay() is False
+    monkeypatch.setattr(W, "_NODELAY_ADVISED", False)
+    W.webcam(checkpoint, headless=False)
+    W.webcam(checkpoint, headless=False)
+    out = capsys.readouterr().out
+    assert out.count("emolib serverext enable") == 1
+    monkeypatch.setenv("EMOLIB_NODELAY", "1")
+    assert W.server_nodelay() is True
+
+
+def test_serverext_installs_the_nodelay_connection(monkeypatch):
+    pytest.importorskip("jupyter_server", reason="jupyter_server (dev extra) is needed")
+    import logging
+    from types import SimpleNamespace
+
+    from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+
+    from emolib import serverext
+
+    monkeypatch.delenv("EMOLIB_NODELAY", raising=False)
+    app = SimpleNamespace(web_app=SimpleNamespace(settings={"kernel_websocket_connection_class":
+                                                            ZMQChannelsWebsocketConnection}),
+                          log=logging.getLogger("test"))
+    serverext._load_jupyter_server_extension(app)
+    assert app.web_app.settings["kernel_websocket_connection_class"] is serverext.NoDelayConnection
+    assert os.environ["EMOLIB_NODELAY"] == "1"
+    assert serverext._jupyter_server_extension_points() == [{"module": "emolib.serverext"}]
+
+    class Custom(ZMQChannelsWebsocketConnection):
+        pass
+
+    monkeypatch.delenv("EMOLIB_NODELAY")
+    other = SimpleNamespace(web_app=SimpleNamespace(settings={"kernel_websocket_connection_class": Custom}),
+                            log=logging.getLogger("test"))
+    serverext._load_jupyter_server_extension(other)  # somebody else's class: left alone, and said so
+    assert other.web_app.settings["kernel_websocket_connection_class"] is Custom and "EMOLIB_NODELAY" not in os.environ
+
+    # connect() turns TCP_NODELAY on before the usual connection
+    calls = []
+    monkeypatch.setattr(ZMQChannelsWebsocketConnection, "connect", lambda self: calls.append("connect"))
+    conn = object.__new__(serverext.NoDelayConnection)
+    conn._trait_values = {"websocket_handler": SimpleNamespace(set_nodelay=lambda on: calls.append(("nodelay", on)))}
+    serverext.NoDelayConnection.connect(conn)
+    assert calls == [("nodelay", True), "connect"]
+
+
+def test_serverext_enable_command_makes_jupyter_load_it(tmp_path):
+    pytest.importorskip("jupyter_server", reason="jupyter_server (dev extra) is needed")
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_PLATFORM_DIRS="1")
+    run = lambda *args: subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=120)
+    before = run("-m", "emolib", "serverext", "status")
+    assert before.returncode == 0 and "not enabled" in before.stdout, before.stdout + before.stderr
+    done = run("-m", "emolib", "serverext", "enable", "--user")
+    assert done.returncode == 0 and "is enabled" in done.stdout, done.stdout + done.stderr
+    written = tmp_path / "config" / "jupyter_server_config.d" / "emolib.json"
+    assert json.loads(written.read_text()) == {"ServerApp": {"jpserver_extensions": {"emolib.serverext": True}}}
+    listed = run("-m", "jupyter", "server", "extension", "list")
+    text = listed.stdout + listed.stderr
+    assert "emolib.serverext" in text and "OK" in text.split("emolib.serverext", 1)[1][:200], text
+    off = run("-m", "emolib", "serverext", "disable", "--user")
+    assert off.returncode == 0 and "not enabled" in off.stdout
+
+
+def test_import_emolib_is_light():
+    # the server extension lives in the package: importing it must not load PyTorch into the server
+    code = ("import sys, emolib, emolib.serverext; assert 'torch' not in sys.modules, 'torch imported'; "
+            "from emolib import data, models; assert models.create_model and emolib.list_models")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 def test_headless_webcam_shows_one_annotated_frame(checkpoint, monkeypatch):
     from emolib.widgets import is_headless, webcam
 
@@ -280,16 +479,25 @@ import torch
 torch.set_num_threads(1)
 from emolib.widgets import webcam
 
+from emolib.widgets import server_nodelay
+
 STATS = Path({stats!r})
-cam = webcam({model!r}, headless=False, max_inflight={inflight})
+cam = webcam({model!r}, headless=False, regions={regions}{inflight})
 history = []
+settings = {{"server_nodelay": server_nodelay(), "max_inflight": cam.max_inflight, "regions": cam.regions}}
+
+last_dump = [0.0]
 
 def dump(change=None):
+    now = time.time()
     if change is not None and change["name"] == "frames_processed":
-        history.append([time.time(), cam.frames_processed, len(cam.last_result.faces), cam.inference_ms,
-                        cam.latency_ms])
+        history.append([now, cam.frames_processed, len(cam.last_result.faces), cam.inference_ms,
+                        cam.latency_ms, cam.encode_ms, cam.region_frames])
+        if now - last_dump[0] < 0.2:  # the file at most 5 times a second: the test reads it, the kernel pays
+            return
+    last_dump[0] = now
     tmp = STATS.with_suffix(".tmp")
-    tmp.write_text(json.dumps({{**cam.stats(), "history": history[-400:], "t": time.time()}}))
+    tmp.write_text(json.dumps({{**cam.stats(), **settings, "history": history[-400:], "t": time.time()}}))
     os.replace(tmp, STATS)
 
 cam.observe(dump, names=["frames_processed", "status", "snapshots"])
@@ -305,8 +513,11 @@ class Echo:
     def reset(self):
         pass
 
-    def __call__(self, image):
-        return PipelineResult(image.size, [])
+    def __call__(self, image, offset=(0, 0), frame_size=None):
+        return PipelineResult(frame_size or image.size, [])
+
+    def next_region(self, frame_size):
+        return None
 
 cam.tracker = Echo()""",
 ]
@@ -317,7 +528,8 @@ def _notebook(path: Path, stats: Path, model: str) -> None:
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(src.format(stats=str(stats), model=model, inflight=MAX_INFLIGHT))
+    inflight = f", max_inflight={MAX_INFLIGHT}" if MAX_INFLIGHT is not None else ""
+    nb.cells = [nbformat.v4.new_code_cell(src.format(stats=str(stats), model=model, inflight=inflight, regions=REGIONS))
                 for src in NOTEBOOK_CELLS]
     nbformat.write(nb, path)
 
@@ -340,6 +552,8 @@ def _start_lab(workdir: Path, port: int, log) -> subprocess.Popen:
            f"--ServerApp.root_dir={workdir}", "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
            f"--LabApp.user_settings_dir={workdir / '.settings'}", f"--LabApp.workspaces_dir={workdir / '.ws'}"]
+    if NODELAY:  # as `emolib serverext enable` (README, chapter 8) sets it up
+        cmd.append("--ServerApp.jpserver_extensions={'emolib.serverext': True}")
     return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -377,6 +591,26 @@ def _stop(proc: subprocess.Popen | None) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _cpu_seconds(chrome: subprocess.Popen, lab: subprocess.Popen) -> dict[str, float]:
+    """CPU seconds used so far by Chromium (all its processes), the Jupyter server and the kernel."""
+    import psutil
+
+    out = {"chromium": 0.0, "jupyter_server": 0.0, "kernel": 0.0}
+    for key, root in (("chromium", chrome.pid), ("jupyter_server", lab.pid)):
+        try:
+            procs = [psutil.Process(root)] + psutil.Process(root).children(recursive=True)
+        except psutil.Error:
+            continue
+        for proc in procs:
+            try:
+                t = proc.cpu_times()
+                is_kernel = key == "jupyter_server" and "ipykernel" in " ".join(proc.cmdline())
+                out["kernel" if is_kernel else key] += t.user + t.system
+            except psutil.Error:
+                pass
+    return out
 
 
 def _chromium_version() -> str:
@@ -469,13 +703,16 @@ def test_webcam_in_jupyterlab(tmp_path):
         first = _wait(progress, 180, f"{WARMUP_FRAMES} processed frames (see {tmp_path}/jupyterlab.log)")
         assert first["status"] == "running"
         assert first["last_size"] == list(SIZE), "frames are sent at 640x480"
+        assert first["server_nodelay"] is NODELAY, "emolib.serverext is (not) on as the test asked"
         assert any(h[2] >= 1 for h in first["history"]), "no face found in the fake camera's frames"
         assert cdp.js("document.querySelector('.emolib-webcam video').videoWidth") == SIZE[0]
         _wait(lambda: cdp.js(OVERLAY_PIXELS) > 0, 20, "boxes drawn on the overlay canvas")
 
-        # 2. annotated frames per second
+        # 2. annotated frames per second, and who used the CPU meanwhile
         t0, n0 = first["t"], first["frames_processed"]
+        cpu0, wall0 = _cpu_seconds(chrome, lab), time.time()
         time.sleep(MEASURE_S)
+        cpu1, wall1 = _cpu_seconds(chrome, lab), time.time()
         last = _read_json(stats_file)
         hist = [h for h in last["history"] if h[0] > t0]
         elapsed = last["t"] - t0
@@ -488,13 +725,19 @@ def test_webcam_in_jupyterlab(tmp_path):
 
         kernel_ms = statistics.median(h[3] for h in hist)
         round_trip_ms = statistics.median(h[4] for h in hist)
+        encode_ms = statistics.median(h[5] for h in hist)
+        region_frames = last["region_frames"] - first["region_frames"]
+        if REGIONS:
+            assert region_frames > 0, "the browser never sent a face region between full detections"
+        else:
+            assert region_frames == 0
 
         # 3. the snapshot button: the annotated image reaches the kernel
         cdp.js("document.querySelector('.emolib-webcam-snap').click()")
         snap = _wait(lambda: (s := _read_json(stats_file)) and s["snapshots"] >= 1 and s, 60, "the snapshot")
 
         # 4. a screenshot of the live widget
-        RESULTS.mkdir(parents=True, exist_ok=True)
+        results = _results_dir(tmp_path)
         cdp.js("document.querySelector('.emolib-webcam').scrollIntoView()")
         x, y, w, h = cdp.js(WIDGET_RECT)
         shot = cdp.call("Page.captureScreenshot", format="png",
@@ -505,7 +748,7 @@ def test_webcam_in_jupyterlab(tmp_path):
         with Image.open(io.BytesIO(png)) as im:
             assert im.width > 400 and im.height > 400
             assert np.asarray(im.convert("L")).std() > 10, "the screenshot is blank"
-        (RESULTS / "webcam.png").write_bytes(png)
+        (results / _variant().replace("fps", "webcam").replace(".json", ".png")).write_bytes(png)
 
         # 5. the same with a kernel that answers at once: what the round trip costs without the pipeline
         _run_cell(cdp, 1)
@@ -520,11 +763,15 @@ def test_webcam_in_jupyterlab(tmp_path):
             "fps": round(fps, 2),
             "frames": last["frames_processed"] - n0, "seconds": round(elapsed, 2),
             "frames_with_a_face": with_face, "frame_size": list(SIZE), "jpeg_quality": 0.7,
+            "cpu_percent": {k: round(100 * (cpu1.get(k, 0.0) - cpu0.get(k, 0.0)) / (wall1 - wall0), 1)
+                            for k in cpu1},
+            "frames_sent_as_face_regions": region_frames, "encode_ms_median": round(encode_ms, 1),
             "kernel_ms_median": round(kernel_ms, 1), "round_trip_ms_median": round(round_trip_ms, 1),
             "full_detections": last["full_detections"] - first["full_detections"],
             "camera_frames": last["camera_frames"], "frames_dropped": last["frames_dropped"],
             "kernel_fps_last30": last["fps"],
-            "model": model_label, "min_face_size": 64, "max_inflight": MAX_INFLIGHT, "tracking": "every 5th frame in full",
+            "model": model_label, "min_face_size": 64, "max_inflight": last["max_inflight"],
+            "regions": last["regions"], "server_nodelay": last["server_nodelay"], "tracking": "every 5th frame in full",
             "video": f"{CLIP.name}, {CLIP_SECONDS:.0f} s from {CLIP_START_S} s, centre-cropped to 4:3, looped",
             "snapshot_faces": len(snap["last_faces"]),
             "echo_kernel": {"what": "the same, with a kernel that answers at once (decodes the JPEG, nothing else)",
@@ -537,7 +784,8 @@ def test_webcam_in_jupyterlab(tmp_path):
             "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "test_seconds": round(time.time() - t_start, 1),
         }
-        (RESULTS / "fps.json").write_text(json.dumps(record, indent=1) + "\n")
+        (results / _variant()).write_text(json.dumps(record, indent=1) + "\n")
+        print(f"recorded in {results / _variant()}")
         print(json.dumps(record, indent=1))
 
         # 6. camera refused: a message in the widget and a status in Python. The browser is made to
