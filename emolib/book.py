@@ -238,6 +238,18 @@ def smoke(outdir: str | os.PathLike, names: Sequence[str] | None = None, data_ro
     return done
 
 
+def write_result(path: str | os.PathLike, text: str) -> bool:
+    """Write a chapter's result file, unless ``$EMOLIB_KEEP_RESULTS=1`` (the test suite's
+    nbval pass runs the committed chapters in the repository and must not rewrite what
+    they record). Returns whether it wrote."""
+    if os.environ.get("EMOLIB_KEEP_RESULTS") == "1":
+        return False
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return True
+
+
 def output_path(output_dir: str | os.PathLike) -> Path:
     """A chapter's output folder: relative paths are taken from the repository root
     (where ``_toc.yml`` lies; the current folder on Colab). The folder is created."""
@@ -1411,6 +1423,7 @@ def timing_table(rows: Sequence[Mapping]) -> str:
     ])
 
 
+__all__ += ["write_result"]
 __all__ += ["PHOTO_SOURCES", "EXAMPLE_PHOTOS", "make_placeholder_photos", "pipeline_examples", "pipeline_model",
             "show_missing_model", "show_image", "image_grid", "plot_contrast", "photo_table",
             "pipeline_benchmark_table", "webcam_record", "webcam_record_table", "webcam_variants_table",
