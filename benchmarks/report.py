@@ -72,17 +72,22 @@ def main() -> None:
         lines += ["", f"{hands['when']}, 1 thread, load average {hands['machine']['loadavg_after'][0]:.1f}.", ""]
     webcam = _load(ROOT / "results" / "08_webcam" / "fps.json")
     if webcam:
-        lines += ["## Webcam widget (`tests/test_webcam_browser.py`)", "",
+        runs = webcam.get("runs_fps")
+        lines += ["## Webcam widget (`benchmarks/webcam_fps.py`: `tests/test_webcam_browser.py`, repeated)", "",
                   f"- {webcam['fps']:.1f} annotated frames per second at {webcam['frame_size'][0]}x"
-                  f"{webcam['frame_size'][1]} with one face (goal: 15), {webcam['max_inflight']} frame(s) in flight; "
-                  f"kernel {webcam['kernel_ms_median']:.0f} ms per frame (median), round trip "
-                  f"{webcam['round_trip_ms_median']:.0f} ms; with a kernel that answers at once "
-                  f"{webcam['echo_kernel']['fps']:.1f} fps. Load average {webcam['machine']['loadavg_1min']:.1f}, "
+                  f"{webcam['frame_size'][1]} with one face (goal: 15)"
+                  + (f", the median of {len(runs)} runs ({', '.join(f'{f:.1f}' for f in runs)})" if runs else "")
+                  + f"; {webcam['max_inflight']} frame(s) in flight; kernel {webcam['kernel_ms_median']:.0f} ms per "
+                  f"frame (median), round trip {webcam['round_trip_ms_median']:.0f} ms; with a kernel that answers at "
+                  f"once {webcam['echo_kernel']['fps']:.1f} fps. Load average {webcam['machine']['loadavg_1min']:.1f}, "
                   f"{webcam['when']}."]
-        two = _load(ROOT / "results" / "08_webcam" / "fps_inflight2.json")
-        if two:
-            lines.append(f"- with 2 frames in flight: {two['fps']:.1f} fps (kernel that answers at once: "
-                         f"{two['echo_kernel']['fps']:.1f} fps), load average {two['machine']['loadavg_1min']:.1f}.")
+        for name, label in (("fps_nagle.json", "plain Jupyter server (no emolib.serverext)"),
+                            ("fps_wholeframes.json", "whole frames only")):
+            other = _load(ROOT / "results" / "08_webcam" / name)
+            if other:
+                runs = other.get("runs_fps") or [other["fps"]]
+                lines.append(f"- {label}: {other['fps']:.1f} fps (runs: {', '.join(f'{f:.1f}' for f in runs)}; "
+                             f"kernel that answers at once: {other['echo_kernel']['fps']:.1f} fps).")
         lines.append("")
     comparison = _load(ROOT / "results" / "06_hand_gestures" / "comparison.json")
     if comparison:

@@ -621,7 +621,7 @@ class EmotionPipeline:
                 )
             model = load_model(model, device=self.device)
             # Loaded here, so its layout is ours to choose: channels-last convolutions are
-            # faster on CPU (about 1.7x for the baseline on one 48x48 face) and on GPUs.
+            # faster on CPU (for the baseline on one 48x48 face too) and on GPUs.
             # A module passed in by the caller keeps its layout.
             model = model.to(memory_format=torch.channels_last)
             model.emolib_channels_last = True

@@ -5,8 +5,8 @@ with Nagle's algorithm on (Tornado's default). Every widget message from the ker
 a small ``status: busy`` message; Nagle holds the second small write until the browser has
 acknowledged the first, and the browser delays that acknowledgement (TCP delayed ACK, 40 ms
 on Linux). So each answer of :class:`emolib.widgets.WebcamWidget` waits up to 40 ms in the
-server. On this book's 2-core test machine that wait was 43 ms of a 74 ms round trip with a
-kernel that answers at once, and it capped the webcam at 13 frames per second.
+server, which matters most when the kernel itself is fast. Chapter 8 of the book measures
+the webcam with and without this setting.
 
 The fix is one socket option, ``TCP_NODELAY``, on the kernel websockets. Either
 

@@ -28,8 +28,8 @@ How it works (one `anywidget <https://anywidget.dev>`_ ES module, no build step)
 5. **Only the faces' region** travels between full detections: with each answer the
    kernel names the part of the next frame it needs (:meth:`FaceTracker.next_region`:
    the faces with room around them to move), and the browser encodes just that
-   rectangle, cut from the full-resolution frame (about 8 kB instead of 17 kB for one
-   face at 640x480; ``regions=False`` sends whole frames). Every full detection gets the
+   rectangle, cut from the full-resolution frame (about half the bytes for one face at
+   640x480, as chapter 8 measures; ``regions=False`` sends whole frames). Every full detection gets the
    whole frame, so new faces are found anywhere.
 
 **Frames are dropped, never queued**: the browser sends the newest camera frame as soon
@@ -45,9 +45,9 @@ and ``status`` starts with ``"no camera: "`` followed by the browser's error
 **On a local Jupyter server, enable** :mod:`emolib.serverext` **once**
 (``emolib serverext enable`` in a terminal, then restart Jupyter):
 without it the server holds each answer up to 40 ms (Nagle's algorithm against the
-browser's delayed acknowledgement), which capped this book's test machine at 13 frames
-per second with a kernel that does nothing. :func:`webcam` prints this advice when it
-runs under a Jupyter server that lacks the setting.
+browser's delayed acknowledgement), which lowers the frame rate most when the kernel is
+fast (chapter 8 measures both). :func:`webcam` prints this advice when it runs under a
+Jupyter server that lacks the setting.
 
 Where nothing renders widgets (papermill, nbval, CI, a script), :func:`webcam` runs the
 pipeline once on a still frame and displays that annotated frame instead
