@@ -54,29 +54,27 @@ def main(argv: list[str] | None = None) -> int:
     summary_path = args.out / "fps_runs.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     for name in args.variants:
-        runs = []
-        for k in range(args.repeats):
-            with tempfile.TemporaryDirectory() as tmp:
-                record = run_once(VARIANTS[name], Path(tmp))
-                shot = next(Path(tmp).glob("webcam*.png"), None)
-                keep = Path(tempfile.mkdtemp())
-                if shot is not None:
-                    shutil.copy(shot, keep / "webcam.png")
-            runs.append((record, keep))
-            print(f"{name} run {k + 1}/{args.repeats}: {record['fps']:.2f} annotated fps "
-                  f"(kernel that answers at once: {record['echo_kernel']['fps']:.2f})", flush=True)
-        fps = [r["fps"] for r, _ in runs]
-        median_run = sorted(runs, key=lambda rk: rk[0]["fps"])[len(runs) // 2]
-        record = dict(median_run[0], runs_fps=fps, runs_echo_fps=[r["echo_kernel"]["fps"] for r, _ in runs],
-                      note=f"the median of {len(runs)} runs of the browser test (benchmarks/webcam_fps.py)")
-        target = "fps.json" if name == "default" else f"fps_{name}.json"
-        (args.out / target).write_text(json.dumps(record, indent=1) + "\n")
-        if name == "default" and (median_run[1] / "webcam.png").is_file():
-            shutil.copy(median_run[1] / "webcam.png", args.out / "webcam.png")
-        for _, keep in runs:
-            shutil.rmtree(keep, ignore_errors=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = []  # (record, the folder holding that run's record and screenshot)
+            for k in range(args.repeats):
+                folder = Path(tmp) / f"run{k}"
+                folder.mkdir()
+                record = run_once(VARIANTS[name], folder)
+                runs.append((record, folder))
+                print(f"{name} run {k + 1}/{args.repeats}: {record['fps']:.2f} annotated fps "
+                      f"(kernel that answers at once: {record['echo_kernel']['fps']:.2f})", flush=True)
+            fps = [r["fps"] for r, _ in runs]
+            echo = [r["echo_kernel"]["fps"] for r, _ in runs]
+            median_record, median_folder = sorted(runs, key=lambda rf: rf[0]["fps"])[len(runs) // 2]
+            record = dict(median_record, runs_fps=fps, runs_echo_fps=echo,
+                          note=f"the median of {len(runs)} runs of the browser test (benchmarks/webcam_fps.py)")
+            target = "fps.json" if name == "default" else f"fps_{name}.json"
+            (args.out / target).write_text(json.dumps(record, indent=1) + "\n")
+            shot = next(median_folder.glob("webcam*.png"), None)
+            if name == "default" and shot is not None:
+                shutil.copy(shot, args.out / "webcam.png")
         summary[name] = {"fps": fps, "median_fps": statistics.median(fps),
-                         "echo_fps": record["runs_echo_fps"], "median_echo_fps": statistics.median(record["runs_echo_fps"]),
+                         "echo_fps": echo, "median_echo_fps": statistics.median(echo),
                          "kernel_ms_median": [r["kernel_ms_median"] for r, _ in runs],
                          "round_trip_ms_median": [r["round_trip_ms_median"] for r, _ in runs],
                          "when": time.strftime("%Y-%m-%dT%H:%M:%S")}

@@ -42,6 +42,8 @@ __all__ = [
     "execute",
     "smoke",
     "output_path",
+    "repo_path",
+    "write_result",
     "dataset_root",
     "load_dataset",
     "show_missing",
@@ -250,12 +252,16 @@ def write_result(path: str | os.PathLike, text: str) -> bool:
     return True
 
 
+def repo_path(path: str | os.PathLike) -> Path:
+    """``path``, taken from the repository root when relative (where ``_toc.yml`` lies; the
+    current folder on Colab)."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else Path(repo_root()) / path
+
+
 def output_path(output_dir: str | os.PathLike) -> Path:
-    """A chapter's output folder: relative paths are taken from the repository root
-    (where ``_toc.yml`` lies; the current folder on Colab). The folder is created."""
-    path = Path(output_dir).expanduser()
-    if not path.is_absolute():
-        path = Path(repo_root()) / path
+    """A chapter's output folder (:func:`repo_path`). The folder is created."""
+    path = repo_path(output_dir)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -1243,9 +1249,7 @@ def pipeline_benchmark_table(path: str | os.PathLike = "results/benchmarks/pipel
     table, with the machine and settings in a line under it. ``path`` is relative to the repository root."""
     import json
 
-    path = Path(path)
-    if not path.is_absolute():
-        path = Path(repo_root()) / path
+    path = repo_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no benchmark results at {path}: run benchmarks/bench_pipeline.py")
     bench = json.loads(path.read_text())
@@ -1272,9 +1276,7 @@ def webcam_record(folder: str | os.PathLike = "results/08_webcam") -> tuple[Path
     ``folder`` is relative to the repository root."""
     import json
 
-    folder = Path(folder)
-    if not folder.is_absolute():
-        folder = Path(repo_root()) / folder
+    folder = repo_path(folder)
     shot = folder / "webcam.png"
     record = folder / "fps.json"
     return (shot if shot.is_file() else None), (json.loads(record.read_text()) if record.is_file() else None)
@@ -1317,13 +1319,11 @@ def webcam_record_table(record: Mapping) -> str:
 
 def webcam_variants_table(folder: str | os.PathLike = "results/08_webcam") -> str | None:
     """``benchmarks/webcam_fps.py``'s variants side by side (``fps.json``, ``fps_nagle.json``,
-    ``fps_wholeframes.json``) as a Markdown table, or ``None`` when they are not all there."""
+    ``fps_wholeframes.json``) as a Markdown table, or ``None`` when fewer than two are there."""
     import json
     import statistics
 
-    folder = Path(folder)
-    if not folder.is_absolute():
-        folder = Path(repo_root()) / folder
+    folder = repo_path(folder)
     names = {"fps.json": "as set up in this chapter", "fps_nagle.json": "plain Jupyter server (no `emolib.serverext`)",
              "fps_wholeframes.json": "whole frames only (`webcam(regions=False)`)"}
     records = {n: json.loads((folder / n).read_text()) for n in names if (folder / n).is_file()}
@@ -1340,22 +1340,35 @@ def webcam_variants_table(folder: str | os.PathLike = "results/08_webcam") -> st
     return "\n".join(lines)
 
 
-def camera_jpegs(video: str | os.PathLike, n: int = 60, every: int = 2, size: tuple[int, int] = (640, 480),
-                 quality: int = 70) -> list[bytes]:
-    """``n`` frames of a video as a webcam widget would send them: every ``every``-th frame,
-    the centre cut to the aspect ratio of ``size``, resized to it, encoded as JPEG of ``quality``."""
-    import io
-
+def camera_frames(video: str | os.PathLike, n: int = 60, every: int = 2, size: tuple[int, int] = (640, 480),
+                  start_s: float = 0.0) -> list:
+    """``n`` frames of a video as a camera of ``size`` would see them (PIL images): every
+    ``every``-th frame from ``start_s`` seconds, the centre cut to the aspect ratio of
+    ``size`` and resized to it."""
     from PIL import Image
 
     from .pipeline import iter_video_frames
 
-    jpegs = []
-    for _, _, rgb in iter_video_frames(video, every=every, max_frames=n):
+    frames = []
+    for _, t_s, rgb in iter_video_frames(video, every=every):
+        if t_s < start_s:
+            continue
         h, w = rgb.shape[:2]
         cw, ch = (h * size[0] // size[1], h) if w * size[1] > h * size[0] else (w, w * size[1] // size[0])
         x0, y0 = (w - cw) // 2, (h - ch) // 2
-        frame = Image.fromarray(rgb[y0:y0 + ch, x0:x0 + cw]).resize(size, Image.BILINEAR)
+        frames.append(Image.fromarray(rgb[y0:y0 + ch, x0:x0 + cw]).resize(size, Image.BILINEAR))
+        if len(frames) >= n:
+            break
+    return frames
+
+
+def camera_jpegs(video: str | os.PathLike, n: int = 60, every: int = 2, size: tuple[int, int] = (640, 480),
+                 quality: int = 70) -> list[bytes]:
+    """:func:`camera_frames` as a webcam widget sends them: encoded as JPEG of ``quality``."""
+    import io
+
+    jpegs = []
+    for frame in camera_frames(video, n, every, size):
         buffer = io.BytesIO()
         frame.save(buffer, "JPEG", quality=quality)
         jpegs.append(buffer.getvalue())
@@ -1423,11 +1436,10 @@ def timing_table(rows: Sequence[Mapping]) -> str:
     ])
 
 
-__all__ += ["write_result"]
 __all__ += ["PHOTO_SOURCES", "EXAMPLE_PHOTOS", "make_placeholder_photos", "pipeline_examples", "pipeline_model",
             "show_missing_model", "show_image", "image_grid", "plot_contrast", "photo_table",
             "pipeline_benchmark_table", "webcam_record", "webcam_record_table", "webcam_variants_table",
-            "camera_jpegs", "time_frames",
+            "camera_frames", "camera_jpegs", "time_frames",
             "timing_table"]
 
 

@@ -29,16 +29,16 @@ How it works (one `anywidget <https://anywidget.dev>`_ ES module, no build step)
    kernel names the part of the next frame it needs (:meth:`FaceTracker.next_region`:
    the faces with room around them to move), and the browser encodes just that
    rectangle, cut from the full-resolution frame (about half the bytes for one face at
-   640x480, as chapter 8 measures; ``regions=False`` sends whole frames). Every full detection gets the
-   whole frame, so new faces are found anywhere.
+   640x480, as chapter 8 measures; ``regions=False`` sends whole frames). Every full
+   detection gets the whole frame, so new faces are found anywhere.
 
 **Frames are dropped, never queued**: the browser sends the newest camera frame as soon
 as fewer than ``max_inflight`` frames (2) are on their way, so the kernel can work on one
 frame while the next travels. A slow kernel therefore lowers the frame rate instead of
-adding delay: what is drawn is never more than two processing times old. The camera frames that were
-never sent are counted in ``frames_dropped`` (and frames that reach the kernel after a
-newer one from the same view are dropped there). If the camera cannot be opened (no
-camera, permission denied, a page that is not a secure context), the widget says so
+adding delay: what is drawn is never more than two processing times old. The camera
+frames that were never sent are counted in ``frames_dropped`` (and frames that reach the
+kernel after a newer one from the same view are dropped there). If the camera cannot be
+opened (no camera, permission denied, a page that is not a secure context), the widget says so
 and ``status`` starts with ``"no camera: "`` followed by the browser's error
 (``"no camera: NotAllowedError: Permission denied"``).
 
@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import anywidget
+import numpy as np
 import traitlets as t
 from PIL import Image
 
@@ -250,8 +251,6 @@ class FaceTracker:
         ``None`` when a full detection is due, when there is no face to follow, and when
         the region would cover more than ``max_region`` of the frame (no saving then).
         """
-        import numpy as np
-
         if self._full_due():
             return None
         W, H = frame_size
@@ -268,7 +267,6 @@ class FaceTracker:
         return [x1, y1, x2 - x1, y2 - y1]
 
     def _refine(self, img: Image.Image, boxes):
-        import numpy as np
         import torch
         from facenet_pytorch.models.utils.detect_face import bbreg, rerec
         from torchvision.ops import nms
@@ -306,8 +304,6 @@ class FaceTracker:
     def __call__(self, img: Image.Image, offset: tuple[int, int] = (0, 0),
                  frame_size: tuple[int, int] | None = None) -> PipelineResult:
         """The faces of one frame, or of the region of it at ``offset`` (see :meth:`next_region`)."""
-        import numpy as np
-
         from .pipeline import FaceResult
 
         pipe = self.pipeline
@@ -459,12 +455,14 @@ function render({ model, el }) {
     }
   }
 
-  function encode(width, quality, part) {
+  function encode(width, quality, part, partOf) {
     // The frame is w x h (the camera scaled to at most `width` wide). With `part`
-    // ([x, y, pw, ph] in frame pixels, from the kernel) only that region is encoded.
+    // ([x, y, pw, ph] in the pixels of a partOf[0] x partOf[1] frame, from the kernel),
+    // only that region is encoded, if it belongs to a frame of this size.
     const vw = video.videoWidth, vh = video.videoHeight;
     const w = Math.min(width, vw), h = Math.round(vh * w / vw);
-    if (part && (part[0] < 0 || part[1] < 0 || part[0] + part[2] > w || part[1] + part[3] > h)) part = null;
+    if (part && (partOf[0] !== w || partOf[1] !== h || part[0] < 0 || part[1] < 0 ||
+                 part[0] + part[2] > w || part[1] + part[3] > h)) part = null;
     const s = vw / w;
     if (part) {
       const [x, y, pw, ph] = part;
@@ -500,9 +498,7 @@ function render({ model, el }) {
     const id = ++frameId;
     inflight.set(id, now);
     sentSerial = camFrames; lastSend = now; sent += 1;
-    const w = Math.min(model.get("width"), video.videoWidth), h = Math.round(video.videoHeight * w / video.videoWidth);
-    const part = region && regionOf[0] === w && regionOf[1] === h ? region : null;
-    encode(model.get("width"), model.get("quality"), part).then(([blob, w, h, used]) => {
+    encode(model.get("width"), model.get("quality"), region, regionOf).then(([blob, w, h, used]) => {
       if (!blob) { inflight.delete(id); return; }
       encodeMs = performance.now() - now;
       const content = { type: "frame", view, id, width: w, height: h, camera_frames: camFrames, sent, rtt_ms: rtt,

@@ -225,17 +225,9 @@ def test_tracker_follows_faces_between_full_detections(checkpoint):
 
 
 def _clip_frames(n: int) -> list[Image.Image]:
-    from emolib.pipeline import iter_video_frames
+    from emolib.book import camera_frames
 
-    start = round(CLIP_START_S * 30)
-    frames = []
-    for i, _, rgb in iter_video_frames(CLIP, max_frames=start + n):
-        if i >= start:
-            img = Image.fromarray(rgb)
-            w, h = img.size
-            cw = h * 4 // 3
-            frames.append(img.crop(((w - cw) // 2, 0, (w - cw) // 2 + cw, h)).resize(SIZE))
-    return frames
+    return camera_frames(CLIP, n, every=1, size=SIZE, start_s=CLIP_START_S)
 
 
 def test_tracker_regions_give_the_whole_frame_results(checkpoint):
