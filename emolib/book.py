@@ -44,6 +44,7 @@ __all__ = [
     "output_path",
     "repo_path",
     "write_result",
+    "keep_results",
     "dataset_root",
     "load_dataset",
     "show_missing",
@@ -240,11 +241,16 @@ def smoke(outdir: str | os.PathLike, names: Sequence[str] | None = None, data_ro
     return done
 
 
+def keep_results() -> bool:
+    """Whether chapters must leave their result files alone: ``$EMOLIB_KEEP_RESULTS=1`` (the
+    test suite's nbval pass runs the committed chapters in the repository, perhaps without
+    the data, and must not rewrite what they record)."""
+    return os.environ.get("EMOLIB_KEEP_RESULTS") == "1"
+
+
 def write_result(path: str | os.PathLike, text: str) -> bool:
-    """Write a chapter's result file, unless ``$EMOLIB_KEEP_RESULTS=1`` (the test suite's
-    nbval pass runs the committed chapters in the repository and must not rewrite what
-    they record). Returns whether it wrote."""
-    if os.environ.get("EMOLIB_KEEP_RESULTS") == "1":
+    """Write a chapter's result file unless :func:`keep_results`; returns whether it wrote."""
+    if keep_results():
         return False
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

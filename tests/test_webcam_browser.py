@@ -172,7 +172,7 @@ def test_widget_answers_frames_and_drops_stale_ones(checkpoint):
     from emolib.widgets import WebcamWidget
 
     photo = DATA / "photos" / "obama.jpg"
-    img = Image.open(photo).convert("RGB").resize((512, 640)) if photo.is_file() else Image.new("RGB", (640, 480))
+    img = Image.open(photo).convert("RGB").resize((512, 640)) if photo.is_file() else Image.new("RGB", (512, 640))
     sent = []
     w = WebcamWidget(checkpoint)
     w.send = lambda content, buffers=None: sent.append(content)
