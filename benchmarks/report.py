@@ -116,6 +116,17 @@ def main() -> None:
                          f"{sp['epochs_run']} | {sp['train_seconds'] / 60:.1f} | "
                          f"{'ImageNet' if sp['pretrained'] else 'random weights'} | {gpu['machine']['device']} |")
         lines += ["", f"Thesis (cited): {100 * gpu['thesis_val_acc']:.2f} % from ImageNet weights.", ""]
+    study = _load(ROOT / "results" / "benchmarks" / "fer_gpu_study.json")
+    if study:
+        from benchmarks.fer_gpu_study import ablation_markdown
+
+        devices = sorted({v["device"] for v in study["variants"].values()})
+        lines += ["## FER2013 from scratch: the ablation, on a GPU (`benchmarks/fer_gpu_study.py`)", "",
+                  "Accuracy in % on the 10 % validation split of Training (choices are made on it) and on "
+                  "PublicTest (reported). Compute is multiply-adds per image times epochs, relative to the base "
+                  f"recipe; on the CPU, training time grows with it. Device: {', '.join(devices)}.", "",
+                  ablation_markdown(study), ""]
+        lines += [f"- {r['folder']}: {r['note']}" for r in study["runs"]] + [""]
     (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -5,6 +5,8 @@ name                      what                                        input
 ========================  ==========================================  ==============
 ``baseline``              the thesis's residual CNN (Figure 4.6)      48x48 gray
 ``emonet``                our from-scratch CNN for the CPU            48x48 gray
+``vgg``                   VGG-style CNN, widths 32-256 (the CPU)      48x48 gray
+``vgg_large``             VGG-style CNN, widths 64-512 (a GPU)        48x48 gray
 ``mobilenetv3_large``     timm ``mobilenetv3_large_100``              224x224 RGB
 ``resnet34``              timm ``resnet34``                           224x224 RGB
 ``wide_resnet50_2``       timm ``wide_resnet50_2``                    224x224 RGB
@@ -36,6 +38,7 @@ __all__ = [
     "InputConfig",
     "BaselineCNN",
     "EmoNet",
+    "VGGNet",
     "create_model",
     "list_models",
     "list_pretrained",
@@ -174,6 +177,41 @@ class EmoNet(nn.Module):
         return self.head(self.drop(torch.flatten(self.pool(self.stages(self.stem(x))), 1)))
 
 
+# --------------------------------------------------------------------------- VGG-style networks
+
+
+class VGGNet(nn.Module):
+    """A VGG-style CNN for 48x48 gray faces (Simonyan & Zisserman 2015; on FER2013: Khaireddin & Chen 2021).
+
+    Four stages of ``convs`` 3x3 convolution-BN-ReLU layers, each stage ending in a 2x2
+    max-pool (48 -> 24 -> 12 -> 6 -> 3 pixels), then global average pooling, dropout and
+    one linear layer. ``vgg`` (widths 32-64-128-256, 1.17 M parameters) is sized for
+    the CPU; ``vgg_large`` (64-128-256-512, 4.7 M) for a GPU, as a teacher.
+    """
+
+    def __init__(self, num_classes: int = 7, in_chans: int = 1, widths=(32, 64, 128, 256), convs: int = 2,
+                 dropout: float = 0.3):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = in_chans
+        for w in widths:
+            for _ in range(convs):
+                layers += [nn.Conv2d(cin, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+                cin = w
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(torch.flatten(self.pool(self.features(x)), 1)))
+
+
+def _vgg_large(num_classes: int = 7, in_chans: int = 1) -> VGGNet:
+    return VGGNet(num_classes, in_chans, widths=(64, 128, 256, 512))
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -192,6 +230,8 @@ _RGB224 = InputConfig(224, 3, IMAGENET_MEAN, IMAGENET_STD)
 _REGISTRY: dict[str, _Entry] = {
     "baseline": _Entry(BaselineCNN, _GRAY48, description="thesis residual CNN (Fig. 4.6)"),
     "emonet": _Entry(EmoNet, _GRAY48, description="our from-scratch CPU model"),
+    "vgg": _Entry(VGGNet, _GRAY48, description="VGG-style CNN, widths 32-256"),
+    "vgg_large": _Entry(_vgg_large, _GRAY48, description="VGG-style CNN, widths 64-512 (GPU teacher)"),
     "mobilenetv3_large": _Entry(None, _RGB224, "mobilenetv3_large_100", "MobileNetV3-Large (Howard et al. 2019)"),
     "resnet34": _Entry(None, _RGB224, "resnet34", "ResNet34 (He et al. 2016)"),
     "wide_resnet50_2": _Entry(None, _RGB224, "wide_resnet50_2", "Wide-ResNet50-2 (Zagoruyko & Komodakis 2016)"),
