@@ -263,7 +263,8 @@ def load_images(
     if skipped:
         bad = [f"{paths[i]} ({a[len('unreadable: '):]})" for i, a in enumerate(arrays)
                if isinstance(a, str) and a.startswith("unreadable")]
-        wrong = [f"{paths[i]} ({a})" for i, a in enumerate(arrays) if isinstance(a, str) and not a.startswith("unreadable")]
+        wrong = [f"{paths[i]} ({a})" for i, a in enumerate(arrays)
+                 if isinstance(a, str) and not a.startswith("unreadable")]
         parts = [f"skipped {len(bad)} unreadable image(s) of {len(paths)}: {_listing(bad)}"] if bad else []
         if wrong:
             parts.append(f"left out {len(wrong)} image(s) of {len(paths)} of the wrong size: {_listing(wrong)}")

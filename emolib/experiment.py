@@ -146,8 +146,9 @@ def _run_recipe(recipe: Recipe, out: Path, root, limit, pretrained, resume, prog
         "torch_threads": torch.get_num_threads(),
         "limit": limit,
     }
-    stages = json.loads((out / "history.json").read_text()).get("stages") if (out / "history.json").is_file() else None
-    if stages:
+    record = out / "history.json"
+    stages = json.loads(record.read_text()).get("stages") if record.is_file() else None
+    if stages:  # settings changed within this run (new_stage)
         result["stages"] = stages
     if test is not None:
         model.eval()

@@ -30,7 +30,7 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["register", "build_parser", "main"]
+__all__ = ["register", "build_parser", "main", "annotated_name"]
 
 
 def register(subparsers) -> argparse.ArgumentParser:

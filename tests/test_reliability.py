@@ -30,7 +30,11 @@ from emolib.train import ResumeMismatchError, TrainConfig, fit
 from tests.toy import tiny_cnn, toy_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def _env() -> dict:
+    """This process's environment (with the test's private EMOLIB_CACHE), importing this checkout's emolib."""
+    return {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
 def _strip(history):
@@ -44,7 +48,10 @@ def _toy_split(n=160):
 
 def _state(path: Path) -> dict:
     blob = torch.load(path, weights_only=True)
-    return blob["state_dict"] if "state_dict" in blob else blob["model"]
+    for key in ("state_dict", "model"):  # model.pt, last.pt; best.pt is the state dict itself
+        if key in blob:
+            return blob[key]
+    return blob
 
 
 def _same_weights(a: dict, b: dict) -> bool:
@@ -136,7 +143,7 @@ def test_same_command_in_two_processes_gives_identical_runs(tmp_path, fer_folder
         proc = subprocess.run(
             [sys.executable, "-m", "emolib", "train", "--model", "baseline", "--dataset", "fer2013", "--data",
              str(fer_folders), "--out", str(out), "--epochs", "2", "--batch-size", "8", "--seed", "3"],
-            capture_output=True, text=True, env=ENV, timeout=600)
+            capture_output=True, text=True, env=_env(), timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs.append(out)
     histories = [_strip(json.loads((r / "history.json").read_text())["history"]) for r in runs]
@@ -161,7 +168,7 @@ fit(tiny_cnn(), train, val, cfg, out_dir=out, progress=False, on_epoch_end=cut)
 
 def test_a_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
     def run(out, kill_at):
-        return subprocess.run([sys.executable, "-c", _KILL_SCRIPT, str(out), str(kill_at)], cwd=REPO, env=ENV,
+        return subprocess.run([sys.executable, "-c", _KILL_SCRIPT, str(out), str(kill_at)], cwd=REPO, env=_env(),
                               capture_output=True, text=True, timeout=600)
 
     assert run(tmp_path / "full", 0).returncode == 0
@@ -191,7 +198,7 @@ fit(tiny_cnn(), data.subset(range(300)), data.subset(range(300, 400)),
 
 def test_a_second_process_on_the_same_out_folder_is_refused_naming_the_first(tmp_path, fer_folders):
     out = tmp_path / "run"
-    first = subprocess.Popen([sys.executable, "-c", _LONG_RUN, str(out)], cwd=REPO, env=ENV,
+    first = subprocess.Popen([sys.executable, "-c", _LONG_RUN, str(out)], cwd=REPO, env=_env(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 300
@@ -201,7 +208,7 @@ def test_a_second_process_on_the_same_out_folder_is_refused_naming_the_first(tmp
             time.sleep(0.2)
         second = subprocess.run(
             [sys.executable, "-m", "emolib", "train", "--model", "baseline", "--dataset", "fer2013", "--data",
-             str(fer_folders), "--out", str(out), "--epochs", "1"], capture_output=True, text=True, env=ENV,
+             str(fer_folders), "--out", str(out), "--epochs", "1"], capture_output=True, text=True, env=_env(),
             timeout=600)
         assert second.returncode == 2
         assert str(out) in second.stderr and f"process {first.pid}" in second.stderr
@@ -264,7 +271,7 @@ def test_two_processes_writing_one_file_both_succeed(tmp_path, fer_folders, scri
     start = time.time() + 8  # both processes have imported torch by then, and start together
     arg = str(target) if script == "save" else str(fer_folders)
     procs = [subprocess.Popen([sys.executable, "-c", _CACHE_RACE if script == "save" else _DATA_RACE, arg, str(start)],
-                              cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [e[-1500:] for _, e in outs]
@@ -316,7 +323,7 @@ def test_ctrl_c_on_a_video_keeps_the_csv_rows_so_far(tmp_path, checkpoint):
     csv_path = tmp_path / "clip.csv"
     proc = subprocess.Popen([sys.executable, "-m", "emolib", "predict", str(clip), "--every", "1", "--csv",
                              str(csv_path), "--model", str(checkpoint), "--hands", "off", "--no-progress"],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _interrupt_when(proc, lambda: csv_path.exists() and len(csv_path.read_text().splitlines()) > 3)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
@@ -341,7 +348,7 @@ def test_ctrl_c_on_a_folder_keeps_the_json_lines_so_far(tmp_path, checkpoint):
     with open(out, "w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "emolib", "predict", str(folder), "--json", "--model",
                                  str(checkpoint), "--hands", "off", "--no-progress"],
-                                env=ENV, stdout=fh, stderr=subprocess.PIPE, text=True)
+                                env=_env(), stdout=fh, stderr=subprocess.PIPE, text=True)
         _interrupt_when(proc, lambda: len(out.read_text().splitlines()) > 3)
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err
@@ -514,11 +521,11 @@ def test_cli_resume_with_other_settings_needs_new_stage(tmp_path, fer_folders, c
             "--batch-size", "8"]
     assert main([*args, "--epochs", "1"]) == 0
     capsys.readouterr()
-    assert main([*args, "--epochs", "2", "--lr", "0.1", "--limit", "14"]) == 2
+    assert main([*args, "--epochs", "2", "--lr", "0.1", "--limit", "18"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "lr 0.001 -> 0.1" in err and "train data" in err
     assert "--new-stage" in err
-    assert main([*args, "--epochs", "2", "--lr", "0.1", "--limit", "14", "--new-stage"]) == 0
+    assert main([*args, "--epochs", "2", "--lr", "0.1", "--limit", "18", "--new-stage"]) == 0
     result = json.loads((out / "result.json").read_text())
     assert result["epochs_run"] == 2 and result["stages"][1]["first_epoch"] == 2
     assert any(d.startswith("lr ") for d in result["stages"][1]["changed"])
