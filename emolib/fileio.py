@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 LOCK_NAME = ".emolib.lock"
+_OPEN_LOCK = threading.Lock()
 MAX_PIXELS_ENV = "EMOLIB_MAX_IMAGE_PIXELS"
 
 
@@ -200,18 +202,24 @@ def open_image(path: str | os.PathLike) -> Image.Image:
     (``0``: no limit) for large images you trust. Other errors are PIL's.
     """
     limit = _pixel_limit()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
+    try:
+        # PIL checks the size in open(), from the header. catch_warnings changes process-wide state,
+        # so the threads that decode a dataset take turns here (the header only: decoding is not held up).
+        with _OPEN_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(path)
-            img.load()
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-            size = re.search(r"\((\d+) pixels\)", str(err))
-            pixels = f"{int(size.group(1)):,} pixels" if size else "too many pixels"
-            raise ImageTooLargeError(
-                f"{path}: {pixels}, over the limit of {limit:,} (a guard against decompression bombs); "
-                f"set {MAX_PIXELS_ENV}=N to allow larger images you trust"
-            ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        size = re.search(r"\((\d+) pixels\)", str(err))
+        pixels = f"{int(size.group(1)):,} pixels" if size else "too many pixels"
+        raise ImageTooLargeError(
+            f"{path}: {pixels}, over the limit of {limit:,} (a guard against decompression bombs); "
+            f"set {MAX_PIXELS_ENV}=N to allow larger images you trust"
+        ) from None
+    try:
+        img.load()
+    except BaseException:
+        img.close()
+        raise
     return img
 
 
