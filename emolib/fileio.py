@@ -139,8 +139,12 @@ def copy_file(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
 # --------------------------------------------------------------------------- checkpoints
 
 
-def load_torch(path: str | os.PathLike, map_location: Any = "cpu", what: str = "checkpoint") -> Any:
+def load_torch(path: str | os.PathLike, map_location: Any = "cpu", what: str = "checkpoint",
+               numpy_arrays: bool = False) -> Any:
     """``torch.load(path, weights_only=True)`` with one-line errors that name the file.
+
+    ``numpy_arrays=True`` also accepts plain numeric numpy arrays (PyTorch's documented
+    allow-list for them), which training states written by earlier versions of emolib hold.
 
     Raises :class:`CheckpointError` when the file is missing, is not a PyTorch file, is
     truncated or corrupt, or holds Python objects other than tensors and plain data
@@ -153,8 +157,13 @@ def load_torch(path: str | os.PathLike, map_location: Any = "cpu", what: str = "
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{what} {path} does not exist")
+    allowed = []
+    if numpy_arrays:
+        allowed = [np.zeros(1).__reduce__()[0], np.ndarray, np.dtype,
+                   *(type(np.dtype(t)) for t in (np.uint8, np.uint32, np.int64, np.float32, np.float64))]
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         text = str(err)
         found = re.search(r"Unsupported (?:global|class)\W+(?:GLOBAL\s+)?([\w.]+)", text)

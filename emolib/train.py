@@ -267,7 +267,8 @@ def _differences(saved_cfg: dict, cfg: dict, saved_data: dict | None, data: dict
 
 
 def _read_resume_state(path: Path, device: torch.device) -> dict:
-    ckpt = load_torch(path, map_location=device, what="resume checkpoint")
+    # numpy_arrays: states written before the RNG states were stored as plain data held numpy arrays
+    ckpt = load_torch(path, map_location=device, what="resume checkpoint", numpy_arrays=True)
     needed = {"model", "optimizer", "history", "best_acc", "stale", "rng"}
     if not isinstance(ckpt, dict) or not needed <= set(ckpt):
         missing = sorted(needed - set(ckpt)) if isinstance(ckpt, dict) else ["everything"]

@@ -109,6 +109,20 @@ def test_corrupt_last_pt_gives_one_clear_line_with_its_path(tmp_path, damage):
     assert "\n" not in msg and "weights_only" not in msg
 
 
+def test_a_training_state_of_the_earlier_format_still_resumes(tmp_path):
+    train, val = _toy_split(80)
+    out = tmp_path / "run"
+    fit(tiny_cnn(), train, val, TrainConfig(epochs=1, batch_size=20, device="cpu"), out_dir=out, progress=False)
+    state = torch.load(out / "last.pt", weights_only=True)
+    import random
+
+    state["rng"] |= {"python": random.getstate(), "numpy": np.random.get_state()}  # as written before
+    torch.save(state, out / "last.pt")
+    history = fit(tiny_cnn(), train, val, TrainConfig(epochs=2, batch_size=20, device="cpu"), out_dir=out,
+                  progress=False)
+    assert len(history) == 2
+
+
 def test_refused_model_checkpoint_is_one_line_without_pytorch_advice(tmp_path, fer_folders, capsys):
     bad = tmp_path / "evil.pt"
     torch.save({"arch": "baseline", "state_dict": _Evil(tmp_path / "pwned")}, bad)
