@@ -304,8 +304,8 @@ def lock_folder(folder: str | os.PathLike) -> Iterator[Path]:
     Another process holding it raises :class:`FolderBusyError` at once (naming the folder
     and that process's id). The lock is an advisory ``flock`` on the file, so a process
     that dies releases it and the next run takes it over; where the file system has no
-    ``flock`` the pid in the file decides (a dead pid is taken over). Re-entrant within
-    one process.
+    ``flock`` the pid in the file decides (a dead pid is taken over). The file is removed
+    when the block ends. Re-entrant within one process.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -318,12 +318,20 @@ def lock_folder(folder: str | os.PathLike) -> Iterator[Path]:
             _HELD[key][1] -= 1
         return
     path = folder / LOCK_NAME
-    fh = open(path, "a+")
-    try:
-        _acquire(fh, folder, path)
-    except BaseException:
+    while True:
+        fh = open(path, "a+")
+        try:
+            _acquire(fh, folder, path)
+            try:  # the holder before us may have removed the file between our open and our lock
+                same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            fh.close()
+            raise
+        if same:
+            break
         fh.close()
-        raise
     fh.seek(0)
     fh.truncate()
     fh.write(f"{os.getpid()}\n")
@@ -334,9 +342,7 @@ def lock_folder(folder: str | os.PathLike) -> Iterator[Path]:
     finally:
         del _HELD[key]
         with contextlib.suppress(OSError):
-            fh.seek(0)
-            fh.truncate()
-            fh.flush()
+            os.unlink(path)  # still locked: a process that opened it before retries on the new file
         fh.close()  # closing the file releases the flock
 
 
