@@ -395,7 +395,6 @@ def test_a_16_bit_gray_png_gives_the_same_face_as_its_8_bit_version(tmp_path, ch
     Image.fromarray(face_gray.astype(np.uint16) * 257).save(p16)  # 0..65535, the same picture
     assert Image.open(p16).mode.startswith("I")
     assert np.array_equal(np.asarray(load_image(p16)), np.asarray(load_image(p8)))
-    torch.set_num_threads(1)
     pipe = EmotionPipeline(checkpoint, device="cpu", hands=False)
     r8, r16 = pipe(p8), pipe(p16)
     assert len(r8.faces) == 1 and len(r16.faces) == 1
