@@ -44,7 +44,7 @@ from torch import nn
 from .fileio import CheckpointError, load_torch, lock_folder, save_torch, write_text
 
 __all__ = ["TrainConfig", "fit", "predict", "try_gpu", "set_seed", "EpochSampler", "load_history",
-           "ResumeMismatchError", "RESUME_FREE_SETTINGS"]
+           "ResumeMismatchError", "RESUME_FREE_SETTINGS", "data_signature"]
 
 #: Settings a resumed run may change without a new stage: they do not change what is learnt.
 RESUME_FREE_SETTINGS = ("epochs", "device", "num_workers")
