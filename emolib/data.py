@@ -198,7 +198,7 @@ def _decode(path: str, mode: str, size: int | None, exact_size: bool = False) ->
                 im = im.resize((size, size), Image.BILINEAR)
             arr = np.asarray(im, dtype=np.uint8)
     except ImageTooLargeError as err:
-        return f"unreadable: {err}"
+        return f"too large: {err}"
     except (OSError, ValueError, SyntaxError) as err:
         return f"unreadable: {type(err).__name__}"
     return arr[:, :, None] if arr.ndim == 2 else arr
@@ -261,10 +261,10 @@ def load_images(
     kept = [i for i, a in enumerate(arrays) if not isinstance(a, str)]
     skipped = [paths[i] for i, a in enumerate(arrays) if isinstance(a, str)]
     if skipped:
-        bad = [f"{paths[i]} ({a[len('unreadable: '):]})" for i, a in enumerate(arrays)
-               if isinstance(a, str) and a.startswith("unreadable")]
+        bad = [f"{paths[i]} ({a.split(': ', 1)[1]})" for i, a in enumerate(arrays)
+               if isinstance(a, str) and a.startswith(("unreadable: ", "too large: "))]
         wrong = [f"{paths[i]} ({a})" for i, a in enumerate(arrays)
-                 if isinstance(a, str) and not a.startswith("unreadable")]
+                 if isinstance(a, str) and not a.startswith(("unreadable: ", "too large: "))]
         parts = [f"skipped {len(bad)} unreadable image(s) of {len(paths)}: {_listing(bad)}"] if bad else []
         if wrong:
             parts.append(f"left out {len(wrong)} image(s) of {len(paths)} of the wrong size: {_listing(wrong)}")
@@ -280,7 +280,8 @@ def load_images(
     images = torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous()
     targets = torch.as_tensor([labels[i] for i in kept], dtype=torch.long)
     kept_paths = [paths[i] for i in kept]
-    if cache_file is not None:
+    too_large = any(isinstance(a, str) and a.startswith("too large: ") for a in arrays)
+    if cache_file is not None and not too_large:  # not cached: a raised pixel limit must be seen next time
         save_torch({"images": images, "targets": targets, "paths": kept_paths, "skipped": skipped}, cache_file)
     return images, targets, kept_paths, skipped
 

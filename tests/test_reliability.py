@@ -482,8 +482,11 @@ def test_a_decompression_bomb_in_a_dataset_is_skipped_and_reported(fer_folders, 
     monkeypatch.delenv(MAX_PIXELS_ENV, raising=False)
     Image.fromarray(np.zeros((100, 100), np.uint8)).save(fer_folders / "train" / "sad" / "bomb.png")
     with pytest.warns(UserWarning, match=r"skipped 1 unreadable image.*bomb\.png.*over the limit"):
-        ds = D.FER2013(fer_folders, "train", cache=False)
+        ds = D.FER2013(fer_folders, "train", cache=True)
     assert len(ds) == 21
+    monkeypatch.setenv(MAX_PIXELS_ENV, "0")  # no limit: the file is read this time (not an old cache)...
+    with pytest.warns(UserWarning, match=r"left out 1 image.*bomb\.png \(100x100, not 48x48\)"):
+        D.FER2013(fer_folders, "train", cache=True)  # ...and, 100x100, left out as FER2013's wrong size
 
 
 # --------------------------------------------------------------------------- 7: outputs never collide
