@@ -250,11 +250,11 @@ def keep_results() -> bool:
 
 def write_result(path: str | os.PathLike, text: str) -> bool:
     """Write a chapter's result file unless :func:`keep_results`; returns whether it wrote."""
+    from .fileio import write_text
+
     if keep_results():
         return False
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    write_text(path, text)
     return True
 
 

@@ -12,9 +12,9 @@ __all__ = ["main"]
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .experiment import run_recipe
-    from .models import CheckpointError
+    from .fileio import CheckpointError, FolderBusyError
     from .recipes import RECIPES, Recipe, get_recipe
-    from .train import TrainConfig
+    from .train import ResumeMismatchError, TrainConfig
     from dataclasses import replace
 
     if args.recipe:
@@ -36,8 +36,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         recipe = replace(recipe, config=replace(recipe.config, num_workers=args.num_workers))
     try:
         result = run_recipe(recipe, args.out, root=args.data, limit=args.limit,
-                            pretrained=False if args.no_pretrained else None, init_from=args.init_from)
-    except CheckpointError as err:
+                            pretrained=False if args.no_pretrained else None, init_from=args.init_from,
+                            new_stage=args.new_stage)
+    except (CheckpointError, FolderBusyError, ResumeMismatchError) as err:
         print(f"emolib train: {err}", file=sys.stderr)
         return 2
     summary = {k: result.get(k) for k in ("model", "dataset", "parameters", "epochs_run", "best_val_acc",
@@ -152,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-pretrained", action="store_true", help="do not load ImageNet weights")
     t.add_argument("--init-from", help="start from this shipped model or checkpoint's weights (same architecture)")
     t.add_argument("--num-workers", type=int, help="data-loading processes (default: the recipe's)")
+    t.add_argument("--new-stage", action="store_true",
+                   help="OUT holds a run made with other settings or data: continue from its weights as a new "
+                        "stage with these settings, recorded in history.json and the model card (without this "
+                        "flag such a resume is refused)")
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("evaluate", help="evaluate a model on a folder of class sub-folders")

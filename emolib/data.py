@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from .fileio import CheckpointError, ImageTooLargeError, load_torch, open_image, save_torch, to_8bit
+
 __all__ = [
     "EMOTIONS",
     "FER2013_FOLDERS",
@@ -71,6 +73,7 @@ DEFAULT_LETTER_TO_GESTURE: dict[str, str] = {"A": "punch", "F": "super", "L": "l
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 _FER_SPLITS_CSV = {"train": "Training", "test": "PublicTest", "private_test": "PrivateTest"}
+_FER_USAGES = frozenset(_FER_SPLITS_CSV.values())
 _FER_HELP = (
     "Get FER2013 with emolib.data.download('fer2013') (Kaggle 'msambare/fer2013', no account "
     "needed) or by hand from https://www.kaggle.com/datasets/msambare/fer2013 (folders) or "
@@ -179,18 +182,31 @@ class ImageDataset(torch.utils.data.Dataset):
 # --------------------------------------------------------------------------- decoding
 
 
-def _decode(path: str, mode: str, size: int | None) -> np.ndarray | None:
-    """Decode one file to an (H, W, C) uint8 array, or None if it is unreadable."""
+def _decode(path: str, mode: str, size: int | None, exact_size: bool = False) -> np.ndarray | str:
+    """Decode one file to an (H, W, C) uint8 array, or say why not (a string).
+
+    High-bit-depth images (16-bit PNG/TIFF...) are scaled to 8 bits, not clipped. With
+    ``exact_size`` an image that is not ``size`` x ``size`` is refused instead of resized.
+    """
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
+        with open_image(path) as im:
+            if exact_size and size is not None and im.size != (size, size):
+                return f"{im.width}x{im.height}, not {size}x{size}"
+            im = to_8bit(ImageOps.exif_transpose(im))
             im = im.convert(mode)
             if size is not None and im.size != (size, size):
                 im = im.resize((size, size), Image.BILINEAR)
             arr = np.asarray(im, dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError):
-        return None
+    except ImageTooLargeError as err:
+        return f"too large: {err}"
+    except (OSError, ValueError, SyntaxError) as err:
+        return f"unreadable: {type(err).__name__}"
     return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def _listing(paths: Sequence[str], limit: int = 3) -> str:
+    more = f" (and {len(paths) - limit} more)" if len(paths) > limit else ""
+    return ", ".join(paths[:limit]) + more
 
 
 def _file_key(paths: Sequence[str], mode: str, size: int | None) -> str:
@@ -208,13 +224,20 @@ def load_images(
     size: int | None = None,
     cache: bool | str | os.PathLike = False,
     desc: str = "decoding",
+    exact_size: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, list[str], list[str]]:
     """Decode image files once into ``(images uint8 (N,C,H,W), targets, kept_paths, skipped_paths)``.
 
     ``mode`` is a PIL mode ("L" gray, "RGB"). Without ``size``, all images must share one
     size (else pass ``size`` to resize them). ``cache=True`` keeps the decoded tensor
     under ``$EMOLIB_CACHE`` (default ``~/.cache/emolib``) keyed by the files' names,
-    sizes and times, so a second load is a single read.
+    sizes and times, so a second load is a single read. ``exact_size=True`` leaves out
+    (and reports) images that are not ``size`` x ``size`` instead of resizing them.
+
+    Files that cannot be decoded (including images over the decompression-bomb limit,
+    see :func:`emolib.fileio.open_image`) are left out, and all left-out files are
+    reported together in one warning. Two processes building the same cache each write
+    their own temporary file and rename it into place: both get a whole cache.
     """
     from tqdm.auto import tqdm
 
@@ -222,27 +245,30 @@ def load_images(
     cache_file = None
     if cache and paths:
         cache_root = _cache_dir() if cache is True else Path(cache)
-        cache_file = cache_root / f"images-{_file_key(paths, mode, size)}.pt"
+        cache_file = cache_root / f"images-{_file_key(paths, mode, size)}{'-exact' if exact_size else ''}.pt"
         if cache_file.exists():
             try:
-                blob = torch.load(cache_file, weights_only=True)
+                blob = load_torch(cache_file, what="image cache")
                 return blob["images"], blob["targets"], blob["paths"], blob["skipped"]
-            except Exception:  # a corrupt cache is rebuilt, never trusted
-                cache_file.unlink(missing_ok=True)
+            except (CheckpointError, KeyError, TypeError):  # a corrupt cache is rebuilt, never trusted
+                pass
 
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
         arrays = list(
-            tqdm(pool.map(lambda p: _decode(p, mode, size), paths, chunksize=64), total=len(paths),
+            tqdm(pool.map(lambda p: _decode(p, mode, size, exact_size), paths, chunksize=64), total=len(paths),
                  desc=desc, unit="img", leave=False, disable=len(paths) < 2000)
         )
-    kept = [i for i, a in enumerate(arrays) if a is not None]
-    skipped = [paths[i] for i, a in enumerate(arrays) if a is None]
+    kept = [i for i, a in enumerate(arrays) if not isinstance(a, str)]
+    skipped = [paths[i] for i, a in enumerate(arrays) if isinstance(a, str)]
     if skipped:
-        more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
-        warnings.warn(
-            f"skipped {len(skipped)} unreadable image(s) of {len(paths)}: {', '.join(skipped[:3])}{more}",
-            stacklevel=3,
-        )
+        bad = [f"{paths[i]} ({a.split(': ', 1)[1]})" for i, a in enumerate(arrays)
+               if isinstance(a, str) and a.startswith(("unreadable: ", "too large: "))]
+        wrong = [f"{paths[i]} ({a})" for i, a in enumerate(arrays)
+                 if isinstance(a, str) and not a.startswith(("unreadable: ", "too large: "))]
+        parts = [f"skipped {len(bad)} unreadable image(s) of {len(paths)}: {_listing(bad)}"] if bad else []
+        if wrong:
+            parts.append(f"left out {len(wrong)} image(s) of {len(paths)} of the wrong size: {_listing(wrong)}")
+        warnings.warn("; ".join(parts), stacklevel=3)
     if not kept:
         raise DatasetFormatError(f"none of the {len(paths)} image files could be decoded")
     shapes = {arrays[i].shape for i in kept}
@@ -254,11 +280,9 @@ def load_images(
     images = torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous()
     targets = torch.as_tensor([labels[i] for i in kept], dtype=torch.long)
     kept_paths = [paths[i] for i in kept]
-    if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp")
-        torch.save({"images": images, "targets": targets, "paths": kept_paths, "skipped": skipped}, tmp)
-        os.replace(tmp, cache_file)
+    too_large = any(isinstance(a, str) and a.startswith("too large: ") for a in arrays)
+    if cache_file is not None and not too_large:  # not cached: a raised pixel limit must be seen next time
+        save_torch({"images": images, "targets": targets, "paths": kept_paths, "skipped": skipped}, cache_file)
     return images, targets, kept_paths, skipped
 
 
@@ -312,6 +336,11 @@ class FER2013(ImageDataset):
 
     ``split``: ``"train"`` (Training, 28,709 images), ``"test"`` (PublicTest, 3,589),
     and with the CSV also ``"private_test"`` (PrivateTest, 3,589).
+
+    Nothing is dropped or changed without a word: folder images that are not 48x48 are
+    left out (not stretched), CSV rows with an unknown ``Usage`` value are left out, and
+    each kind is counted and named in one warning; a pixel value outside 0..255 is an
+    error naming the file and line.
     """
 
     def __init__(
@@ -343,7 +372,8 @@ class FER2013(ImageDataset):
                 f"and {path}/test/, each with one sub-folder per emotion. {_FER_HELP}"
             )
         paths, labels = _scan_class_folders(folder, FER2013_FOLDERS, EMOTIONS)
-        images, targets, kept, skipped = load_images(paths, labels, "L", 48, cache, desc=f"FER2013 {split}")
+        images, targets, kept, skipped = load_images(paths, labels, "L", 48, cache, desc=f"FER2013 {split}",
+                                                     exact_size=True)
         super().__init__(images, targets, EMOTIONS, transform, kept, skipped)
         self.root = path
 
@@ -361,15 +391,19 @@ def _read_fer_csv(path: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
             raise DatasetFormatError(
                 f"{path}: expected the columns 'emotion,pixels,Usage' in the first line, got {header}"
             )
+        unknown: dict[str, list[int]] = {}
         for row_no, row in enumerate(reader, start=2):
             if len(row) < 3:
                 raise DatasetFormatError(f"{path}, line {row_no}: expected 3 columns, got {len(row)}")
-            if row[2].strip() != usage:
+            row_usage = row[2].strip()
+            if row_usage != usage:
+                if row_usage not in _FER_USAGES:
+                    unknown.setdefault(row_usage, []).append(row_no)
                 continue
             try:
                 label = int(row[0])
-                values = np.array(row[1].split(), dtype=np.uint8)
-            except ValueError as err:
+                values = np.array(row[1].split(), dtype=np.int64)
+            except (ValueError, OverflowError) as err:
                 raise DatasetFormatError(f"{path}, line {row_no}: {err}") from None
             if not 0 <= label < len(EMOTIONS):
                 raise DatasetFormatError(f"{path}, line {row_no}: emotion {label} is not in 0..6")
@@ -377,8 +411,17 @@ def _read_fer_csv(path: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
                 raise DatasetFormatError(
                     f"{path}, line {row_no}: {values.size} pixel values, expected 2304 (48x48)"
                 )
-            pixels.append(values)
+            if values.size and (values.min() < 0 or values.max() > 255):
+                bad = int(values[(values < 0) | (values > 255)][0])
+                raise DatasetFormatError(f"{path}, line {row_no}: pixel value {bad} is outside 0..255")
+            pixels.append(values.astype(np.uint8))
             labels.append(label)
+    if unknown:
+        n = sum(len(v) for v in unknown.values())
+        named = ", ".join(f"{u!r} (line{'s' if len(v) > 1 else ''} {', '.join(map(str, v[:3]))}"
+                          f"{', ...' if len(v) > 3 else ''})" for u, v in list(unknown.items())[:5])
+        warnings.warn(f"{path}: left out {n} row(s) with an unknown Usage value: {named}; expected one of "
+                      f"{', '.join(sorted(_FER_USAGES))}", stacklevel=4)
     if not pixels:
         raise DatasetFormatError(f"{path}: no rows with Usage == {usage!r}")
     images = torch.from_numpy(np.stack(pixels)).view(-1, 1, 48, 48)

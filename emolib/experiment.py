@@ -16,10 +16,11 @@ import torch
 
 from . import data as D
 from . import transforms as T
+from .fileio import copy_file, lock_folder, write_text
 from .metrics import evaluate_probs
 from .models import count_parameters, create_model, input_config, save_checkpoint
 from .recipes import Recipe
-from .train import fit, predict, try_gpu
+from .train import fit, predict, set_seed, try_gpu
 
 __all__ = ["load_splits", "run_recipe", "evaluate_model"]
 
@@ -88,8 +89,15 @@ def run_recipe(
     resume: bool = True,
     progress: bool = True,
     init_from: str | os.PathLike | None = None,
+    new_stage: bool = False,
 ) -> dict:
     """Train ``recipe`` into ``out_dir`` and evaluate on the test split.
+
+    The global generators are seeded with the recipe's seed before the model is built,
+    so one command gives the same starting weights, and the same run, in every process.
+    ``out_dir`` is locked while the run writes to it (a second process there stops at
+    once, see :func:`emolib.fileio.lock_folder`). Resuming a run with other settings or
+    data is refused unless ``new_stage`` (see :func:`emolib.train.fit`).
 
     ``init_from``: start from the weights of a shipped model or checkpoint of the same
     architecture (fine-tuning, or a second stage at a lower learning rate) instead of
@@ -100,16 +108,24 @@ def run_recipe(
     flip TTA). Returns the content of ``result.json``.
     """
     out = Path(out_dir)
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 alone owns the folder
+        return _run_recipe(recipe, out, root, limit, pretrained, resume, progress, init_from, new_stage)
+    with lock_folder(out):
+        return _run_recipe(recipe, out, root, limit, pretrained, resume, progress, init_from, new_stage)
+
+
+def _run_recipe(recipe: Recipe, out: Path, root, limit, pretrained, resume, progress, init_from, new_stage) -> dict:
     train, val, test = load_splits(recipe, root, recipe.config.seed, limit)
     cfg = input_config(recipe.model, size=recipe.size)
     use_pretrained = recipe.pretrained if pretrained is None else pretrained
+    set_seed(recipe.config.seed)  # the starting weights depend on the seed alone, not on the process
     model = create_model(recipe.model, pretrained=use_pretrained, num_classes=len(train.classes),
                          in_chans=cfg.channels)
     model.input_config = cfg
     if init_from is not None:
         _init_weights(model, recipe.model, init_from)
     t0 = time.time()
-    history = fit(model, train, val, recipe.config, out, resume=resume, progress=progress)
+    history = fit(model, train, val, recipe.config, out, resume=resume, progress=progress, new_stage=new_stage)
     train_seconds = sum(h["seconds"] for h in history)
     device = torch.device(recipe.config.device) if recipe.config.device else try_gpu()
     result = {
@@ -130,13 +146,17 @@ def run_recipe(
         "torch_threads": torch.get_num_threads(),
         "limit": limit,
     }
+    record = out / "history.json"
+    stages = json.loads(record.read_text()).get("stages") if record.is_file() else None
+    if stages:  # settings changed within this run (new_stage)
+        result["stages"] = stages
     if test is not None:
         model.eval()
         result["test"] = evaluate_model(model, test)
         result["test_tta_flip"] = evaluate_model(model, test, tta=("flip",))
     save_checkpoint(model, out / "model.pt", train.classes, recipe=result["recipe"],
                     test_accuracy=result.get("test", {}).get("accuracy"))
-    (out / "result.json").write_text(json.dumps(result, indent=1))
+    write_text(out / "result.json", json.dumps(result, indent=1))
     return result
 
 
@@ -188,6 +208,8 @@ def ship(run_dir: str | os.PathLike, name: str, command: str, results_dir: str |
         "stored_as": "float16" if half else "float32",
         "size_bytes": path.stat().st_size,
     }
+    if result.get("stages"):  # settings changed within the run (emolib train --new-stage)
+        card["run_stages"] = result["stages"]
     if "test" in result:
         # Re-measure with the weights as stored, so the card describes the file that ships.
         shipped = load_model(path)
@@ -198,7 +220,7 @@ def ship(run_dir: str | os.PathLike, name: str, command: str, results_dir: str |
     merged = _add_stage(card, earlier_card, earlier_history, run) if earlier_card is not None else None
     write_card(card, model_card_markdown(card), ckpt_dir, run, results_dir)
     if merged is not None:  # the book's history: every stage, epochs numbered on
-        (Path(results_dir) / name / "history.json").write_text(json.dumps(merged, indent=1))
+        write_text(Path(results_dir) / name / "history.json", json.dumps(merged, indent=1))
     return card
 
 
@@ -230,16 +252,13 @@ def write_card(card: dict, markdown: str, checkpoint_dir: str | os.PathLike, run
                results_dir: str | os.PathLike) -> None:
     """Write a shipped model's card (``<name>.json`` and ``<name>.md`` beside its checkpoint) and copy
     the run's ``history.json`` and ``result.json``, with the card, to ``results_dir/<name>/`` for the book."""
-    import shutil
-
     name = card["name"]
-    (Path(checkpoint_dir) / f"{name}.json").write_text(json.dumps(card, indent=1))
-    (Path(checkpoint_dir) / f"{name}.md").write_text(markdown)
+    write_text(Path(checkpoint_dir) / f"{name}.json", json.dumps(card, indent=1))
+    write_text(Path(checkpoint_dir) / f"{name}.md", markdown)
     dest = Path(results_dir) / name
-    dest.mkdir(parents=True, exist_ok=True)
     for f in ("history.json", "result.json"):
-        shutil.copy(Path(run_dir) / f, dest / f)
-    (dest / "card.json").write_text(json.dumps(card, indent=1))
+        copy_file(Path(run_dir) / f, dest / f)
+    write_text(dest / "card.json", json.dumps(card, indent=1))
 
 
 def _recipe_from_dict(d: dict) -> Recipe:

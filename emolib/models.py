@@ -34,6 +34,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .fileio import CheckpointError, load_torch, save_torch
+
 __all__ = [
     "InputConfig",
     "BaselineCNN",
@@ -53,10 +55,6 @@ __all__ = [
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, corrupt or of another architecture."""
 
 
 class PretrainedWeightsError(RuntimeError):
@@ -333,12 +331,7 @@ def _is_head(key: str) -> bool:
 
 
 def _read_checkpoint(path: Path) -> dict:
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
+    state = load_torch(path)
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} holds a {type(state).__name__}, not a state dict")
     return state
@@ -375,11 +368,7 @@ def save_checkpoint(
         "state_dict": sd,
         "meta": meta,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
-    return path
+    return save_torch(blob, path)
 
 
 def list_pretrained() -> list[str]:
@@ -448,6 +437,10 @@ def model_card_markdown(card: dict) -> str:
         lines.append(f"- stage {k}: {st['epochs_run']} epochs, Adam lr {c['lr']}, schedule {c['schedule']}, "
                      f"{st['train_seconds'] / 60:.1f} min on {st['device']}; `{st['command']}`"
                      + (f" ({st['note']})" if st.get("note") else ""))
+    for st in card.get("run_stages") or []:  # settings changed within one run (emolib train --new-stage)
+        if st.get("changed"):
+            lines.append(f"- from epoch {st['first_epoch']}, a new stage with other settings: "
+                         f"{'; '.join(st['changed'])}")
     lines += [
         f"- stored as {card['stored_as']} ({card['size_bytes'] / 1e6:.1f} MB)",
     ]

@@ -14,8 +14,10 @@ The steps, as in the thesis's real-world pipeline (its Figure 5.11):
 
 1. **Load.** Any size and mode: gray, RGBA, palette and CMYK images are converted to
    RGB and the EXIF orientation is applied (:func:`PIL.ImageOps.exif_transpose`), so
-   boxes are given in the orientation a photo viewer shows. Numpy arrays are taken as
-   RGB ``uint8`` (``bgr=True`` for OpenCV frames).
+   boxes are given in the orientation a photo viewer shows. 16-bit images are scaled
+   to 8 bits (:func:`emolib.fileio.to_8bit`), not clipped; images over PIL's pixel limit
+   are refused with one line (``EMOLIB_MAX_IMAGE_PIXELS`` raises it). Numpy arrays are
+   taken as RGB ``uint8`` (``bgr=True`` for OpenCV frames).
 2. **Detect.** MTCNN (Zhang et al. 2016) with facenet-pytorch's networks
    (``MTCNN(keep_all=True)``), its three stages run by a vectorised re-implementation
    of facenet's loop (:func:`_mtcnn_detect`, several times faster on CPU; the original
@@ -50,6 +52,7 @@ and writes one CSV row per face and frame; :func:`plot_emotions_over_time` draws
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -67,6 +70,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 from torch import nn
 
 from .data import EMOTIONS
+from .fileio import ImageTooLargeError, atomic_write, open_image, save_image, to_8bit
 from .models import CheckpointError, InputConfig, list_pretrained, load_model
 
 __all__ = [
@@ -209,8 +213,9 @@ def _open_path(path: Path) -> Image.Image:
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         raise PipelineInputError(f"{path} is a video; use emolib.pipeline.process_video")
     try:
-        img = Image.open(path)
-        img.load()
+        img = open_image(path)
+    except ImageTooLargeError as err:
+        raise PipelineInputError(str(err)) from None
     except UnidentifiedImageError:
         raise PipelineInputError(
             f"{path}: unsupported or unrecognised image format (PIL reads JPEG, PNG, BMP, GIF, TIFF, WebP, ...)"
@@ -276,6 +281,7 @@ def load_image(image: Any, bgr: bool = False) -> Image.Image:
         img = ImageOps.exif_transpose(img)
     except Exception:  # a broken EXIF block must not lose the photo
         pass
+    img = to_8bit(img)  # 16-bit and float images scaled to 0..255, not clipped to white
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -1073,6 +1079,10 @@ def process_video(
     ``face`` (so the time line shows the gap). ``out_frames``: a folder for annotated
     JPEG frames (``frame_000120.jpg``...). ``callback(frame_index, time_s, image,
     result)`` is called for every processed frame (the CLI prints JSON lines with it).
+
+    ``out_csv`` (a path or an open text stream) gets the header at once and each frame's
+    rows as soon as the frame is done (flushed), so an interrupted run (Ctrl-C, a crash)
+    keeps every frame processed before it; the ``KeyboardInterrupt`` is passed on.
     """
     from tqdm.auto import tqdm
 
@@ -1087,28 +1097,63 @@ def process_video(
         expected = min(expected, max_frames)
     rows: list[dict] = []
     frames = iter_video_frames(path, every=every, max_frames=max_frames)
-    for index, t, rgb in tqdm(frames, total=expected, desc=path.name, unit="frame", file=sys.stderr,
-                              disable=not progress, leave=False):
-        img = Image.fromarray(rgb)
-        result = pipeline._run(img, f"{path}#frame={index}")
-        base = {"time_s": round(t, 4), "frame": index}
-        if not result.faces:
-            rows.append({**base, "face": "", "x1": "", "y1": "", "x2": "", "y2": "", "score": "", "emotion": "",
-                         **{c: "" for c in classes}, "left_gesture": "", "right_gesture": ""})
-        for k, face in enumerate(result.faces):
-            x1, y1, x2, y2 = (round(v, 1) for v in face.box)
-            rows.append({**base, "face": k, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
-                         "score": round(face.score, 4), "emotion": face.emotion or "",
-                         **{c: round(face.probabilities.get(c, float("nan")), 5) for c in classes},
-                         **{f"{side}_gesture": getattr(face.hands.get(side), "gesture", None) or ""
-                            for side in ("left", "right")}})
-        if out_frames is not None:
-            draw(img, result).save(Path(out_frames) / f"frame_{index:06d}.jpg", quality=90)
-        if callback is not None:
-            callback(index, t, img, result)
-    if out_csv is not None:
-        write_emotion_csv(rows, out_csv, classes)
+    with contextlib.ExitStack() as stack:
+        stack.callback(frames.close)  # closes the video file, also on Ctrl-C
+        sink = None
+        if out_csv is not None:
+            if hasattr(out_csv, "write"):
+                stream = out_csv
+            else:  # streamed, not written atomically: what is processed must survive an interruption
+                Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
+                stream = stack.enter_context(open(out_csv, "w", newline=""))
+            sink = _CsvSink(stream, classes)
+        bar = stack.enter_context(tqdm(frames, total=expected, desc=path.name, unit="frame", file=sys.stderr,
+                                       disable=not progress, leave=False))
+        for index, t, rgb in bar:
+            img = Image.fromarray(rgb)
+            result = pipeline._run(img, f"{path}#frame={index}")
+            new_rows = _frame_rows(result, round(t, 4), index, classes)
+            rows += new_rows
+            if sink is not None:
+                sink.write(new_rows)
+            if out_frames is not None:
+                save_image(draw(img, result), Path(out_frames) / f"frame_{index:06d}.jpg", quality=90)
+            if callback is not None:
+                callback(index, t, img, result)
     return rows
+
+
+def _frame_rows(result: PipelineResult, t: float, index: int, classes: Sequence[str]) -> list[dict]:
+    base = {"time_s": t, "frame": index}
+    if not result.faces:
+        return [{**base, "face": "", "x1": "", "y1": "", "x2": "", "y2": "", "score": "", "emotion": "",
+                 **{c: "" for c in classes}, "left_gesture": "", "right_gesture": ""}]
+    rows = []
+    for k, face in enumerate(result.faces):
+        x1, y1, x2, y2 = (round(v, 1) for v in face.box)
+        rows.append({**base, "face": k, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+                     "score": round(face.score, 4), "emotion": face.emotion or "",
+                     **{c: round(face.probabilities.get(c, float("nan")), 5) for c in classes},
+                     **{f"{side}_gesture": getattr(face.hands.get(side), "gesture", None) or ""
+                        for side in ("left", "right")}})
+    return rows
+
+
+class _CsvSink:
+    """Rows of one frame written with one ``write`` call and flushed: an interruption never cuts a row."""
+
+    def __init__(self, stream, classes: Sequence[str]) -> None:
+        self.stream, self.columns = stream, _columns(classes)
+        self.write([], header=True)
+
+    def write(self, rows: Sequence[Mapping], header: bool = False) -> None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, self.columns, extrasaction="ignore")
+        if header:
+            writer.writeheader()
+        writer.writerows(rows)
+        self.stream.write(buf.getvalue())
+        self.stream.flush()
 
 
 def _columns(classes: Sequence[str]) -> list[str]:
@@ -1124,9 +1169,7 @@ def write_emotion_csv(rows: Sequence[Mapping], out: str | os.PathLike | io.TextI
         writer.writeheader()
         writer.writerows(rows)
         return
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as fh:
+    with atomic_write(out, "w", newline="") as fh:
         write_emotion_csv(rows, fh, classes)
 
 

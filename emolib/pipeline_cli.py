@@ -14,7 +14,13 @@ Examples::
     emolib predict clip.mp4 --every 10 --csv clip.csv # every 10th frame, one CSV row per face
 
 Exit status: 0 when at least one input was processed, 1 when none could be, 2 for a
-usage error (missing input, unknown model).
+usage error (missing input, unknown model), 130 after Ctrl-C (what was processed until
+then is kept: JSON lines and CSV rows are written as they come, annotated images as
+each is done).
+
+Annotated images of a folder are named after the whole file name, ``p.jpg`` ->
+``p_jpg_emotions.jpg`` and ``p.png`` -> ``p_png_emotions.jpg``, so they never collide;
+an output that would replace an input is refused.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["register", "build_parser", "main"]
+__all__ = ["register", "build_parser", "main", "annotated_name"]
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -121,7 +127,7 @@ def _emit(result, name: str, as_json: bool) -> None:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .models import CheckpointError
-    from .pipeline import VIDEO_EXTENSIONS, PipelineInputError, draw, list_images
+    from .pipeline import VIDEO_EXTENSIONS, list_images
 
     src: Path = args.input
     if not src.exists():
@@ -149,22 +155,28 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             return 2
     else:
         items = [src]
-    ok, bad = 0, []
-    for name, result, error in pipe.iter_many(items, progress=src.is_dir() and not args.no_progress):
-        if result is None:
-            bad.append((name, error))
-            if not src.is_dir():
-                print(f"emolib predict: {error}", file=sys.stderr)
-            continue
-        ok += 1
-        _emit(result, name, args.json)
-        if args.out is not None:
-            target = args.out / f"{Path(name).stem}_emotions.jpg" if src.is_dir() else args.out
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                draw(name, result).save(target)
-            except (OSError, ValueError, PipelineInputError) as err:
-                print(f"emolib predict: could not write {target}: {err}", file=sys.stderr)
+    inputs = {p.resolve() for p in items}
+    if args.out is not None and not src.is_dir() and args.out.resolve() in inputs:
+        print(f"emolib predict: --out {args.out} is the input image; give another file name", file=sys.stderr)
+        return 2
+    ok, bad, seen = 0, [], 0
+    try:
+        for name, result, error in pipe.iter_many(items, progress=src.is_dir() and not args.no_progress):
+            seen += 1
+            if result is None:
+                bad.append((name, error))
+                if not src.is_dir():
+                    print(f"emolib predict: {error}", file=sys.stderr)
+                continue
+            ok += 1
+            _emit(result, name, args.json)
+            if args.out is not None:
+                _write_annotated(name, result, annotated_name(args.out, Path(name)) if src.is_dir() else args.out,
+                                 inputs)
+    except KeyboardInterrupt:
+        print(f"emolib predict: interrupted after {seen} of {len(items)} image(s); the {ok} result(s) printed "
+              f"so far are complete", file=sys.stderr)
+        return 130
     if bad and src.is_dir():
         print(f"emolib predict: skipped {len(bad)} unreadable file(s):", file=sys.stderr)
         for name, error in bad:
@@ -174,26 +186,54 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _predict_video(args: argparse.Namespace, pipe) -> int:
-    from .pipeline import PipelineInputError, process_video, write_emotion_csv
+def annotated_name(out_dir: Path, image: Path) -> Path:
+    """Where ``predict DIR --out OUT`` writes the annotated copy of ``image``: the whole file name is kept
+    (``p.jpg`` -> ``OUT/p_jpg_emotions.jpg``), so ``p.jpg`` and ``p.png`` never share an output."""
+    return out_dir / f"{image.stem}_{image.suffix.lstrip('.').lower()}_emotions.jpg"
 
-    def as_json(index, t, img, result):
-        d = result.to_dict()
-        d.update(image=str(args.input), frame=index, time_s=round(t, 4))
-        print(json.dumps(d), flush=True)
 
+def _write_annotated(name: str, result, target: Path, inputs: set[Path]) -> None:
+    from .fileio import save_image
+    from .pipeline import PipelineInputError, draw
+
+    if target.resolve() in inputs:
+        print(f"emolib predict: not writing {target}: it is one of the input images", file=sys.stderr)
+        return
     try:
-        rows = process_video(args.input, every=args.every, pipeline=pipe, out_csv=args.csv,
-                             max_frames=args.max_frames, progress=not args.no_progress, out_frames=args.out,
-                             callback=as_json if args.json else None)
+        save_image(draw(name, result), target)
+    except (OSError, ValueError, PipelineInputError) as err:
+        print(f"emolib predict: could not write {target}: {err}", file=sys.stderr)
+
+
+def _predict_video(args: argparse.Namespace, pipe) -> int:
+    from .pipeline import PipelineInputError, process_video
+
+    done = {"frames": 0, "rows": 0}
+
+    def each(index, t, img, result):
+        done["frames"] += 1
+        done["rows"] += max(1, len(result.faces))
+        if args.json:
+            d = result.to_dict()
+            d.update(image=str(args.input), frame=index, time_s=round(t, 4))
+            print(json.dumps(d), flush=True)
+
+    # CSV rows go out as each frame is done: to --csv, or to stdout unless --json is asked for
+    out_csv = args.csv if args.csv is not None else (None if args.json else sys.stdout)
+    try:
+        process_video(args.input, every=args.every, pipeline=pipe, out_csv=out_csv, max_frames=args.max_frames,
+                      progress=not args.no_progress, out_frames=args.out, callback=each)
     except (PipelineInputError, ImportError) as err:
         print(f"emolib predict: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        where = f" in {args.csv}" if args.csv is not None else ""
+        print(f"emolib predict: interrupted after {done['frames']} frame(s); their {done['rows']} row(s) are "
+              f"kept{where}", file=sys.stderr)
+        return 130
     if args.csv is not None:
-        print(f"emolib predict: {len(rows)} row(s) written to {args.csv}", file=sys.stderr)
-    elif not args.json:
-        write_emotion_csv(rows, sys.stdout, list(pipe.classes))
-    return 0 if rows else 1
+        print(f"emolib predict: {done['rows']} row(s) written to {args.csv}", file=sys.stderr)
+    return 0 if done["frames"] else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -87,10 +87,11 @@ def config_file(user: bool = False) -> Path:
 def enable(on: bool = True, user: bool = False) -> Path:
     """Enable (or with ``on=False`` disable) the extension for Jupyter servers started from
     now on; returns the file written. Restart a running server for it to take effect."""
+    from .fileio import write_text
+
     path = config_file(user)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"ServerApp": {"jpserver_extensions": {"emolib.serverext": bool(on)}}}, indent=2)
-                    + "\n")
+    write_text(path, json.dumps({"ServerApp": {"jpserver_extensions": {"emolib.serverext": bool(on)}}}, indent=2)
+               + "\n")
     return path
 
 

@@ -8,6 +8,14 @@ RNG states and history, and ``best.pt`` when validation accuracy improves;
 ``history.json`` holds the per-epoch record. Called again on the same folder it
 resumes exactly where the last finished epoch left off.
 
+The resume state holds tensors and plain data only, and is read with
+``torch.load(weights_only=True)`` (:func:`emolib.fileio.load_torch`): a ``last.pt`` that
+asks to run code is refused. A resume with other hyper-parameters or other data is
+refused with the list of what differs (:class:`ResumeMismatchError`), unless
+``new_stage=True`` records it as a new stage. While it runs, ``fit`` holds a lock on
+the output folder (:func:`emolib.fileio.lock_folder`), so a second process on the same
+folder stops at once with an error naming the folder and the first process's id.
+
 Every epoch's shuffling and augmentation draw from generators seeded by
 ``(seed, epoch)``, so a resumed run sees the same batches as an uninterrupted one.
 
@@ -33,7 +41,17 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["TrainConfig", "fit", "predict", "try_gpu", "set_seed", "EpochSampler", "load_history"]
+from .fileio import CheckpointError, load_torch, lock_folder, save_torch, write_text
+
+__all__ = ["TrainConfig", "fit", "predict", "try_gpu", "set_seed", "EpochSampler", "load_history",
+           "ResumeMismatchError", "RESUME_FREE_SETTINGS", "data_signature"]
+
+#: Settings a resumed run may change without a new stage: they do not change what is learnt.
+RESUME_FREE_SETTINGS = ("epochs", "device", "num_workers")
+
+
+class ResumeMismatchError(ValueError):
+    """A run folder's checkpoint was made with other settings or data than the resumed run's."""
 
 
 @dataclass
@@ -173,16 +191,17 @@ def predict(
 # --------------------------------------------------------------------------- fit
 
 
-def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
+def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int, epochs: int | None = None):
+    epochs = cfg.epochs if epochs is None else max(epochs, 1)
     if cfg.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="max", factor=cfg.plateau_factor, patience=_torch_patience(cfg.plateau_patience)
         )
     if cfg.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
     if cfg.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.2
+            opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch, pct_start=0.2
         )
     if cfg.schedule == "none":
         return None
@@ -196,24 +215,66 @@ def _torch_patience(keras_patience: int) -> int:
 
 
 def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """The global RNG states as tensors and plain data (loadable with ``weights_only=True``)."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": [version, list(internal), gauss],
+             "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def data_signature(dataset) -> dict:
+    """What identifies a training or validation set for a resume check: its size, and a hash of its
+    labels and of up to 256 evenly spaced images (of an :class:`~emolib.data.ImageDataset`)."""
+    import hashlib
+
+    sig = {"n": len(dataset)}
+    images, targets = getattr(dataset, "images", None), getattr(dataset, "targets", None)
+    if isinstance(images, torch.Tensor) and isinstance(targets, torch.Tensor):
+        h = hashlib.sha1(str((tuple(images.shape), list(getattr(dataset, "classes", ())))).encode())
+        h.update(targets.to(torch.int64).numpy().tobytes())
+        step = max(1, len(images) // 256)
+        h.update(images[::step].contiguous().numpy().tobytes())
+        sig["hash"] = h.hexdigest()[:16]
+    return sig
+
+
+def _differences(saved_cfg: dict, cfg: dict, saved_data: dict | None, data: dict) -> list[str]:
+    diffs = [f"{k} {saved_cfg.get(k)!r} -> {cfg.get(k)!r}" for k in sorted(set(saved_cfg) | set(cfg))
+             if k not in RESUME_FREE_SETTINGS and saved_cfg.get(k) != cfg.get(k)]
+    for part in ("train", "val"):
+        old, new = (saved_data or {}).get(part), data[part]
+        if old is None or old == new:
+            continue
+        if old.get("n") != new.get("n"):
+            diffs.append(f"{part} data {old.get('n')} -> {new.get('n')} images")
+        else:
+            diffs.append(f"{part} data: the same number of images ({new.get('n')}), but other images or labels")
+    return diffs
+
+
+def _read_resume_state(path: Path, device: torch.device) -> dict:
+    # numpy_arrays: states written before the RNG states were stored as plain data held numpy arrays
+    ckpt = load_torch(path, map_location=device, what="resume checkpoint", numpy_arrays=True)
+    needed = {"model", "optimizer", "history", "best_acc", "stale", "rng"}
+    if not isinstance(ckpt, dict) or not needed <= set(ckpt):
+        missing = sorted(needed - set(ckpt)) if isinstance(ckpt, dict) else ["everything"]
+        raise CheckpointError(f"{path} is not a training state written by emolib.train.fit (missing {missing}); "
+                              f"move it away to start afresh")
+    return ckpt
 
 
 def load_history(out_dir: str | os.PathLike) -> list[dict]:
@@ -230,6 +291,7 @@ def fit(
     resume: bool = True,
     progress: bool = True,
     on_epoch_end: Callable[[dict], None] | None = None,
+    new_stage: bool = False,
 ) -> list[dict]:
     """Train ``model`` and return the per-epoch history.
 
@@ -238,12 +300,28 @@ def fit(
     ``out_dir``, checkpoints and ``history.json`` are written there each epoch and
     an existing ``last.pt`` is resumed (unless ``resume=False``). At the end the
     model holds the weights of the best validation epoch.
+
+    A resume whose settings (all of :class:`TrainConfig` but ``epochs``, ``device`` and
+    ``num_workers``) or data differ from the checkpoint's raises
+    :class:`ResumeMismatchError` listing the differences. With ``new_stage=True`` the run
+    continues instead from the checkpoint's weights as a new stage: a fresh optimizer and
+    schedule with the new settings, for the epochs up to ``config.epochs``; its history
+    entries carry ``"stage"`` and ``history.json`` lists the stages with their settings.
     """
+    cfg = config or TrainConfig()
+    if out_dir is None or int(os.environ.get("RANK", "0")) != 0:
+        return _fit(model, train_set, val_set, cfg, None if out_dir is None else Path(out_dir), resume,
+                    progress, on_epoch_end, new_stage)
+    with lock_folder(out_dir):
+        return _fit(model, train_set, val_set, cfg, Path(out_dir), resume, progress, on_epoch_end, new_stage)
+
+
+def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: bool, progress: bool,
+         on_epoch_end, new_stage: bool) -> list[dict]:
     from tqdm.auto import tqdm
 
     from .metrics import roc_auc
 
-    cfg = config or TrainConfig()
     device = torch.device(cfg.device) if cfg.device else try_gpu()
     started_pg = _maybe_init_distributed(device)
     rank, world, local_rank = _dist_info()
@@ -272,25 +350,44 @@ def fit(
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
-    out = Path(out_dir) if out_dir is not None else None
     history: list[dict] = []
     best_acc, best_state, start_epoch, stale = -1.0, None, 0, 0
+    data = {"train": data_signature(train_set), "val": data_signature(val_set)}
+    stages = [{"stage": 1, "first_epoch": 1, "config": asdict(cfg)}]
     if out is not None and resume and (out / "last.pt").exists():
-        ckpt = torch.load(out / "last.pt", map_location=device, weights_only=False)
+        ckpt = _read_resume_state(out / "last.pt", device)
+        saved_cfg = ckpt.get("config") or {}
+        stages = ckpt.get("stages") or [{"stage": 1, "first_epoch": 1, "config": saved_cfg}]
+        diffs = _differences(saved_cfg, asdict(cfg), ckpt.get("data"), data) if saved_cfg else []
         model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        if sched is not None and ckpt.get("scheduler") is not None:
-            sched.load_state_dict(ckpt["scheduler"])
-            if cfg.schedule == "plateau":  # the config, not the checkpoint, sets the hyper-parameters
-                sched.factor, sched.patience = cfg.plateau_factor, _torch_patience(cfg.plateau_patience)
-        scaler.load_state_dict(ckpt["scaler"])
-        history, best_acc, stale = ckpt["history"], ckpt["best_acc"], ckpt["stale"]
-        best_state = ckpt.get("best_state")
+        history = ckpt["history"]
         start_epoch = len(history)
-        _set_rng_state(ckpt["rng"])
+        if diffs and not new_stage:
+            raise ResumeMismatchError(
+                f"{out} holds a run made with other settings; resuming it would mix them in one record. "
+                f"Differences: {'; '.join(diffs)}. Resume with the same settings, use another output folder, "
+                f"or continue from these weights as a new stage (new_stage=True, emolib train --new-stage)"
+            )
+        if diffs:  # a new stage: the saved weights, a fresh optimizer and schedule with the new settings
+            for h in history:
+                h.setdefault("stage", 1)
+            stages.append({"stage": len(stages) + 1, "first_epoch": start_epoch + 1, "config": asdict(cfg),
+                           "changed": diffs})
+            sched = _make_scheduler(opt, cfg, steps, cfg.epochs - start_epoch)
+        else:
+            opt.load_state_dict(ckpt["optimizer"])
+            if sched is not None and ckpt.get("scheduler") is not None:
+                sched.load_state_dict(ckpt["scheduler"])
+                if cfg.schedule == "plateau":  # the config, not the checkpoint, sets the hyper-parameters
+                    sched.factor, sched.patience = cfg.plateau_factor, _torch_patience(cfg.plateau_patience)
+            scaler.load_state_dict(ckpt["scaler"])
+            best_acc, stale = ckpt["best_acc"], ckpt["stale"]
+            best_state = ckpt.get("best_state")
+            _set_rng_state(ckpt["rng"])
+    stage = stages[-1]["stage"] if len(stages) > 1 else None
     if out is not None and is_main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        write_text(out / "config.json", json.dumps(asdict(cfg), indent=2))
 
     for epoch in range(start_epoch, cfg.epochs):
         if cfg.early_stopping is not None and stale >= cfg.early_stopping:
@@ -342,6 +439,8 @@ def fit(
             "lr": opt.param_groups[0]["lr"],
             "seconds": time.time() - t0,
         }
+        if stage is not None:
+            entry["stage"] = stage
         if sched is not None and cfg.schedule == "plateau":
             sched.step(val_acc)
         history.append(entry)
@@ -352,17 +451,18 @@ def fit(
             stale += 1
         if out is not None and is_main:
             if stale == 0:
-                _atomic_save(best_state, out / "best.pt")
-            _atomic_save(
+                save_torch(best_state, out / "best.pt")
+            save_torch(
                 {"model": model.state_dict(), "optimizer": opt.state_dict(),
                  "scheduler": sched.state_dict() if sched is not None else None, "scaler": scaler.state_dict(),
                  "history": history, "best_acc": best_acc, "stale": stale, "best_state": best_state,
-                 "rng": _rng_state(), "config": asdict(cfg)},
+                 "rng": _rng_state(), "config": asdict(cfg), "data": data, "stages": stages},
                 out / "last.pt",
             )
-            tmp = out / "history.json.tmp"
-            tmp.write_text(json.dumps({"config": asdict(cfg), "history": history}, indent=1))
-            os.replace(tmp, out / "history.json")
+            record = {"config": asdict(cfg), "history": history}
+            if len(stages) > 1:
+                record["stages"] = stages
+            write_text(out / "history.json", json.dumps(record, indent=1))
         if is_main and progress:
             tqdm.write(
                 f"epoch {entry['epoch']:3d}  loss {entry['train_loss']:.4f}  acc {entry['train_acc']:.4f}  "
