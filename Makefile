@@ -52,11 +52,17 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } \
 	  || echo "chromium is not installed: the browser tests will be skipped"
 
-book: $(STAMP)
+book: $(STAMP) web/node_modules/.package-lock.json
 ifeq ($(EXECUTE),1)
 	$(PY) -m emolib.book execute
 endif
 	$(VENV)/bin/jupyter-book build . --path-output . -W --keep-going
+	$(PY) -m emolib.livepage stage _build/html/_static/live
+
+# The live page's runtime (onnxruntime-web, pinned by web/package-lock.json); the book's build copies its
+# WebAssembly files into _build/html/_static/live/ort (python -m emolib.livepage stage).
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
 
 clean-book:
 	rm -rf _build
