@@ -8,7 +8,9 @@ into ``DIR``:
   ``ort-wasm-simd-threaded.{mjs,wasm}``. GitHub Pages cannot send the COOP/COEP headers
   that WebAssembly threads need, so the page runs one thread with SIMD;
 * ``models/``: the face detector (MediaPipe's BlazeFace, Apache-2.0, converted by
-  ``tools/convert_mediapipe_face.py``) and the default emotion model, exported by
+  ``tools/convert_mediapipe_face.py``), MTCNN's R-Net and O-Net (facenet-pytorch's weights, MIT), which
+  move BlazeFace's boxes to where the Python pipeline's MTCNN puts them, and the default
+  emotion model, exported by
   :mod:`emolib.onnx_export` from the shipped checkpoint (``models/manifest.json`` lists
   them with their classes and the box calibration of ``tools/calibrate_face_boxes.py``);
 * our JavaScript and CSS from ``emolib/web/`` (``live.js``, ``draw.js``, ``face.js``,
@@ -25,7 +27,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .onnx_export import BLAZEFACE_FILE, export_blazeface, export_emotion
+from .onnx_export import BLAZEFACE_FILE, export_blazeface, export_emotion, export_mtcnn
 from .utils import repo_root
 
 __all__ = ["ORT_FILES", "WEB_DIR", "stage", "ort_dist", "DEFAULT_LIVE_MODEL"]
@@ -34,6 +36,7 @@ WEB_DIR = Path(__file__).parent / "web"
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 OUR_FILES = ("live.js", "draw.js", "face.js", "live.css")
 DEFAULT_LIVE_MODEL = "baseline-fer2013"
+REFINER_FILES = ("mtcnn_rnet.onnx", "mtcnn_onet.onnx")
 
 
 def ort_dist(root: Path | None = None) -> Path:
@@ -63,13 +66,15 @@ def stage(out: str | Path, model: str = DEFAULT_LIVE_MODEL, root: Path | None = 
     models = out / "models"
     models.mkdir(parents=True, exist_ok=True)
     export_blazeface(models)
+    if not all((models / f).is_file() for f in REFINER_FILES):
+        export_mtcnn(models, nets=("rnet", "onet"))
     onnx = models / f"{Path(model).stem}.onnx"
     src_ckpt = Path(model) if Path(model).is_file() else None
     if not onnx.is_file() or (src_ckpt and src_ckpt.stat().st_mtime > onnx.stat().st_mtime):
         export_emotion(model, models)
     info = json.loads(onnx.with_suffix(".json").read_text())
     calibration = json.loads((WEB_DIR / "models" / "blazeface_to_mtcnn.json").read_text())
-    manifest = {"detector": BLAZEFACE_FILE, "emotion": info, "calibration": calibration,
+    manifest = {"detector": BLAZEFACE_FILE, "refiners": list(REFINER_FILES), "emotion": info, "calibration": calibration,
                 "bytes": {p.name: p.stat().st_size for p in sorted(models.glob("*.onnx"))}}
     (models / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest

@@ -41,7 +41,6 @@ __all__ = ["OPSET", "WEB_MODELS", "export_emotion", "export_mtcnn", "export_blaz
 OPSET = 17
 WEB_MODELS = Path(__file__).parent / "web" / "models"
 BLAZEFACE_FILE = "blazeface_short_range.onnx"
-MTCNN_FILES = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")
 
 
 class _Normalised(nn.Module):
@@ -120,20 +119,21 @@ def mtcnn_networks() -> tuple[nn.Module, nn.Module, nn.Module]:
     return PNet().eval(), RNet().eval(), ONet().eval()
 
 
-def export_mtcnn(out: str | os.PathLike) -> list[Path]:
-    """Write MTCNN's three networks (facenet-pytorch's weights) as ``mtcnn_{p,r,o}net.onnx``."""
+def export_mtcnn(out: str | os.PathLike, nets: tuple[str, ...] = ("pnet", "rnet", "onet")) -> list[Path]:
+    """Write MTCNN's networks (facenet-pytorch's weights) as ``mtcnn_{p,r,o}net.onnx`` (``nets``: which)."""
     pnet, rnet, onet = mtcnn_networks()
     out = Path(out)
-    return [
-        _export(_MtcnnInput(pnet), torch.rand(1, 3, 60, 80), out / MTCNN_FILES[0], ["regression", "probability"],
-                {"image": {0: "n", 2: "height", 3: "width"}, "regression": {0: "n", 2: "h", 3: "w"},
-                 "probability": {0: "n", 2: "h", 3: "w"}}),
-        _export(_MtcnnInput(rnet), torch.rand(3, 3, 24, 24), out / MTCNN_FILES[1], ["regression", "probability"],
-                {"image": {0: "n"}, "regression": {0: "n"}, "probability": {0: "n"}}),
-        _export(_MtcnnInput(onet), torch.rand(3, 3, 48, 48), out / MTCNN_FILES[2],
-                ["regression", "landmarks", "probability"],
-                {"image": {0: "n"}, "regression": {0: "n"}, "landmarks": {0: "n"}, "probability": {0: "n"}}),
-    ]
+    n = {0: "n"}
+    specs = {
+        "pnet": (pnet, (1, 3, 60, 80), ["regression", "probability"],
+                 {"image": {0: "n", 2: "height", 3: "width"}, "regression": {0: "n", 2: "h", 3: "w"},
+                  "probability": {0: "n", 2: "h", 3: "w"}}),
+        "rnet": (rnet, (3, 3, 24, 24), ["regression", "probability"], {"image": n, "regression": n, "probability": n}),
+        "onet": (onet, (3, 3, 48, 48), ["regression", "landmarks", "probability"],
+                 {"image": n, "regression": n, "landmarks": n, "probability": n}),
+    }
+    return [_export(_MtcnnInput(specs[k][0]), torch.rand(*specs[k][1]), out / f"mtcnn_{k}.onnx", specs[k][2],
+                    specs[k][3]) for k in nets]
 
 
 def export_blazeface(out: str | os.PathLike) -> Path:

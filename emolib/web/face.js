@@ -220,3 +220,58 @@ export function preprocessFace(rgba, width, height, box, { size = 48, margin = 0
   for (let i = 0; i < x.length; i++) x[i] = small[i] / 255;
   return x;
 }
+
+// ---------------------------------------------------------------- MTCNN's O-Net as a box refiner
+
+// MTCNN's last stage (emolib.pipeline._mtcnn_detect) on the detector's boxes: each box made square
+// (facenet-pytorch's rerec), cut as _mtcnn_crops cuts it (truncated, clipped, one pixel wider on the
+// top left), resampled to 48x48, and O-Net's regression applied (bbreg). The result is the box the
+// Python pipeline would give, so the crops the emotion model sees agree with Python's.
+export function rerec(box) {
+  const [x1, y1, x2, y2] = box, w = x2 - x1, h = y2 - y1, l = Math.max(w, h);
+  const nx = x1 + w * 0.5 - l * 0.5, ny = y1 + h * 0.5 - l * 0.5;
+  return [nx, ny, nx + l, ny + l];
+}
+
+export function mtcnnRegion(box, width, height) {
+  const b = box.map(Math.trunc);
+  return [Math.max(b[0], 1) - 1, Math.max(b[1], 1) - 1, Math.min(b[2], width), Math.min(b[3], height)];
+}
+
+export function bbreg(box, reg) {
+  const w = box[2] - box[0] + 1, h = box[3] - box[1] + 1;
+  return [box[0] + reg[0] * w, box[1] + reg[1] * h, box[2] + reg[2] * w, box[3] + reg[3] * h];
+}
+
+// torchvision's roi_align (aligned=True, sampling_ratio 2) of one box of an RGBA image, as
+// emolib.pipeline._mtcnn_crops cuts MTCNN's patches: size x size, RGB planes (CHW), pixels in 0..1.
+export function roiAlign(rgba, width, height, region, size, sampling = 2, out = null, offset = 0) {
+  const [x1, y1, x2, y2] = region;
+  const sx = x1 - 0.5, sy = y1 - 0.5, bw = (x2 - x1) / size, bh = (y2 - y1) / size, count = sampling * sampling;
+  const dst = out || new Float32Array(3 * size * size), plane = size * size;
+  const acc = [0, 0, 0];
+  const sample = (y, x) => {
+    if (y < -1 || y > height || x < -1 || x > width) return;
+    if (y <= 0) y = 0;
+    if (x <= 0) x = 0;
+    let yl = Math.trunc(y), xl = Math.trunc(x), yh, xh;
+    if (yl >= height - 1) { yh = yl = height - 1; y = yl; } else yh = yl + 1;
+    if (xl >= width - 1) { xh = xl = width - 1; x = xl; } else xh = xl + 1;
+    const ly = y - yl, lx = x - xl, hy = 1 - ly, hx = 1 - lx;
+    const p1 = (yl * width + xl) * 4, p2 = (yl * width + xh) * 4, p3 = (yh * width + xl) * 4, p4 = (yh * width + xh) * 4;
+    for (let c = 0; c < 3; c++) {
+      acc[c] += hy * hx * rgba[p1 + c] + hy * lx * rgba[p2 + c] + ly * hx * rgba[p3 + c] + ly * lx * rgba[p4 + c];
+    }
+  };
+  for (let ph = 0; ph < size; ph++) {
+    for (let pw = 0; pw < size; pw++) {
+      acc[0] = acc[1] = acc[2] = 0;
+      for (let iy = 0; iy < sampling; iy++) {
+        const y = sy + ph * bh + (iy + 0.5) * bh / sampling;
+        for (let ix = 0; ix < sampling; ix++) sample(y, sx + pw * bw + (ix + 0.5) * bw / sampling);
+      }
+      for (let c = 0; c < 3; c++) dst[offset + c * plane + ph * size + pw] = acc[c] / count / 255;
+    }
+  }
+  return dst;
+}

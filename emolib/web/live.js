@@ -10,10 +10,13 @@
 // 16x12 gray thumbnail of the frame, so a test can tell which camera frame it was).
 
 import { drawFaces } from "./draw.js";
-import { DETECTOR_SIZE, decodeBlazeFace, letterbox, preprocessFace, toFrameBox } from "./face.js";
+import { DETECTOR_SIZE, bbreg, decodeBlazeFace, letterbox, mtcnnRegion, preprocessFace, rerec, roiAlign,
+  toFrameBox }
+  from "./face.js";
 
 const HERE = new URL(".", import.meta.url).href;
 const MAX_FACES = 4;
+const MIN_SCORE = 0.95;  // O-Net's face probability, as EmotionPipeline(min_score=0.95); R-Net's: 0.8, as MTCNN
 const root = document.getElementById("emolib-live");
 const $ = (sel) => root.querySelector(sel);
 const video = $("video"), overlay = $(".emolib-live-overlay"), still = $(".emolib-live-photo");
@@ -55,11 +58,12 @@ async function load() {
   ort.env.wasm.wasmPaths = HERE + "ort/";
   manifest = await (await fetch(HERE + "models/manifest.json")).json();
   const opts = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
-  const [detector, emotion] = await Promise.all([
+  const [detector, rnet, onet, emotion] = await Promise.all([
     ort.InferenceSession.create(HERE + "models/" + manifest.detector, opts),
+    ...manifest.refiners.map((f) => ort.InferenceSession.create(HERE + "models/" + f, opts)),
     ort.InferenceSession.create(HERE + "models/" + manifest.emotion.file, opts),
   ]);
-  sessions = { detector, emotion };
+  sessions = { detector, rnet, onet, emotion };
   setStatus(`ready: ${manifest.emotion.name} (${manifest.emotion.classes.length} emotions) and BlazeFace`);
 }
 
@@ -79,10 +83,8 @@ async function analyze(source, w, h) {
   }
   const out = await sessions.detector.run({ image: new ort.Tensor("float32", input, [1, DETECTOR_SIZE, DETECTOR_SIZE, 3]) });
   const found = decodeBlazeFace(out.regressors.data, out.classificators.data).slice(0, MAX_FACES);
-  const boxes = found.map((d) => toFrameBox(d, lb, w, h, manifest.calibration))
-    .filter((b) => b[2] - b[0] >= 1 && b[3] - b[1] >= 1);
-  boxes.sort((a, b) => a[0] - b[0] || a[1] - b[1]);  // left to right, as the Python pipeline
-  const faces = boxes.map((box, i) => ({ box, score: found[i].score }));
+  const faces = await refine(found.map((d) => rerec(toFrameBox(d, lb, w, h, manifest.calibration))), rgba, w, h);
+  faces.sort((a, b) => a.box[0] - b.box[0] || a.box[1] - b.box[1]);  // left to right, as the Python pipeline
   if (faces.length) {
     const S = manifest.emotion.size, classes = manifest.emotion.classes;
     const batch = new Float32Array(faces.length * S * S);
@@ -98,6 +100,31 @@ async function analyze(source, w, h) {
     });
   }
   return { faces, rgba };
+}
+
+// MTCNN's second and third stages (R-Net, O-Net) on the squared detector boxes, as emolib.pipeline's
+// _mtcnn_detect runs them: Python's boxes and face probabilities.
+async function mtcnnStage(net, squares, rgba, w, h, size, threshold) {
+  const plane = 3 * size * size, input = new Float32Array(squares.length * plane);
+  squares.forEach((box, i) => roiAlign(rgba, w, h, mtcnnRegion(box, w, h), size, 2, input, i * plane));
+  const out = await net.run({ image: new ort.Tensor("float32", input, [squares.length, 3, size, size]) });
+  const reg = out.regression.data, prob = out.probability.data, kept = [];
+  squares.forEach((box, i) => {
+    if (prob[2 * i + 1] > threshold) kept.push({ box: bbreg(box, Array.from(reg.subarray(4 * i, 4 * i + 4))), score: prob[2 * i + 1] });
+  });
+  return kept;
+}
+
+async function refine(squares, rgba, w, h) {
+  const valid = squares.filter((b) => { const r = mtcnnRegion(b, w, h); return r[2] > r[0] && r[3] > r[1]; });
+  if (!valid.length) return [];
+  const second = await mtcnnStage(sessions.rnet, valid, rgba, w, h, 24, 0.8);
+  if (!second.length) return [];
+  const third = await mtcnnStage(sessions.onet, second.map((f) => rerec(f.box)), rgba, w, h, 48, MIN_SCORE);
+  const clip = (v, hi) => Math.max(0, Math.min(hi, v));
+  return third.map((f) => ({ box: [clip(f.box[0], w), clip(f.box[1], h), clip(f.box[2], w), clip(f.box[3], h)],
+                             score: f.score }))
+    .filter((f) => f.box[2] - f.box[0] >= 1 && f.box[3] - f.box[1] >= 1);
 }
 
 function thumbnail(rgba, w, h, tw = 16, th = 12) {
