@@ -8,8 +8,8 @@ into ``DIR``:
   ``ort-wasm-simd-threaded.{mjs,wasm}``. GitHub Pages cannot send the COOP/COEP headers
   that WebAssembly threads need, so the page runs one thread with SIMD;
 * ``models/``: the face detector (MediaPipe's BlazeFace, Apache-2.0, converted by
-  ``tools/convert_mediapipe_face.py``), MTCNN's R-Net and O-Net (facenet-pytorch's weights, MIT), which
-  move BlazeFace's boxes to where the Python pipeline's MTCNN puts them, and the default
+  ``tools/convert_mediapipe_face.py``), MTCNN's three networks (facenet-pytorch's weights, MIT), which
+  run around BlazeFace's boxes to put them where the Python pipeline's MTCNN does, and the default
   emotion model, exported by
   :mod:`emolib.onnx_export` from the shipped checkpoint (``models/manifest.json`` lists
   them with their classes and the box calibration of ``tools/calibrate_face_boxes.py``);
@@ -34,9 +34,9 @@ __all__ = ["ORT_FILES", "WEB_DIR", "stage", "ort_dist", "DEFAULT_LIVE_MODEL"]
 
 WEB_DIR = Path(__file__).parent / "web"
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
-OUR_FILES = ("live.js", "draw.js", "face.js", "live.css")
+OUR_FILES = ("live.js", "draw.js", "face.js", "mtcnn.js", "live.css")
 DEFAULT_LIVE_MODEL = "baseline-fer2013"
-REFINER_FILES = ("mtcnn_rnet.onnx", "mtcnn_onet.onnx")
+REFINER_FILES = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")
 
 
 def ort_dist(root: Path | None = None) -> Path:
@@ -67,7 +67,7 @@ def stage(out: str | Path, model: str = DEFAULT_LIVE_MODEL, root: Path | None = 
     models.mkdir(parents=True, exist_ok=True)
     export_blazeface(models)
     if not all((models / f).is_file() for f in REFINER_FILES):
-        export_mtcnn(models, nets=("rnet", "onet"))
+        export_mtcnn(models)
     onnx = models / f"{Path(model).stem}.onnx"
     src_ckpt = Path(model) if Path(model).is_file() else None
     if not onnx.is_file() or (src_ckpt and src_ckpt.stat().st_mtime > onnx.stat().st_mtime):

@@ -142,10 +142,6 @@ def _agreement(run: dict, y4m: Path, n: int) -> tuple[int, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 15 asks >= 90 %; measured 80-84 %: the page's MTCNN boxes (BlazeFace, then "
-                          "MTCNN's R-Net and O-Net) differ from Python's full MTCNN by about 3 px (std), and "
-                          "baseline-fer2013 is unsure on this clip; with the page's boxes Python agrees with "
-                          "the page on 96 %. Closing the gap needs P-Net's pyramid in JavaScript.", strict=False)
 def test_live_page_agrees_with_the_python_pipeline(live_run):
     agree, compared = _agreement(*live_run)
     assert compared >= 20, f"only {compared} frames with exactly one face to compare"

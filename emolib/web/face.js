@@ -247,30 +247,34 @@ export function bbreg(box, reg) {
 // emolib.pipeline._mtcnn_crops cuts MTCNN's patches: size x size, RGB planes (CHW), pixels in 0..1.
 export function roiAlign(rgba, width, height, region, size, sampling = 2, out = null, offset = 0) {
   const [x1, y1, x2, y2] = region;
-  const sx = x1 - 0.5, sy = y1 - 0.5, bw = (x2 - x1) / size, bh = (y2 - y1) / size, count = sampling * sampling;
+  const sx = x1 - 0.5, sy = y1 - 0.5, bw = (x2 - x1) / size, bh = (y2 - y1) / size, norm = 1 / (sampling * sampling * 255);
   const dst = out || new Float32Array(3 * size * size), plane = size * size;
-  const acc = [0, 0, 0];
-  const sample = (y, x) => {
-    if (y < -1 || y > height || x < -1 || x > width) return;
-    if (y <= 0) y = 0;
-    if (x <= 0) x = 0;
-    let yl = Math.trunc(y), xl = Math.trunc(x), yh, xh;
-    if (yl >= height - 1) { yh = yl = height - 1; y = yl; } else yh = yl + 1;
-    if (xl >= width - 1) { xh = xl = width - 1; x = xl; } else xh = xl + 1;
-    const ly = y - yl, lx = x - xl, hy = 1 - ly, hx = 1 - lx;
-    const p1 = (yl * width + xl) * 4, p2 = (yl * width + xh) * 4, p3 = (yh * width + xl) * 4, p4 = (yh * width + xh) * 4;
-    for (let c = 0; c < 3; c++) {
-      acc[c] += hy * hx * rgba[p1 + c] + hy * lx * rgba[p2 + c] + ly * hx * rgba[p3 + c] + ly * lx * rgba[p4 + c];
-    }
-  };
   for (let ph = 0; ph < size; ph++) {
     for (let pw = 0; pw < size; pw++) {
-      acc[0] = acc[1] = acc[2] = 0;
+      let a0 = 0, a1 = 0, a2 = 0;
       for (let iy = 0; iy < sampling; iy++) {
-        const y = sy + ph * bh + (iy + 0.5) * bh / sampling;
-        for (let ix = 0; ix < sampling; ix++) sample(y, sx + pw * bw + (ix + 0.5) * bw / sampling);
+        let y = sy + ph * bh + (iy + 0.5) * bh / sampling;
+        if (y < -1 || y > height) continue;
+        if (y <= 0) y = 0;
+        let yl = Math.trunc(y), yh;
+        if (yl >= height - 1) { yh = yl = height - 1; y = yl; } else yh = yl + 1;
+        const ly = y - yl, hy = 1 - ly, rl = yl * width, rh = yh * width;
+        for (let ix = 0; ix < sampling; ix++) {
+          let x = sx + pw * bw + (ix + 0.5) * bw / sampling;
+          if (x < -1 || x > width) continue;
+          if (x <= 0) x = 0;
+          let xl = Math.trunc(x), xh;
+          if (xl >= width - 1) { xh = xl = width - 1; x = xl; } else xh = xl + 1;
+          const lx = x - xl, hx = 1 - lx;
+          const w1 = hy * hx, w2 = hy * lx, w3 = ly * hx, w4 = ly * lx;
+          const p1 = (rl + xl) * 4, p2 = (rl + xh) * 4, p3 = (rh + xl) * 4, p4 = (rh + xh) * 4;
+          a0 += w1 * rgba[p1] + w2 * rgba[p2] + w3 * rgba[p3] + w4 * rgba[p4];
+          a1 += w1 * rgba[p1 + 1] + w2 * rgba[p2 + 1] + w3 * rgba[p3 + 1] + w4 * rgba[p4 + 1];
+          a2 += w1 * rgba[p1 + 2] + w2 * rgba[p2 + 2] + w3 * rgba[p3 + 2] + w4 * rgba[p4 + 2];
+        }
       }
-      for (let c = 0; c < 3; c++) dst[offset + c * plane + ph * size + pw] = acc[c] / count / 255;
+      const q = offset + ph * size + pw;
+      dst[q] = a0 * norm; dst[q + plane] = a1 * norm; dst[q + 2 * plane] = a2 * norm;
     }
   }
   return dst;

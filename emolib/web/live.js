@@ -10,13 +10,16 @@
 // 16x12 gray thumbnail of the frame, so a test can tell which camera frame it was).
 
 import { drawFaces } from "./draw.js";
-import { DETECTOR_SIZE, bbreg, decodeBlazeFace, letterbox, mtcnnRegion, preprocessFace, rerec, roiAlign,
-  toFrameBox }
-  from "./face.js";
+import { DETECTOR_SIZE, decodeBlazeFace, letterbox, preprocessFace, toFrameBox } from "./face.js";
+import { detectInRegions } from "./mtcnn.js";
 
 const HERE = new URL(".", import.meta.url).href;
 const MAX_FACES = 4;
-const MIN_SCORE = 0.95;  // O-Net's face probability, as EmotionPipeline(min_score=0.95); R-Net's: 0.8, as MTCNN
+const MIN_SCORE = 0.95;  // O-Net's face probability, as EmotionPipeline(min_score=0.95)
+const MIN_FACE = 32;  // MTCNN's min_face_size, as EmotionPipeline's default
+const REGION_MARGIN = 0.4;  // MTCNN looks at BlazeFace's box plus this share of its size on each side,
+const TRACK_MARGIN = 0.2;  // and at the last frame's MTCNN box plus this share
+const DETECT_EVERY = 10;  // camera frames between two BlazeFace passes while faces are followed
 const root = document.getElementById("emolib-live");
 const $ = (sel) => root.querySelector(sel);
 const video = $("video"), overlay = $(".emolib-live-overlay"), still = $(".emolib-live-photo");
@@ -31,7 +34,8 @@ window.emolibLive = state;
 const work = document.createElement("canvas"), workCtx = work.getContext("2d", { willReadFrequently: true });
 const det = document.createElement("canvas"), detCtx = det.getContext("2d", { willReadFrequently: true });
 det.width = det.height = DETECTOR_SIZE;
-let sessions = null, manifest = null, busy = false, startedAt = 0, lastAttrs = 0;
+let sessions = null, manifest = null, busy = false, startedAt = 0, lastAttrs = 0, tracked = [];
+const timing = {};
 const stamps = [];
 
 function setStatus(text) {
@@ -58,20 +62,60 @@ async function load() {
   ort.env.wasm.wasmPaths = HERE + "ort/";
   manifest = await (await fetch(HERE + "models/manifest.json")).json();
   const opts = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
-  const [detector, rnet, onet, emotion] = await Promise.all([
+  const [detector, pnet, rnet, onet, emotion] = await Promise.all([
     ort.InferenceSession.create(HERE + "models/" + manifest.detector, opts),
     ...manifest.refiners.map((f) => ort.InferenceSession.create(HERE + "models/" + f, opts)),
     ort.InferenceSession.create(HERE + "models/" + manifest.emotion.file, opts),
   ]);
-  sessions = { detector, rnet, onet, emotion };
+  sessions = { detector, pnet, rnet, onet, emotion };
   setStatus(`ready: ${manifest.emotion.name} (${manifest.emotion.classes.length} emotions) and BlazeFace`);
 }
 
 // Every face of an RGBA image (w x h): boxes in its pixels, emotions and probabilities.
-async function analyze(source, w, h) {
+async function analyze(source, w, h, still = false) {
+  const tFrame = performance.now();
   if (work.width !== w || work.height !== h) { work.width = w; work.height = h; }
   workCtx.drawImage(source, 0, 0, w, h);
   const rgba = workCtx.getImageData(0, 0, w, h).data;
+  const t0 = performance.now();
+  // BlazeFace every DETECT_EVERY-th frame of the camera (and on photos, and when no face is being followed);
+  // in between, MTCNN looks around the faces of the previous frame.
+  const useDetector = still || !tracked.length || state.frames % DETECT_EVERY === 0;
+  const regions = useDetector ? await blazeFaceRegions(w, h) : tracked.map((f) => expand(f.box, TRACK_MARGIN));
+  const t1 = performance.now();
+  const faces = (await refine(regions, rgba, w, h)).slice(0, MAX_FACES);
+  tracked = still ? [] : faces;
+  timing.detector = useDetector ? t1 - t0 : 0;
+  timing.mtcnn = performance.now() - t1;
+  faces.sort((a, b) => a.box[0] - b.box[0] || a.box[1] - b.box[1]);  // left to right, as the Python pipeline
+  if (faces.length) {
+    const S = manifest.emotion.size, classes = manifest.emotion.classes;
+    const batch = new Float32Array(faces.length * S * S);
+    faces.forEach((f, i) => batch.set(preprocessFace(rgba, w, h, f.box, { size: S }), i * S * S));
+    const t2 = performance.now();
+    const res = await sessions.emotion.run({ image: new ort.Tensor("float32", batch, [faces.length, 1, S, S]) });
+    const p = res.probabilities.data;
+    faces.forEach((f, i) => {
+      f.probabilities = {};
+      let best = 0;
+      classes.forEach((c, k) => { f.probabilities[c] = p[i * classes.length + k]; if (p[i * classes.length + k] > p[i * classes.length + best]) best = k; });
+      f.emotion = classes[best];
+      f.p = p[i * classes.length + best];
+    });
+    timing.emotion = performance.now() - t2;
+  }
+  timing.total = performance.now() - tFrame;
+  return { faces, rgba };
+}
+
+// MTCNN as the Python pipeline runs it, around the faces BlazeFace found (mtcnn.js): Python's boxes.
+function expand([x1, y1, x2, y2], margin = REGION_MARGIN) {
+  const m = margin * Math.max(x2 - x1, y2 - y1);
+  return [x1 - m, y1 - m, x2 + m, y2 + m];
+}
+
+// BlazeFace on the letterboxed frame (the work canvas): regions where MTCNN then looks.
+async function blazeFaceRegions(w, h) {
   const lb = letterbox(w, h);
   detCtx.fillStyle = "black";
   detCtx.fillRect(0, 0, DETECTOR_SIZE, DETECTOR_SIZE);
@@ -82,48 +126,15 @@ async function analyze(source, w, h) {
     input[j++] = px[i] / 255; input[j++] = px[i + 1] / 255; input[j++] = px[i + 2] / 255;
   }
   const out = await sessions.detector.run({ image: new ort.Tensor("float32", input, [1, DETECTOR_SIZE, DETECTOR_SIZE, 3]) });
-  const found = decodeBlazeFace(out.regressors.data, out.classificators.data).slice(0, MAX_FACES);
-  const faces = await refine(found.map((d) => rerec(toFrameBox(d, lb, w, h, manifest.calibration))), rgba, w, h);
-  faces.sort((a, b) => a.box[0] - b.box[0] || a.box[1] - b.box[1]);  // left to right, as the Python pipeline
-  if (faces.length) {
-    const S = manifest.emotion.size, classes = manifest.emotion.classes;
-    const batch = new Float32Array(faces.length * S * S);
-    faces.forEach((f, i) => batch.set(preprocessFace(rgba, w, h, f.box, { size: S }), i * S * S));
-    const res = await sessions.emotion.run({ image: new ort.Tensor("float32", batch, [faces.length, 1, S, S]) });
-    const p = res.probabilities.data;
-    faces.forEach((f, i) => {
-      f.probabilities = {};
-      let best = 0;
-      classes.forEach((c, k) => { f.probabilities[c] = p[i * classes.length + k]; if (p[i * classes.length + k] > p[i * classes.length + best]) best = k; });
-      f.emotion = classes[best];
-      f.p = p[i * classes.length + best];
-    });
-  }
-  return { faces, rgba };
+  return decodeBlazeFace(out.regressors.data, out.classificators.data).slice(0, 2 * MAX_FACES)
+    .map((d) => expand(toFrameBox(d, lb, w, h, manifest.calibration)));
 }
 
-// MTCNN's second and third stages (R-Net, O-Net) on the squared detector boxes, as emolib.pipeline's
-// _mtcnn_detect runs them: Python's boxes and face probabilities.
-async function mtcnnStage(net, squares, rgba, w, h, size, threshold) {
-  const plane = 3 * size * size, input = new Float32Array(squares.length * plane);
-  squares.forEach((box, i) => roiAlign(rgba, w, h, mtcnnRegion(box, w, h), size, 2, input, i * plane));
-  const out = await net.run({ image: new ort.Tensor("float32", input, [squares.length, 3, size, size]) });
-  const reg = out.regression.data, prob = out.probability.data, kept = [];
-  squares.forEach((box, i) => {
-    if (prob[2 * i + 1] > threshold) kept.push({ box: bbreg(box, Array.from(reg.subarray(4 * i, 4 * i + 4))), score: prob[2 * i + 1] });
-  });
-  return kept;
-}
-
-async function refine(squares, rgba, w, h) {
-  const valid = squares.filter((b) => { const r = mtcnnRegion(b, w, h); return r[2] > r[0] && r[3] > r[1]; });
-  if (!valid.length) return [];
-  const second = await mtcnnStage(sessions.rnet, valid, rgba, w, h, 24, 0.8);
-  if (!second.length) return [];
-  const third = await mtcnnStage(sessions.onet, second.map((f) => rerec(f.box)), rgba, w, h, 48, MIN_SCORE);
+async function refine(regions, rgba, w, h) {
+  const faces = await detectInRegions(sessions, rgba, w, h, regions, { minFace: MIN_FACE, timing });
   const clip = (v, hi) => Math.max(0, Math.min(hi, v));
-  return third.map((f) => ({ box: [clip(f.box[0], w), clip(f.box[1], h), clip(f.box[2], w), clip(f.box[3], h)],
-                             score: f.score }))
+  return faces.filter((f) => f.score >= MIN_SCORE)
+    .map((f) => ({ box: [clip(f.box[0], w), clip(f.box[1], h), clip(f.box[2], w), clip(f.box[3], h)], score: f.score }))
     .filter((f) => f.box[2] - f.box[0] >= 1 && f.box[3] - f.box[1] >= 1);
 }
 
@@ -149,7 +160,7 @@ function record(faces, rgba, w, h) {
   state.emotion = faces.length ? faces[0].emotion : "";
   if (state.firstMs === null && faces.length && startedAt) state.firstMs = now - startedAt;
   if (logging) {
-    state.log.push({ frame: state.frames, t: now, thumb: thumbnail(rgba, w, h),
+    state.log.push({ frame: state.frames, t: now, thumb: thumbnail(rgba, w, h), timing: { ...timing },
                      faces: faces.map((f) => ({ box: f.box, emotion: f.emotion, probabilities: f.probabilities })) });
   }
   publish();
@@ -189,6 +200,7 @@ async function start() {
 function stop() {
   state.stream.getTracks().forEach((t) => t.stop());
   state.stream = null;
+  tracked = [];
   video.srcObject = null;
   startButton.textContent = "Start camera";
   setStatus("stopped");
@@ -206,7 +218,7 @@ async function analyzePhoto(file) {
   }
   const scale = Math.min(1, 1280 / Math.max(bitmap.width, bitmap.height));
   const w = Math.round(bitmap.width * scale), h = Math.round(bitmap.height * scale);
-  const { faces, rgba } = await analyze(bitmap, w, h);
+  const { faces, rgba } = await analyze(bitmap, w, h, true);
   still.width = w; still.height = h;
   still.getContext("2d").drawImage(bitmap, 0, 0, w, h);
   still.hidden = false; video.hidden = true;
