@@ -101,6 +101,8 @@ def live_run(tmp_path_factory):
         run["photo_status"] = wait_for(
             lambda: (s := cdp.js("document.getElementById('emolib-live').dataset.status")).startswith(PHOTO.name) and s,
             60, "the photo's result")
+        run["origin"] = url
+        run["resources"] = cdp.js("performance.getEntriesByType('resource').map((e) => e.name)")
     return run, y4m, n
 
 
@@ -116,6 +118,10 @@ def test_live_page_draws_faces_with_emotions(live_run):
     probs = with_faces[0]["faces"][0]["probabilities"]
     assert len(probs) == 7 and abs(sum(probs.values()) - 1) < 1e-3
     assert run["photo_status"].startswith(f"{PHOTO.name}: 1 face"), run["photo_status"]
+    # everything the page loaded came from the static server: no CDN, works offline once loaded
+    assert any(r.endswith(".wasm") for r in run["resources"]) and any(r.endswith(".onnx") for r in run["resources"])
+    elsewhere = [r for r in run["resources"] if not r.startswith(run["origin"])]
+    assert not elsewhere, f"the page loaded files from elsewhere: {elsewhere}"
 
 
 def _agreement(run: dict, y4m: Path, n: int) -> tuple[int, int]:
