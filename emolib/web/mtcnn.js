@@ -135,8 +135,8 @@ function levelPart(level, region) {
 
 // One of the later stages on its patches; the batch padded to a multiple of 8 (zeros, results ignored), so
 // that frame after frame the network sees a few input shapes only.
-async function stage(net, squares, rgba, w, h, size) {
-  const plane = 3 * size * size, n = 8 * Math.ceil(squares.length / 8), input = new Float32Array(n * plane);
+async function stage(net, squares, rgba, w, h, size, pad = 8) {
+  const plane = 3 * size * size, n = pad * Math.ceil(squares.length / pad), input = new Float32Array(n * plane);
   squares.forEach((box, i) => roiAlign(rgba, w, h, mtcnnRegion(box, w, h), size, 2, input, i * plane));
   return net.run({ image: new ort.Tensor("float32", input, [n, 3, size, size]) });
 }
@@ -197,7 +197,8 @@ export async function detectInRegions(nets, rgba, w, h, regions, { minFace = 32,
   boxes = validBoxes(nms(kept, 0.7).map((b) => rerec(bbreg(b, b.slice(5, 9)))), w, h);
   if (!boxes.length) return [];
   timing.rnet = performance.now() - t1;
-  out = await stage(nets.onet, boxes, rgba, w, h, 48);
+  timing.survivors = boxes.length;
+  out = await stage(nets.onet, boxes, rgba, w, h, 48, 2);
   timing.onet = performance.now() - t1 - timing.rnet;
   kept = [];
   boxes.forEach((b, i) => {
