@@ -14,7 +14,8 @@ import { DETECTOR_SIZE, decodeBlazeFace, letterbox, preprocessFace, toFrameBox }
 import { detectInRegions } from "./mtcnn.js";
 
 const HERE = new URL(".", import.meta.url).href;
-const MAX_FACES = 4;
+const MAX_FACES = 4;  // faces read per camera frame
+const MAX_PHOTO_FACES = 64;
 const MIN_SCORE = 0.95;  // O-Net's face probability, as EmotionPipeline(min_score=0.95)
 const MIN_FACE = 32;  // MTCNN's min_face_size, as EmotionPipeline's default
 const REGION_MARGIN = 0.4;  // MTCNN looks at BlazeFace's box plus this share of its size on each side,
@@ -78,12 +79,14 @@ async function analyze(source, w, h, still = false) {
   workCtx.drawImage(source, 0, 0, w, h);
   const rgba = workCtx.getImageData(0, 0, w, h).data;
   const t0 = performance.now();
-  // BlazeFace every DETECT_EVERY-th frame of the camera (and on photos, and when no face is being followed);
-  // in between, MTCNN looks around the faces of the previous frame.
-  const useDetector = still || !tracked.length || state.frames % DETECT_EVERY === 0;
-  const regions = useDetector ? await blazeFaceRegions(w, h) : tracked.map((f) => expand(f.box, TRACK_MARGIN));
+  // A photo: MTCNN on the whole image, as the Python pipeline (BlazeFace's short range misses small faces).
+  // The camera: BlazeFace every DETECT_EVERY-th frame (and when no face is being followed), MTCNN around
+  // its faces; in between, MTCNN looks around the faces of the previous frame.
+  const useDetector = !still && (!tracked.length || state.frames % DETECT_EVERY === 0);
+  const regions = still ? [[0, 0, w, h]]
+    : useDetector ? await blazeFaceRegions(w, h) : tracked.map((f) => expand(f.box, TRACK_MARGIN));
   const t1 = performance.now();
-  const faces = (await refine(regions, rgba, w, h)).slice(0, MAX_FACES);
+  const faces = (await refine(regions, rgba, w, h)).slice(0, still ? MAX_PHOTO_FACES : MAX_FACES);
   tracked = still ? [] : faces;
   timing.detector = useDetector ? t1 - t0 : 0;
   timing.mtcnn = performance.now() - t1;
