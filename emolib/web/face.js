@@ -221,12 +221,11 @@ export function preprocessFace(rgba, width, height, box, { size = 48, margin = 0
   return x;
 }
 
-// ---------------------------------------------------------------- MTCNN's O-Net as a box refiner
+// ---------------------------------------------------------------- MTCNN's box helpers (used by mtcnn.js)
 
-// MTCNN's last stage (emolib.pipeline._mtcnn_detect) on the detector's boxes: each box made square
-// (facenet-pytorch's rerec), cut as _mtcnn_crops cuts it (truncated, clipped, one pixel wider on the
-// top left), resampled to 48x48, and O-Net's regression applied (bbreg). The result is the box the
-// Python pipeline would give, so the crops the emotion model sees agree with Python's.
+// facenet-pytorch's rerec (a box made square around its centre), the patch region of
+// emolib.pipeline._mtcnn_crops (truncated, clipped, one pixel wider on the top left) and bbreg
+// (a network's regression applied to a box).
 export function rerec(box) {
   const [x1, y1, x2, y2] = box, w = x2 - x1, h = y2 - y1, l = Math.max(w, h);
   const nx = x1 + w * 0.5 - l * 0.5, ny = y1 + h * 0.5 - l * 0.5;
