@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 EXECUTE ?= 0
 export EMOLIB_DATA ?= $(abspath ../shared/data)
 
-.PHONY: test test-hands book venv clean-book chromium
+.PHONY: test test-hands book venv clean-book chromium web-deps
 
 venv: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements/pins.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium web-deps
 	$(PY) -m pytest -q
 	$(MAKE) test-hands
 
@@ -52,11 +52,22 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } \
 	  || echo "chromium is not installed: the browser tests will be skipped"
 
-book: $(STAMP)
+book: $(STAMP) web/node_modules/.package-lock.json
 ifeq ($(EXECUTE),1)
 	$(PY) -m emolib.book execute
 endif
 	$(VENV)/bin/jupyter-book build . --path-output . -W --keep-going
+	$(PY) -m emolib.livepage stage _build/html/_static/live
+
+# The live page's runtime (onnxruntime-web, pinned by web/package-lock.json); the book's build copies its
+# WebAssembly files into _build/html/_static/live/ort (python -m emolib.livepage stage).
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+# For make test: the live page's browser test skips (saying why) where npm is missing.
+web-deps:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) -s web/node_modules/.package-lock.json; \
+	else echo "npm is not installed: the live page's browser test will be skipped"; fi
 
 clean-book:
 	rm -rf _build

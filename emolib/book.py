@@ -1442,9 +1442,63 @@ def timing_table(rows: Sequence[Mapping]) -> str:
     ])
 
 
+def live_page_table(folder: str | os.PathLike = "results/08_webcam") -> str | None:
+    """The kernel widget (``fps.json``) beside the book's in-browser page (``live_fps.json``, written by
+    ``benchmarks/live_fps.py``) as a Markdown table, with the face detectors' cost in the browser
+    (``browser_detectors.json``); ``None`` when the page's benchmark has not been run."""
+    import json
+    import statistics
+
+    folder = repo_path(folder)
+    if not (folder / "live_fps.json").is_file():
+        return None
+    live = json.loads((folder / "live_fps.json").read_text())
+    widget = json.loads((folder / "fps.json").read_text()) if (folder / "fps.json").is_file() else None
+    peer = json.loads((folder / "live_fps_peer.json").read_text()) if (folder / "live_fps_peer.json").is_file() else None
+
+    def runs(rec):
+        each = ", ".join(f"{r['fps']:.1f}" for r in rec["runs"])
+        return f"**{rec['fps_median']:.1f}** ({each})"
+
+    def loads(rec):
+        return ", ".join(f"{r['loadavg_before'][0]:.1f}" for r in rec["runs"])
+
+    wfps = f"{statistics.median(widget['runs_fps']):.1f} ({', '.join(f'{f:.1f}' for f in widget['runs_fps'])})" \
+        if widget and widget.get("runs_fps") else (f"{widget['fps']:.1f}" if widget else "not recorded")
+    cols = [("kernel widget (chapter 8)", None), ("in-browser page (*Try it*)", live)]
+    if peer:
+        cols.append(("peer: `@vladmandic/human`, WASM, face + emotion", peer))
+    rows = ["| | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+
+    def row(name, widget_cell, fn):
+        rows.append(f"| {name} | {widget_cell} | " + " | ".join(fn(r) for _, r in cols[1:]) + " |")
+
+    row("annotated frames per second, 640×480 (median, runs)", wfps, runs)
+    row("Start to first annotated frame (median)", "", lambda r: f"{r['first_ms_median'] / 1000:.1f} s")
+    row("page load to models ready (median)", "", lambda r: f"{r['load_s_median']:.1f} s")
+    row("model files the page loads", "", lambda r: f"{sum(r['model_bytes'].values()) / 1e6:.1f} MB"
+        if r.get("model_bytes") else "")
+    row("Python process", "the kernel (and the Jupyter server)", lambda r: "none: a static file server")
+    row("load average at the start of each run", "", loads)
+    det = folder / "browser_detectors.json"
+    if det.is_file():
+        d = json.loads(det.read_text())
+        rows += ["", "| face detector in the browser (1 thread, WASM SIMD) | networks per 640×480 frame (median) |",
+                 "|---|---|",
+                 f"| MediaPipe BlazeFace (short range, 128×128) | {d['blazeface_ms']:.1f} ms |",
+                 f"| MTCNN: P-Net on the {len(d['mtcnn_pyramid'])}-level pyramid, R-Net on 32, O-Net on 1 "
+                 f"candidates | {d['mtcnn_networks_per_frame_ms']:.1f} ms (P-Net alone {d['mtcnn_pnet_ms']:.1f} ms; "
+                 f"pyramid and NMS in JavaScript on top) |",
+                 f"| MTCNN's R-Net per candidate (from a batch of 8) and O-Net on one face | "
+                 f"{d['mtcnn_rnet_ms']['8'] / 8:.1f} ms and {d['mtcnn_onet_ms']['1']:.1f} ms |",
+                 f"| the emotion model (baseline-fer2013), one face | {d['emotion_baseline_ms']:.1f} ms |",
+                 f"| load average before the detector measurement | {d['loadavg_before'][0]:.1f} |"]
+    return "\n".join(rows)
+
+
 __all__ += ["PHOTO_SOURCES", "EXAMPLE_PHOTOS", "make_placeholder_photos", "pipeline_examples", "pipeline_model",
             "show_missing_model", "show_image", "image_grid", "plot_contrast", "photo_table",
-            "pipeline_benchmark_table", "webcam_record", "webcam_record_table", "webcam_variants_table",
+            "pipeline_benchmark_table", "webcam_record", "webcam_record_table", "webcam_variants_table", "live_page_table",
             "camera_frames", "camera_jpegs", "time_frames",
             "timing_table"]
 

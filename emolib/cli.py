@@ -92,11 +92,34 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.onnx:
+        return _cmd_export_onnx(args)
+    if not (args.run and args.name and args.command):
+        print("emolib export: give RUN --name --command (ship a run), or --onnx NAME", file=sys.stderr)
+        return 2
     from .experiment import ship
 
     card = ship(args.run, args.name, args.command, half=not args.fp32, root=args.data, note=args.note)
     print(json.dumps({k: card.get(k) for k in ("name", "parameters", "size_bytes")} |
                      {"test_accuracy": card.get("test", {}).get("accuracy")}))
+    return 0
+
+
+def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    from .models import CheckpointError
+    from .onnx_export import export_onnx, onnx_names
+
+    if args.onnx not in onnx_names() and not Path(args.onnx).is_file():
+        print(f"emolib export: --onnx takes one of {', '.join(onnx_names())} or a checkpoint file, "
+              f"not {args.onnx!r}", file=sys.stderr)
+        return 2
+    try:
+        paths = export_onnx(args.onnx, args.out)
+    except (CheckpointError, FileNotFoundError) as err:
+        print(f"emolib export: {err}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(json.dumps({"onnx": str(path), "size_bytes": path.stat().st_size}))
     return 0
 
 
@@ -166,10 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tta", help="test-time augmentation, e.g. 'flip' or 'flip,shift'")
     e.set_defaults(func=_cmd_evaluate)
 
-    x = sub.add_parser("export", help="ship a finished run as a named checkpoint with a model card")
-    x.add_argument("run", type=Path, help="the run folder (holds result.json and model.pt)")
-    x.add_argument("--name", required=True, help="checkpoint name, <model>-<dataset> (e.g. baseline-fer2013)")
-    x.add_argument("--command", required=True, help="the command that trained it (recorded in the card)")
+    x = sub.add_parser("export", help="ship a finished run as a named checkpoint with a model card, "
+                                      "or (--onnx) write ONNX files for the browser")
+    x.add_argument("run", type=Path, nargs="?", help="the run folder (holds result.json and model.pt)")
+    x.add_argument("--name", help="checkpoint name, <model>-<dataset> (e.g. baseline-fer2013)")
+    x.add_argument("--command", help="the command that trained it (recorded in the card)")
+    x.add_argument("--onnx", metavar="NAME", help="write ONNX file(s) instead: a shipped emotion model, "
+                                                  "mtcnn, blazeface or all (see emolib.onnx_export)")
+    x.add_argument("--out", type=Path, default=Path("onnx"), help="folder for --onnx (default: ./onnx)")
     x.add_argument("--data", type=Path, help="data root for the test metrics (default: $EMOLIB_DATA/<dataset>)")
     x.add_argument("--note", default="", help="a remark for the card, e.g. how the machine was shared")
     x.add_argument("--fp32", action="store_true", help="store float32 weights (default: float16)")

@@ -338,9 +338,7 @@ class FaceTracker:
         return PipelineResult(image_size=frame_size, faces=faces)
 
 
-_ESM = r"""
-const PALETTE = [[230,25,75],[60,180,75],[0,130,200],[245,130,48],[145,30,180],[70,240,240],
-                 [240,50,230],[210,245,60],[250,190,190],[0,128,128]];
+_WIDGET_ESM = r"""
 const TIMEOUT_MS = 15000;
 
 function base64(buffer) {
@@ -512,57 +510,8 @@ function render({ model, el }) {
     overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
   }
 
-  function drawFaces(faces, w, h) {
-    if (overlay.width !== w || overlay.height !== h) { overlay.width = w; overlay.height = h; }
-    const ctx = overlay.getContext("2d");
-    ctx.clearRect(0, 0, w, h);
-    const mirror = model.get("mirror");
-    const line = Math.max(2, Math.round(Math.min(w, h) / 200));
-    faces.forEach((face, i) => {
-      const c = PALETTE[i % PALETTE.length], color = `rgb(${c[0]},${c[1]},${c[2]})`;
-      let [x1, y1, x2, y2] = face.box;
-      if (mirror) [x1, x2] = [w - x2, w - x1];
-      ctx.lineWidth = line; ctx.strokeStyle = color;
-      ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
-      const label = face.emotion ? `${face.emotion} ${Math.round(100 * face.p)}%` : `face ${face.score.toFixed(2)}`;
-      const fs = Math.max(12, Math.min(28, Math.round((x2 - x1) / 7)));
-      ctx.font = `bold ${fs}px sans-serif`;
-      const tw = ctx.measureText(label).width;
-      const ty = y1 - fs - 6 >= 0 ? y1 - fs - 6 : y1 + line;
-      ctx.fillStyle = `rgba(${c[0]},${c[1]},${c[2]},0.8)`;
-      ctx.fillRect(x1, ty, tw + 8, fs + 6);
-      ctx.fillStyle = "white"; ctx.textBaseline = "top";
-      ctx.fillText(label, x1 + 4, ty + 3);
-      const probs = Object.entries(face.probabilities || {});
-      if (model.get("bars") && probs.length) {
-        const bf = Math.max(10, Math.round(fs * 0.65)), row = bf + 3, barLen = 3 * bf;
-        ctx.font = `${bf}px sans-serif`;
-        const nameW = Math.max(...probs.map(([n]) => ctx.measureText(n).width));
-        const pw = nameW + barLen + 10, ph = row * probs.length + 4;
-        let px = x2 + 4 + pw <= w ? x2 + 4 : (x1 - 4 - pw >= 0 ? x1 - 4 - pw : Math.max(0, x2 - pw));
-        const py = Math.min(Math.max(0, y1), Math.max(0, h - ph));
-        ctx.fillStyle = "rgba(0,0,0,0.55)"; ctx.fillRect(px, py, pw, ph);
-        const top = Math.max(...probs.map(([, p]) => p));
-        probs.forEach(([name, p], k) => {
-          const ry = py + 2 + k * row;
-          ctx.fillStyle = "white"; ctx.fillText(name, px + 3, ry);
-          const bx = px + nameW + 7;
-          ctx.strokeStyle = "rgba(255,255,255,0.4)"; ctx.lineWidth = 1;
-          ctx.strokeRect(bx, ry + 2, barLen, row - 4);
-          ctx.fillStyle = p === top ? color : "rgba(220,220,220,0.85)";
-          ctx.fillRect(bx, ry + 2, Math.max(1, p * barLen), row - 4);
-        });
-      }
-      Object.values(face.hands || {}).forEach((hand) => {
-        if (!hand || !hand.box) return;
-        let [hx1, hy1, hx2, hy2] = hand.box;
-        if (mirror) [hx1, hx2] = [w - hx2, w - hx1];
-        ctx.setLineDash([6, 4]); ctx.strokeStyle = color; ctx.strokeRect(hx1, hy1, hx2 - hx1, hy2 - hy1);
-        ctx.setLineDash([]);
-        const name = hand.gesture || hand.label || "";
-        if (name) { ctx.fillStyle = color; ctx.fillText(name, hx1 + 2, hy2 + 2); }
-      });
-    });
+  function drawFaces(faces, w, h) {  // emolib/web/draw.js, shared with the book's live page
+    drawFacesOn(overlay, faces, w, h, { mirror: model.get("mirror"), bars: model.get("bars") });
   }
 
   function showStats(msg) {
@@ -646,6 +595,9 @@ function render({ model, el }) {
 
 export default { render };
 """
+
+# The drawing of boxes, labels and bars is the book's live page's (emolib/web/draw.js): one module for both.
+_ESM = (Path(__file__).parent / "web" / "draw.js").read_text() + "\nconst drawFacesOn = drawFaces;\n" + _WIDGET_ESM
 
 _CSS = r"""
 .emolib-webcam { font-family: sans-serif; font-size: 13px; max-width: 100%; }

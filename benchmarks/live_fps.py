@@ -1,0 +1,102 @@
+"""The live page's frame rate in headless Chromium, repeated: no Python process behind the page.
+
+Each run builds/stages the page if needed (``tests/browser_page.py``), serves ``_build/html``
+with a plain static file server, starts a fresh headless Chromium with the fake camera fed
+from the test's 2 s of ``short_hamilton_clip.mp4`` (640x480 y4m, 30 fps), opens the page,
+clicks *Start camera* and records:
+
+* ``fps``: annotated frames per second over ``--seconds`` (after 5 warm-up frames), from the
+  page's frame counter (the goal: >= 28; the fake camera delivers 30);
+* ``first_ms``: from the click on *Start camera* to the first frame drawn with a face
+  (goal: within 3 s), the models being loaded with the page;
+* ``load_s``: from navigation to the models being ready;
+* the load average before and after (a run with load > 2.5 on this 2-core machine is suspect).
+
+Writes ``results/08_webcam/live_fps.json`` (every run, medians); chapter 8 shows it beside the
+kernel widget's ``fps.json``. Run it under ``flock /tmp/heavy.lock`` on a shared machine::
+
+    flock /tmp/heavy.lock python benchmarks/live_fps.py --repeats 3
+
+``--peer DIR`` measures a peer page the same way instead (served from DIR, which holds a
+``book/08b_try_it.html`` with the same DOM contract): the issue's peer is ``@vladmandic/human``
+(npm) with its TF.js WebAssembly backend, face detector and emotion model only, set up as a
+throwaway page outside the repository (not a dependency); its record goes to
+``live_fps_peer.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser_page import build_live_page, chromium, open_live_page, run_camera, serve, write_y4m  # noqa: E402
+from tests.test_live_page import CLIP, CLIP_SECONDS, CLIP_START_S  # noqa: E402
+
+
+def one_run(tmp: Path, y4m: Path, seconds: float, site: Path) -> dict:
+    load_before = os.getloadavg()
+    with serve(site) as url, chromium(tmp / "profile", y4m, tmp / "chromium.log") as cdp:
+        t0 = time.time()
+        open_live_page(cdp, url, log=False)
+        load_s = time.time() - t0
+        run = run_camera(cdp, seconds)
+    return {"fps": round(run["measured_fps"], 2), "first_ms": round(run["first_ms"]),
+            "load_s": round(load_s, 2), "frames": run["frames"], "seconds": round(run["measured_s"], 2),
+            "loadavg_before": [round(v, 2) for v in load_before],
+            "loadavg_after": [round(v, 2) for v in os.getloadavg()]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=15.0)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--peer", type=Path, help="a folder with a peer page (book/08b_try_it.html) to measure instead")
+    args = p.parse_args(argv)
+    out = args.out or ROOT / "results" / "08_webcam" / ("live_fps_peer.json" if args.peer else "live_fps.json")
+    site = args.peer or ROOT / "_build" / "html"
+    if not args.peer:
+        build_live_page()
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        y4m = Path(tmp) / "camera.y4m"
+        write_y4m(CLIP, y4m, CLIP_START_S, CLIP_SECONDS)
+        for i in range(args.repeats):
+            folder = Path(tmp) / f"run{i}"
+            folder.mkdir()
+            runs.append(one_run(folder, y4m, args.seconds, site))
+            print(json.dumps(runs[-1]), flush=True)
+    version = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.strip()
+    manifest = None if args.peer else json.loads((site / "_static" / "live" / "models" / "manifest.json").read_text())
+    record = {
+        "what": "peer page: @vladmandic/human (npm), TF.js WASM backend, face detector and emotion model only; "
+                "headless Chromium, fake camera 640x480 at 30 fps, static file server" if args.peer else "the book's live page (onnxruntime-web 1.30.0, 1 thread, WASM SIMD): BlazeFace every 10th frame, "
+                "MTCNN (P-Net, R-Net, O-Net) around the faces, baseline-fer2013; headless Chromium, fake camera "
+                "640x480 at 30 fps, static file server",
+        "runs": runs,
+        "fps_median": statistics.median(r["fps"] for r in runs),
+        "first_ms_median": statistics.median(r["first_ms"] for r in runs),
+        "load_s_median": statistics.median(r["load_s"] for r in runs),
+        "goal": {"fps": 28, "first_ms": 3000},
+        "model_bytes": manifest["bytes"] if manifest else None,
+        "chromium": version, "cpus": os.cpu_count(),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in record.items() if k != "runs"}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

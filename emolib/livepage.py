@@ -1,0 +1,100 @@
+"""The files of the book's live page ("Try it", next to chapter 8), staged for a static web server.
+
+``python -m emolib.livepage stage DIR`` (``make book`` runs it for ``_static/live``) puts
+into ``DIR``:
+
+* ``ort/``: ONNX Runtime Web's single-threaded-capable WebAssembly build from the npm
+  package in ``web/`` (``npm ci`` there first; MIT licence): ``ort.wasm.min.js`` and
+  ``ort-wasm-simd-threaded.{mjs,wasm}``. GitHub Pages cannot send the COOP/COEP headers
+  that WebAssembly threads need, so the page runs one thread with SIMD;
+* ``models/``: the face detector (MediaPipe's BlazeFace, Apache-2.0, converted by
+  ``tools/convert_mediapipe_face.py``), MTCNN's three networks (facenet-pytorch's weights, MIT), which
+  run around BlazeFace's boxes to put them where the Python pipeline's MTCNN does, and the default
+  emotion model, exported by
+  :mod:`emolib.onnx_export` from the shipped checkpoint (``models/manifest.json`` lists
+  them with their classes and the box calibration of ``tools/calibrate_face_boxes.py``);
+* our JavaScript and CSS from ``emolib/web/`` (``live.js``, ``draw.js``, ``face.js``,
+  ``live.css``).
+
+Nothing is fetched from another site when the page runs: it loads these files only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from .onnx_export import BLAZEFACE_FILE, export_blazeface, export_emotion, export_mtcnn
+from .utils import repo_root
+
+__all__ = ["ORT_FILES", "WEB_DIR", "stage", "ort_dist", "DEFAULT_LIVE_MODEL"]
+
+WEB_DIR = Path(__file__).parent / "web"
+ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+OUR_FILES = ("live.js", "draw.js", "face.js", "mtcnn.js", "live.css")
+DEFAULT_LIVE_MODEL = "baseline-fer2013"
+REFINER_FILES = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")
+
+
+def ort_dist(root: Path | None = None) -> Path:
+    """``web/node_modules/onnxruntime-web/dist``, or a clear error saying to run ``npm ci``."""
+    dist = Path(root or repo_root()) / "web" / "node_modules" / "onnxruntime-web" / "dist"
+    missing = [f for f in ORT_FILES if not (dist / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"onnxruntime-web is not installed ({dist / missing[0]} is missing): "
+                                f"run `npm ci` in {dist.parents[2]}")
+    return dist
+
+
+def _fresh(src: Path, dst: Path) -> None:
+    if not dst.is_file() or dst.stat().st_size != src.stat().st_size or dst.stat().st_mtime < src.stat().st_mtime:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+
+
+def stage(out: str | Path, model: str = DEFAULT_LIVE_MODEL, root: Path | None = None) -> dict:
+    """Copy the runtime, the models and our scripts into ``out``; returns the manifest written there."""
+    out = Path(out)
+    dist = ort_dist(root)
+    for name in ORT_FILES:
+        _fresh(dist / name, out / "ort" / name)
+    for name in OUR_FILES:
+        _fresh(WEB_DIR / name, out / name)
+    models = out / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    export_blazeface(models)
+    if not all((models / f).is_file() for f in REFINER_FILES):
+        export_mtcnn(models)
+    onnx = models / f"{Path(model).stem}.onnx"
+    src_ckpt = Path(model) if Path(model).is_file() else None
+    if not onnx.is_file() or (src_ckpt and src_ckpt.stat().st_mtime > onnx.stat().st_mtime):
+        export_emotion(model, models)
+    info = json.loads(onnx.with_suffix(".json").read_text())
+    calibration = json.loads((WEB_DIR / "models" / "blazeface_to_mtcnn.json").read_text())
+    manifest = {"detector": BLAZEFACE_FILE, "refiners": list(REFINER_FILES), "emotion": info, "calibration": calibration,
+                "bytes": {p.name: p.stat().st_size for p in sorted(models.glob("*.onnx"))}}
+    (models / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m emolib.livepage", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("stage", help="copy the live page's files into a folder")
+    s.add_argument("out", type=Path)
+    s.add_argument("--model", default=DEFAULT_LIVE_MODEL, help="the emotion model (shipped name or checkpoint)")
+    args = p.parse_args(argv)
+    try:
+        manifest = stage(args.out, args.model)
+    except FileNotFoundError as err:
+        print(f"emolib.livepage: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(manifest["bytes"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

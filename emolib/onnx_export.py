@@ -1,0 +1,159 @@
+"""ONNX files for the browser: the shipped emotion models and the face detectors.
+
+``python -m emolib export --onnx NAME [--out DIR]`` writes them (``NAME`` is a shipped
+emotion model, ``mtcnn``, ``blazeface`` or ``all``); ``make book`` puts them into the
+book's static files, where the live page (``book/08b_try_it.md``) runs them with ONNX
+Runtime Web.
+
+Every file takes **pixels in 0..1** and has its normalisation baked into the graph, so
+the page does no arithmetic the Python code does elsewhere:
+
+* emotion models: input ``image`` ``(n, C, S, S)`` (48x48 gray for the FER2013 models)
+  in 0..1, the checkpoint's ``(x - mean) / std`` first; outputs ``logits`` and
+  ``probabilities`` ``(n, classes)``; the class names are in the model's metadata
+  (``classes``, comma-separated) and in :func:`export_emotion`'s JSON side file;
+* MTCNN (facenet-pytorch's weights): ``mtcnn_pnet.onnx`` (any height and width),
+  ``mtcnn_rnet.onnx`` (24x24 patches), ``mtcnn_onet.onnx`` (48x48 patches), each with
+  facenet's ``(255 x - 127.5) / 128`` first;
+* BlazeFace, MediaPipe's short-range face detector (Apache-2.0), converted from the
+  TFLite file of the mediapipe 0.10.21 wheel by ``tools/convert_mediapipe_face.py``
+  (TensorFlow is not a dependency of emolib, so the converted file ships in
+  ``emolib/web/models/``): input ``image`` ``(1, 128, 128, 3)`` RGB in 0..1, outputs
+  ``regressors (1, 896, 16)`` and ``classificators (1, 896, 1)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .models import list_pretrained, load_model
+
+__all__ = ["OPSET", "WEB_MODELS", "export_emotion", "export_mtcnn", "export_blazeface", "export_onnx",
+           "onnx_names"]
+
+OPSET = 17
+WEB_MODELS = Path(__file__).parent / "web" / "models"
+BLAZEFACE_FILE = "blazeface_short_range.onnx"
+
+
+class _Normalised(nn.Module):
+    """``model((x - mean) / std)`` followed by a softmax: what the browser runs."""
+
+    def __init__(self, model: nn.Module, mean, std) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor):
+        logits = self.model((x - self.mean) / self.std)
+        return logits, logits.softmax(1)
+
+
+class _MtcnnInput(nn.Module):
+    """One of MTCNN's networks after facenet-pytorch's ``(255 x - 127.5) / 128``."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor):
+        return self.net((x * 255.0 - 127.5) * 0.0078125)
+
+
+def onnx_names() -> list[str]:
+    """What ``--onnx`` accepts: the shipped emotion models, ``mtcnn``, ``blazeface`` and ``all``."""
+    return [n for n in list_pretrained() if not n.startswith("gestures")] + ["mtcnn", "blazeface", "all"]
+
+
+def _export(module: nn.Module, example: torch.Tensor, path: Path, outputs: list[str], axes: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter (dynamo=False): the dynamo one needs onnxscript, and these graphs are plain.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(module.eval(), (example,), str(tmp), input_names=["image"], output_names=outputs,
+                          dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+    os.replace(tmp, path)
+    return path
+
+
+def _set_metadata(path: Path, meta: dict) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    for k, v in meta.items():
+        model.metadata_props.add(key=k, value=str(v))
+    onnx.save(model, str(path))
+
+
+def export_emotion(name_or_path: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write ``<out>/<name>.onnx`` (and ``<name>.json``: classes, input size and channels) for an emotion model."""
+    model = load_model(name_or_path)
+    cfg = model.input_config
+    name = Path(str(name_or_path)).stem
+    path = Path(out) / f"{name}.onnx"
+    example = torch.rand(2, cfg.channels, cfg.size, cfg.size)
+    _export(_Normalised(model, cfg.mean, cfg.std), example, path, ["logits", "probabilities"],
+            {"image": {0: "faces"}, "logits": {0: "faces"}, "probabilities": {0: "faces"}})
+    info = {"name": name, "classes": list(model.classes), "size": cfg.size, "channels": cfg.channels,
+            "input": "pixels in 0..1, normalisation in the graph", "file": path.name}
+    _set_metadata(path, {"classes": ",".join(model.classes), "size": cfg.size, "channels": cfg.channels,
+                         "producer": "emolib.onnx_export"})
+    path.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
+    return path
+
+
+def mtcnn_networks() -> tuple[nn.Module, nn.Module, nn.Module]:
+    """facenet-pytorch's P-Net, R-Net and O-Net with their shipped weights, in eval mode."""
+    from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
+
+    return PNet().eval(), RNet().eval(), ONet().eval()
+
+
+def export_mtcnn(out: str | os.PathLike, nets: tuple[str, ...] = ("pnet", "rnet", "onet")) -> list[Path]:
+    """Write MTCNN's networks (facenet-pytorch's weights) as ``mtcnn_{p,r,o}net.onnx`` (``nets``: which)."""
+    pnet, rnet, onet = mtcnn_networks()
+    out = Path(out)
+    n = {0: "n"}
+    specs = {
+        "pnet": (pnet, (1, 3, 60, 80), ["regression", "probability"],
+                 {"image": {0: "n", 2: "height", 3: "width"}, "regression": {0: "n", 2: "h", 3: "w"},
+                  "probability": {0: "n", 2: "h", 3: "w"}}),
+        "rnet": (rnet, (3, 3, 24, 24), ["regression", "probability"], {"image": n, "regression": n, "probability": n}),
+        "onet": (onet, (3, 3, 48, 48), ["regression", "landmarks", "probability"],
+                 {"image": n, "regression": n, "landmarks": n, "probability": n}),
+    }
+    return [_export(_MtcnnInput(specs[k][0]), torch.rand(*specs[k][1]), out / f"mtcnn_{k}.onnx", specs[k][2],
+                    specs[k][3]) for k in nets]
+
+
+def export_blazeface(out: str | os.PathLike) -> Path:
+    """Copy the converted BlazeFace (``tools/convert_mediapipe_face.py`` made it) to ``out``."""
+    src = WEB_MODELS / BLAZEFACE_FILE
+    if not src.is_file():
+        raise FileNotFoundError(f"{src} is missing: run tools/convert_mediapipe_face.py (see its docstring)")
+    dst = Path(out) / BLAZEFACE_FILE
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.resolve() != src.resolve():
+        shutil.copyfile(src, dst)
+    return dst
+
+
+def export_onnx(name: str, out: str | os.PathLike) -> list[Path]:
+    """Write the ONNX file(s) for ``name`` (see :func:`onnx_names`) into ``out``; returns their paths."""
+    if name == "all":
+        return [p for n in onnx_names() if n != "all" for p in export_onnx(n, out)]
+    if name == "mtcnn":
+        return export_mtcnn(out)
+    if name == "blazeface":
+        return [export_blazeface(out)]
+    return [export_emotion(name, out)]

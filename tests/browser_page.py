@@ -1,0 +1,152 @@
+"""Static pages in headless Chromium: a local file server and a DevTools session (for tests and benchmarks).
+
+Used by ``tests/test_live_page.py``, ``benchmarks/live_fps.py`` and
+``benchmarks/browser_detectors.py``. Chromium's flags, the DevTools client and the
+y4m writer are those of ``tests/test_webcam_browser.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import json
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.test_webcam_browser import CDP, CHROMIUM, _start_chromium, _stop, write_y4m  # noqa: F401
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm",
+                      ".mjs": "text/javascript", ".js": "text/javascript", ".onnx": "application/octet-stream"}
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+@contextlib.contextmanager
+def serve(folder: Path):
+    """A plain static file server for ``folder`` on 127.0.0.1 (no Python code behind the pages); yields its URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def chromium(profile: Path, y4m: Path | None, log_path: Path):
+    """Headless Chromium (fake camera from ``y4m``); yields a :class:`CDP` session on its page."""
+    with open(log_path, "w") as log:
+        if y4m is None:
+            y4m = profile.parent / "none.y4m"
+            y4m.write_bytes(b"YUV4MPEG2 W16 H16 F30:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(16 * 16 * 3 // 2))
+        proc, port = _start_chromium(profile, y4m, log)
+        cdp = None
+        try:
+            targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
+            page = next(t for t in targets if t["type"] == "page")
+            cdp = CDP(page["webSocketDebuggerUrl"])
+            cdp.call("Page.enable")
+            cdp.call("Runtime.enable")
+            yield cdp
+        finally:
+            if cdp is not None:
+                cdp.close()
+            _stop(proc)
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.25):
+    """``predicate()``'s first truthy value, or ``TimeoutError`` after ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# --------------------------------------------------------------------------- the book's live page
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build" / "html"
+LIVE_PAGE = "book/08b_try_it.html"
+LIVE_SOURCES = [ROOT / "book" / "08b_try_it.md", ROOT / "_toc.yml", ROOT / "_config.yml"]
+
+
+def build_live_page(build: Path = BUILD) -> Path:
+    """``_build/html`` with the live page: runs ``jupyter-book build`` when the page is missing or older than
+    its sources, then stages its files (:func:`emolib.livepage.stage`); returns the built page."""
+    import subprocess
+    import sys
+
+    from emolib.livepage import stage
+
+    page = build / LIVE_PAGE
+    if not page.is_file() or page.stat().st_mtime < max(p.stat().st_mtime for p in LIVE_SOURCES):
+        jb = Path(sys.executable).parent / "jupyter-book"
+        done = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(ROOT), "-W", "--keep-going"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0 or not page.is_file():
+            raise RuntimeError(f"jupyter-book build failed ({done.returncode}):\n{done.stdout[-3000:]}\n"
+                               f"{done.stderr[-3000:]}")
+    stage(build / "_static" / "live")
+    return page
+
+
+LIVE_STATE = """(() => { const e = document.getElementById('emolib-live'); if (!e) return null;
+  return {fps: +e.dataset.fps, faces: +e.dataset.faces, frames: +e.dataset.frames, emotion: e.dataset.emotion,
+          status: e.dataset.status, first_ms: e.dataset.firstMs ? +e.dataset.firstMs : null}; })()"""
+
+OVERLAY_PIXELS = """(() => { const c = document.querySelector('.emolib-live-overlay');
+  if (!c || !c.width) return -1;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; })()"""
+
+
+def open_live_page(cdp: CDP, url: str, log: bool = True, timeout: float = 120) -> dict:
+    """Navigate to the live page and wait until its models are loaded; returns its state."""
+    cdp.call("Page.navigate", url=f"{url}/{LIVE_PAGE}" + ("?log=1" if log else ""))
+
+    def ready():
+        s = cdp.js(LIVE_STATE)
+        if s and s["status"].startswith(("could not", "error")):
+            raise RuntimeError(f"the live page says: {s['status']}")
+        return s if s and s["status"].startswith("ready") else None
+
+    return wait_for(ready, timeout, "the live page to load its models")
+
+
+def run_camera(cdp: CDP, seconds: float, warmup_frames: int = 5) -> dict:
+    """Click *Start camera*, wait for ``warmup_frames`` annotated frames, then measure for ``seconds``.
+
+    Returns the page's state at the end, ``fps`` (annotated frames per second over the measured
+    seconds, from the page's frame counter), ``first_ms`` (Start to the first frame with a face)
+    and the frame log (when the page was opened with ``log=True``).
+    """
+    cdp.js("document.getElementById('emolib-live-start').click()")
+
+    def warm():
+        s = cdp.js(LIVE_STATE)
+        if s["status"].startswith(("no camera", "error")):
+            raise RuntimeError(f"the live page says: {s['status']}")
+        return s if s["frames"] >= warmup_frames else None
+
+    wait_for(warm, 60, f"{warmup_frames} annotated frames")
+    n0, t0 = cdp.js("window.emolibLive.frames"), time.time()
+    time.sleep(seconds)
+    n1, t1 = cdp.js("window.emolibLive.frames"), time.time()
+    state = cdp.js(LIVE_STATE)
+    state["measured_fps"] = (n1 - n0) / (t1 - t0)
+    state["measured_s"] = t1 - t0
+    state["overlay_pixels"] = cdp.js(OVERLAY_PIXELS)
+    state["first_ms"] = cdp.js("window.emolibLive.firstMs")
+    state["log"] = cdp.js("window.emolibLive.log")
+    return state
