@@ -57,7 +57,7 @@ from .fileio import CheckpointError, load_torch, lock_folder, save_torch, write_
 from .optim import make_ema, make_optimizer
 
 __all__ = ["TrainConfig", "fit", "predict", "try_gpu", "set_seed", "EpochSampler", "load_history",
-           "ResumeMismatchError", "RESUME_FREE_SETTINGS", "data_signature"]
+           "ResumeMismatchError", "RESUME_FREE_SETTINGS", "data_signature", "batch_transforms"]
 
 #: Settings a resumed run may change without a new stage: they do not change what is learnt.
 RESUME_FREE_SETTINGS = ("epochs", "device", "num_workers")
@@ -214,8 +214,14 @@ def predict(
 # --------------------------------------------------------------------------- fit
 
 
-def _batch_augmentation(cfg: TrainConfig, train_set, val_set):
-    """``(BatchAugment, eval transform)`` for ``cfg.batch_augment``, or ``(None, None)``."""
+def batch_transforms(cfg: TrainConfig, train_set, val_set):
+    """What ``fit`` does to a batch with ``cfg.batch_augment``: ``(augment, prepare)``, or ``(None, None)``.
+
+    ``augment`` is a :class:`~emolib.augment.BatchAugment` returning floats in [0, 1] at the
+    stored size; ``prepare`` is the validation set's transform (the eval transform), which
+    resizes, converts channels and normalises the augmented batch, and every validation batch.
+    The training set is then read without its per-image transform.
+    """
     if cfg.batch_augment is None:
         return None, None
     from .augment import BatchAugment
@@ -386,7 +392,7 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
     train_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     sampler = EpochSampler(len(train_set), cfg.seed, rank, world)
-    batch_aug, batch_tf = _batch_augmentation(cfg, train_set, val_set)
+    batch_aug, batch_tf = batch_transforms(cfg, train_set, val_set)
     if batch_aug is not None:  # the loader yields the stored uint8 images; fit augments whole batches
         train_set, val_set = train_set.with_transform(None), val_set.with_transform(None)
     g = torch.Generator()
