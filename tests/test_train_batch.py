@@ -226,3 +226,31 @@ def test_with_ema_validation_best_pt_and_the_result_are_the_averaged_weights(tmp
     assert not torch.equal(last["model"]["0.weight"], averaged["0.weight"])  # the raw weights differ
     probs, targets = predict(model, val, progress=False)
     assert history[0]["val_acc"] == pytest.approx((probs.argmax(1) == targets).float().mean().item())
+
+
+# --------------------------------------------------------------------------- recipes
+
+
+@pytest.mark.parametrize("name", ["vgg-fer2013", "baseline_batch-fer2013"])
+def test_the_batch_recipes_train_from_one_call(tmp_path, fer_folders, name):
+    from emolib.experiment import run_recipe
+    from emolib.recipes import get_recipe
+
+    recipe = get_recipe(name, epochs=1, batch_size=8, device="cpu")
+    assert recipe.config.batch_augment
+    result = run_recipe(recipe, tmp_path / "run", root=fer_folders, progress=False)
+    assert result["epochs_run"] == 1 and 0 <= result["test"]["accuracy"] <= 1
+    assert result["recipe"]["config"]["batch_augment"] == dict(recipe.config.batch_augment)
+    assert (tmp_path / "run" / "model.pt").is_file()
+
+
+def test_the_thesis_face_augmentation_on_batches_keeps_the_per_image_ranges():
+    import inspect
+
+    from emolib.recipes import THESIS_FACE_AUGMENT
+    from emolib.transforms import face_train_transform
+
+    per_image = {k: p.default for k, p in inspect.signature(face_train_transform).parameters.items()}
+    for key in ("rotation", "brightness", "shift", "crop_padding", "flip"):
+        assert THESIS_FACE_AUGMENT[key] == per_image[key], key
+    assert THESIS_FACE_AUGMENT["fill"] == "zeros"  # black, as torchvision's RandomAffine fills
