@@ -55,6 +55,24 @@ def test_the_batch_eval_path_equals_the_eval_transform(size, channels, stored):
     assert torch.equal(tf(images), one_by_one)  # gray -> RGB, RGB -> gray and resizes included
 
 
+@pytest.mark.parametrize("size,channels", [(16, 1), (24, 3), (12, 1)])
+def test_the_training_batch_path_without_augmentation_is_the_eval_transform(size, channels):
+    # fit's training path: BatchAugment to floats in [0, 1], then the eval transform on the batch
+    from emolib.train import batch_transforms
+
+    data = toy_dataset(12)
+    mean, std = (0.5, 0.4, 0.3)[:channels], (0.2, 0.25, 0.3)[:channels]
+    tf = eval_transform(size, channels, mean, std)
+    none = {"rotation": 0.0, "shift": 0.0, "flip": 0.0, "brightness": 0.0}
+    augment, prepare = batch_transforms(TrainConfig(batch_augment=none), data, data.with_transform(tf))
+    out = prepare(augment(data.images, generator=torch.Generator().manual_seed(0)))
+    expected = torch.stack([tf(im) for im in data.images])
+    assert out.shape == expected.shape == (12, channels, size, size)
+    # equal up to the uint8 rounding the per-image path does after a resize (none at the stored size)
+    step = 1 / 255 / min(std) + 1e-5 if size != 16 else 1e-5
+    assert (out - expected).abs().max() <= step
+
+
 def test_predict_on_raw_batches_equals_predict_on_transformed_images():
     data = toy_dataset(40)
     tf = eval_transform(24, 3, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3))  # another size and channel count
