@@ -47,11 +47,14 @@ def main() -> None:
     train = _load(ROOT / "results" / "benchmarks" / "train_throughput.json")
     if train:
         lines += ["## Training throughput on this CPU", "",
-                  "| model | batch | workers | images/s | data-wait share | epoch (min, estimate) |",
-                  "|---|---|---|---|---|---|"]
+                  "| model | recipe | augmentation | batch | workers | images/s | data share | epoch (min, estimate) "
+                  "| load average before |", "|---|---|---|---|---|---|---|---|---|"]
         for r in train["runs"]:
-            lines.append(f"| {r['model']} | {r['batch_size']} | {r['num_workers']} | {r['images_per_second']:.0f} | "
-                         f"{100 * r['data_wait_share']:.0f} % | {r['epoch_minutes_estimate']:.1f} |")
+            load_before = r.get("load_average_before")
+            lines.append(f"| {r['model']} | {r.get('recipe', '–')} | {r.get('augmentation', 'per image')} | "
+                         f"{r['batch_size']} | {r['num_workers']} | {r['images_per_second']:.0f} | "
+                         f"{100 * r['data_wait_share']:.0f} % | {r['epoch_minutes_estimate']:.1f} | "
+                         f"{f'{load_before[0]:.1f}' if load_before else '–'} |")
         load = train["machine"].get("load_average_at_end")
         lines += ["", f"torch threads: {train['machine']['threads']}, CPUs: {train['machine']['cpus']}"
                   + (f", load average at the end {load[0]:.1f} (other jobs were running)" if load else "") + ".", ""]

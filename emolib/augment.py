@@ -12,6 +12,18 @@ normalised ``float32`` batch the model takes.
 
 Uncovered pixels are filled from the nearest edge (``fill="border"``, as Keras's
 ``ImageDataGenerator`` does) or with zeros (``fill="zeros"``, torchvision's default).
+``crop_padding=p`` adds the "random crop of the padded image": the image is padded by
+``p`` pixels (reflected, as the per-image ``RandomCrop(padding=p, padding_mode="reflect")``
+of :func:`emolib.transforms.face_train_transform`) and cropped back at a random integer offset.
+
+The thesis's face augmentation on batches is ``BatchAugment(rotation=10, shift=0.1,
+brightness=0.2, crop_padding=4, flip=0.5, fill="zeros")``. It has the same steps and ranges
+as :func:`~emolib.transforms.face_train_transform`; what differs: the rotation and shift are
+one bilinear resampling (torchvision's ``RandomAffine`` takes the nearest pixel, Keras
+interpolated bilinearly), the shift is not rounded to whole pixels, the flip is done in the
+same warp (before the crop rather than after: the crop offsets are symmetric, so the
+distribution is the same), and pixel values stay floats between the steps (the per-image
+path rounds to ``uint8`` after each one).
 """
 
 from __future__ import annotations
@@ -42,7 +54,8 @@ class BatchAugment(torch.nn.Module):
     range, ``shift`` a fraction of the side (uniform in ``±shift`` on each axis), ``flip``
     the probability of a horizontal flip, ``brightness`` / ``contrast`` the jitter of
     ``ColorJitter`` (factors uniform in ``[1 - b, 1 + b]``), ``erase`` the probability of
-    erasing one rectangle of 2-20 % of the image (Zhong et al. 2020) with noise.
+    erasing one rectangle of 2-20 % of the image (Zhong et al. 2020) with noise,
+    ``crop_padding`` the largest extra shift in whole pixels (reflect-padded random crop).
     Randomness comes from ``generator`` when given (reproducible), else torch's global one.
     """
 
@@ -58,6 +71,7 @@ class BatchAugment(torch.nn.Module):
         contrast: float = 0.0,
         erase: float = 0.0,
         fill: str = "border",
+        crop_padding: int = 0,
     ) -> None:
         super().__init__()
         if fill not in ("border", "zeros", "reflection"):
@@ -65,10 +79,14 @@ class BatchAugment(torch.nn.Module):
         self.mean, self.std = tuple(mean), tuple(std)
         self.rotation, self.scale, self.shift, self.flip = rotation, tuple(scale), shift, flip
         self.brightness, self.contrast, self.erase, self.fill = brightness, contrast, erase, fill
+        if int(crop_padding) != crop_padding or crop_padding < 0:
+            raise ValueError(f"crop_padding must be a whole number of pixels >= 0, got {crop_padding!r}")
+        self.crop_padding = int(crop_padding)
 
     def extra_repr(self) -> str:
         return (f"rotation={self.rotation}, scale={self.scale}, shift={self.shift}, flip={self.flip}, "
-                f"brightness={self.brightness}, contrast={self.contrast}, erase={self.erase}, fill={self.fill!r}")
+                f"brightness={self.brightness}, contrast={self.contrast}, erase={self.erase}, fill={self.fill!r}, "
+                f"crop_padding={self.crop_padding}")
 
     def _uniform(self, n: int, low: float, high: float, like: torch.Tensor, generator) -> torch.Tensor:
         u = torch.rand(n, generator=generator, device=generator.device if generator else like.device)
@@ -106,9 +124,25 @@ class BatchAugment(torch.nn.Module):
             m = x.mean(dim=(1, 2, 3), keepdim=True)
             x = (x - m) * c + m
         x = x.clamp(0, 1)
+        if self.crop_padding:
+            x = self._pad_crop(x, generator)
         if self.erase:
             x = self._erase(x, generator)
         return batch_normalize(x, self.mean, self.std)
+
+    def _pad_crop(self, x: torch.Tensor, generator) -> torch.Tensor:
+        """Pad by ``crop_padding`` (reflect) and crop each image back at a random integer offset."""
+        n, c, h, w = x.shape
+        p = self.crop_padding
+        if p >= min(h, w):
+            raise ValueError(f"crop_padding {p} must be smaller than the image ({h}x{w}) for a reflect pad")
+        xp = F.pad(x, (p, p, p, p), mode="reflect")
+        oy = (self._uniform(n, 0, 1, x, generator) * (2 * p + 1)).long().clamp_max(2 * p)
+        ox = (self._uniform(n, 0, 1, x, generator) * (2 * p + 1)).long().clamp_max(2 * p)
+        rows = (oy.view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1).expand(n, c, h, w + 2 * p)
+        xp = xp.gather(2, rows)
+        cols = (ox.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, 1, w).expand(n, c, h, w)
+        return xp.gather(3, cols)
 
     def _erase(self, x: torch.Tensor, generator) -> torch.Tensor:
         n, _, h, w = x.shape

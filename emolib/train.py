@@ -19,6 +19,18 @@ folder stops at once with an error naming the folder and the first process's id.
 Every epoch's shuffling and augmentation draw from generators seeded by
 ``(seed, epoch)``, so a resumed run sees the same batches as an uninterrupted one.
 
+Three options run the recipe of ``benchmarks/fer_gpu_study.py`` (see :mod:`emolib.optim`):
+``optimizer`` ("adam", "adamw", or "sgd" with Nesterov momentum 0.9); ``ema`` (a decay such as
+0.999): an exponential moving average of the weights and batch-norm buffers, updated after
+every step; when set, validation, ``best.pt`` and the model ``fit`` leaves behind are the
+*averaged* weights, and the average is part of the resume state; and ``batch_augment`` (the
+keyword arguments of :class:`emolib.augment.BatchAugment`): the training set then yields its
+stored ``uint8`` images unchanged, each batch is augmented on the training device with a
+generator seeded by ``(seed, epoch, batch index, rank)``, and then passed, like every
+validation batch, through the validation set's transform (the eval transform: resize, gray
+<-> RGB, normalise, applied to the whole batch), so training and validation see the input
+the per-image path would give.
+
 Under ``torchrun`` (``WORLD_SIZE`` > 1) the same call trains data-parallel with
 :class:`~torch.nn.parallel.DistributedDataParallel` (NCCL on GPUs, gloo on CPU): each
 process gets its shard of every epoch's permutation, rank 0 alone writes files, and
@@ -42,9 +54,10 @@ import torch.distributed as dist
 from torch import nn
 
 from .fileio import CheckpointError, load_torch, lock_folder, save_torch, write_text
+from .optim import make_ema, make_optimizer
 
 __all__ = ["TrainConfig", "fit", "predict", "try_gpu", "set_seed", "EpochSampler", "load_history",
-           "ResumeMismatchError", "RESUME_FREE_SETTINGS", "data_signature"]
+           "ResumeMismatchError", "RESUME_FREE_SETTINGS", "data_signature", "batch_transforms"]
 
 #: Settings a resumed run may change without a new stage: they do not change what is learnt.
 RESUME_FREE_SETTINGS = ("epochs", "device", "num_workers")
@@ -73,6 +86,10 @@ class TrainConfig:
     num_workers: int = 0
     device: str | None = None  # None: try_gpu()
     max_batches: int | None = None  # cap batches per epoch (smoke runs)
+    optimizer: str = "adam"  # "adam" (the thesis), "adamw" or "sgd" (Nesterov momentum 0.9)
+    pct_start: float = 0.2  # share of the steps the one-cycle schedule spends warming up
+    ema: float | None = None  # decay of an average of the weights; validation and the result use it
+    batch_augment: dict | None = None  # BatchAugment keyword arguments: augment whole batches on the device
     extra: dict = field(default_factory=dict)
 
 
@@ -161,8 +178,12 @@ def predict(
     num_workers: int = 0,
     progress: bool = True,
     _sampler: EpochSampler | None = None,
+    batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Class probabilities ``(N, classes)`` and targets ``(N,)`` for a dataset.
+
+    ``batch_transform`` is applied to each batch on ``device`` (for a dataset that yields
+    raw ``uint8`` images: an eval transform of :mod:`emolib.transforms` takes whole batches).
 
     ``tta`` adds test-time augmentation: ``"flip"`` averages the prediction of the
     horizontally flipped image, ``"shift"`` those of the image shifted by two pixels
@@ -176,6 +197,8 @@ def predict(
     probs, targets = [], []
     for x, y in tqdm(loader, desc="predict", leave=False, disable=not progress or len(loader) < 5):
         x = x.to(device)
+        if batch_transform is not None:
+            x = batch_transform(x)
         views = [x]
         if "flip" in tta:
             views.append(torch.flip(x, dims=[-1]))
@@ -191,6 +214,36 @@ def predict(
 # --------------------------------------------------------------------------- fit
 
 
+def batch_transforms(cfg: TrainConfig, train_set, val_set):
+    """What ``fit`` does to a batch with ``cfg.batch_augment``: ``(augment, prepare)``, or ``(None, None)``.
+
+    ``augment`` is a :class:`~emolib.augment.BatchAugment` returning floats in [0, 1] at the
+    stored size; ``prepare`` is the validation set's transform (the eval transform), which
+    resizes, converts channels and normalises the augmented batch, and every validation batch.
+    The training set is then read without its per-image transform.
+    """
+    if cfg.batch_augment is None:
+        return None, None
+    from .augment import BatchAugment
+
+    for name, ds in (("training", train_set), ("validation", val_set)):
+        if not hasattr(ds, "with_transform"):
+            raise ValueError(f"batch_augment needs the {name} set as an emolib ImageDataset (its stored uint8 "
+                             f"images), got {type(ds).__name__}")
+    if val_set.transform is None:
+        raise ValueError("batch_augment prepares batches with the validation set's transform (the eval transform), "
+                         "but the validation set has none")
+    if {"mean", "std"} & set(cfg.batch_augment):
+        raise ValueError("batch_augment: mean and std come from the validation set's eval transform; leave them out")
+    # Augment to floats in [0, 1] (mean 0, std 1), then the eval transform resizes, converts channels, normalises.
+    return BatchAugment(mean=(0.0,), std=(1.0,), **cfg.batch_augment), val_set.transform
+
+
+def _batch_seed(seed: int, epoch: int, batch: int, rank: int) -> int:
+    """The seed of one batch's augmentation: a function of (seed, epoch, batch index, rank) alone."""
+    return (((seed * 1_000_003 + epoch) * 1_000_003 + batch) * 4_099 + rank) % 2**63
+
+
 def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int, epochs: int | None = None):
     epochs = cfg.epochs if epochs is None else max(epochs, 1)
     if cfg.schedule == "plateau":
@@ -201,7 +254,7 @@ def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoc
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
     if cfg.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch, pct_start=0.2
+            opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch, pct_start=cfg.pct_start
         )
     if cfg.schedule == "none":
         return None
@@ -253,6 +306,7 @@ def data_signature(dataset) -> dict:
 
 
 def _differences(saved_cfg: dict, cfg: dict, saved_data: dict | None, data: dict) -> list[str]:
+    saved_cfg = {**asdict(TrainConfig()), **saved_cfg}  # settings added since the checkpoint: their defaults
     diffs = [f"{k} {saved_cfg.get(k)!r} -> {cfg.get(k)!r}" for k in sorted(set(saved_cfg) | set(cfg))
              if k not in RESUME_FREE_SETTINGS and saved_cfg.get(k) != cfg.get(k)]
     for part in ("train", "val"):
@@ -299,7 +353,8 @@ def fit(
     ``val_acc``, ``val_auc`` (macro one-vs-rest), ``lr`` and ``seconds``. With
     ``out_dir``, checkpoints and ``history.json`` are written there each epoch and
     an existing ``last.pt`` is resumed (unless ``resume=False``). At the end the
-    model holds the weights of the best validation epoch.
+    model holds the weights of the best validation epoch: with ``config.ema`` set, the
+    averaged weights of that epoch (the ones validated and written to ``best.pt``).
 
     A resume whose settings (all of :class:`TrainConfig` but ``epochs``, ``device`` and
     ``num_workers``) or data differ from the checkpoint's raises
@@ -337,6 +392,9 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
     train_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     sampler = EpochSampler(len(train_set), cfg.seed, rank, world)
+    batch_aug, batch_tf = batch_transforms(cfg, train_set, val_set)
+    if batch_aug is not None:  # the loader yields the stored uint8 images; fit augments whole batches
+        train_set, val_set = train_set.with_transform(None), val_set.with_transform(None)
     g = torch.Generator()
     loader = torch.utils.data.DataLoader(
         train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
@@ -345,13 +403,13 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
     )
     val_sampler = EpochSampler(len(val_set), rank=rank, world_size=world, shuffle=False)
     steps = min(len(loader), cfg.max_batches or len(loader))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
     sched = _make_scheduler(opt, cfg, steps)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
     history: list[dict] = []
-    best_acc, best_state, start_epoch, stale = -1.0, None, 0, 0
+    best_acc, best_state, start_epoch, stale, exact_resume = -1.0, None, 0, 0, None
     data = {"train": data_signature(train_set), "val": data_signature(val_set)}
     stages = [{"stage": 1, "first_epoch": 1, "config": asdict(cfg)}]
     if out is not None and resume and (out / "last.pt").exists():
@@ -375,6 +433,7 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
                            "changed": diffs})
             sched = _make_scheduler(opt, cfg, steps, cfg.epochs - start_epoch)
         else:
+            exact_resume = ckpt
             opt.load_state_dict(ckpt["optimizer"])
             if sched is not None and ckpt.get("scheduler") is not None:
                 sched.load_state_dict(ckpt["scheduler"])
@@ -384,6 +443,10 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
             best_acc, stale = ckpt["best_acc"], ckpt["stale"]
             best_state = ckpt.get("best_state")
             _set_rng_state(ckpt["rng"])
+    ema = make_ema(model, cfg.ema) if cfg.ema else None  # after a resume: starts from the loaded weights
+    if ema is not None and exact_resume is not None and exact_resume.get("ema") is not None:
+        ema.load_state_dict(exact_resume["ema"])
+    eval_model = ema.module if ema is not None else model
     stage = stages[-1]["stage"] if len(stages) > 1 else None
     if out is not None and is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -405,6 +468,9 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
             if i >= steps:
                 break
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if batch_aug is not None:
+                gen = torch.Generator(device=device).manual_seed(_batch_seed(cfg.seed, epoch, i, rank))
+                x = batch_tf(batch_aug(x, generator=gen))
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16,
@@ -417,6 +483,8 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
             scaler.update()
             if sched is not None and cfg.schedule in ("cosine", "onecycle"):
                 sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             n = len(y)
             tot_loss += torch.tensor([loss.item() * n, (logits.argmax(1) == y).sum().item(), n], dtype=torch.float64)
             if i % 10 == 0:
@@ -424,8 +492,8 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
         if world > 1:
             dist.all_reduce(tot_loss)
 
-        probs, targets = predict(model, val_set, batch_size=max(cfg.batch_size, 256), device=device,
-                                 progress=False, _sampler=val_sampler)
+        probs, targets = predict(eval_model, val_set, batch_size=max(cfg.batch_size, 256), device=device,
+                                 progress=False, _sampler=val_sampler, batch_transform=batch_tf)
         probs, targets = _gather(probs.to(device), len(val_set)).cpu(), _gather(targets.to(device), len(val_set)).cpu()
         val_loss = nn.functional.nll_loss(torch.log(probs.clamp_min(1e-12)), targets).item()
         val_acc = (probs.argmax(1) == targets).float().mean().item()
@@ -446,7 +514,7 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
         history.append(entry)
         if val_acc > best_acc:
             best_acc, stale = val_acc, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().cpu().clone() for k, v in eval_model.state_dict().items()}
         else:
             stale += 1
         if out is not None and is_main:
@@ -456,7 +524,8 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
                 {"model": model.state_dict(), "optimizer": opt.state_dict(),
                  "scheduler": sched.state_dict() if sched is not None else None, "scaler": scaler.state_dict(),
                  "history": history, "best_acc": best_acc, "stale": stale, "best_state": best_state,
-                 "rng": _rng_state(), "config": asdict(cfg), "data": data, "stages": stages},
+                 "rng": _rng_state(), "config": asdict(cfg), "data": data, "stages": stages,
+                 "ema": ema.state_dict() if ema is not None else None},
                 out / "last.pt",
             )
             record = {"config": asdict(cfg), "history": history}
