@@ -136,7 +136,7 @@ def cnn(root, runs: Path, split: dict, lm: dict, smoke: bool) -> tuple[dict, dic
         if not found[j]:
             continue
         w, h = lm["size"][i]
-        box, _ = H._hand_box(lm["landmarks"][i], int(w), int(h), 0.1)
+        box, _ = H.hand_box(lm["landmarks"][i], int(w), int(h), 0.1)
         hand = H.Hand(box=box, handedness=str(lm["handedness"][i]), score=1.0, landmarks=lm["landmarks"][i])
         rgb = np.asarray(Image.open(split["paths"][i]).convert("RGB"))
         crop_probs[j] = clf.predict_images(clf._crops(rgb, [hand]))[0]
@@ -411,7 +411,7 @@ def main(argv=None) -> int:
     samples = []
     for i in picks:
         w, h = lm["size"][i]
-        box, truncated = H._hand_box(lm["landmarks"][i], int(w), int(h), H.DEFAULT_DETECTOR["margin"])
+        box, truncated = H.hand_box(lm["landmarks"][i], int(w), int(h), H.DEFAULT_DETECTOR["margin"])
         samples.append({"path": os.path.relpath(paths[i], mlp_preds["root"]), "label": classes[labels[i]],
                         "handedness": str(lm["handedness"][i]), "score": float(lm["score"][i]), "box": box,
                         "truncated": truncated, "landmarks": np.round(lm["landmarks"][i], 2).tolist()})

@@ -542,9 +542,9 @@ class GestureClassifier:
     def _crops(self, image: Any, hands: Sequence[Hand]) -> torch.Tensor:
         from PIL import Image
 
-        from .hands import _to_rgb
+        from .hands import to_rgb
 
-        rgb = _to_rgb(image)
+        rgb = to_rgb(image)
         h, w = rgb.shape[:2]
         side = self.model.input_config.size
         crops = []
