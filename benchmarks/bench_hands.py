@@ -212,15 +212,17 @@ def thesis_smoke(split: dict, runs: Path) -> dict:
             "ms_per_image_batch1": ms, "thesis_val_acc": THESIS_VAL_ACC}
 
 
-def speed(split: dict, clf: G.GestureClassifier, n: int, model_complexity: int) -> dict:
-    """Photos decoded beforehand; MediaPipe (detection + landmarks) and the classifier, per photo and per hand."""
+def speed(split: dict, clf: G.GestureClassifier, n: int, model_complexity: int, threads: int = 0) -> dict:
+    """Photos decoded beforehand; the hand detector (detection + landmarks) and the classifier, per photo and
+    per hand. ``threads``: onnxruntime's intra-op threads (0: its default)."""
     from PIL import Image
 
     va = split["val_idx"][:: max(1, len(split["val_idx"]) // n)][:n]
     photos = [np.asarray(Image.open(split["paths"][i]).convert("RGB")) for i in va]
     settings = {**H.DEFAULT_DETECTOR, "model_complexity": model_complexity}
-    with H.HandDetector(**settings) as det:
-        det(photos[0])
+    with H.HandDetector(**settings, threads=threads) as det:
+        for rgb in photos[:5]:  # warm-up
+            det(rgb)
         hands_total, t_det, t_cls = 0, 0.0, 0.0
         per_photo = []
         cpu0 = time.process_time()
@@ -237,7 +239,7 @@ def speed(split: dict, clf: G.GestureClassifier, n: int, model_complexity: int) 
         cpu = time.process_time() - cpu0  # CPU time of all of this process's threads: what an idle machine would take
     total = t_det + t_cls
     return {"photos": len(photos), "photo_size": list(photos[0].shape[:2]), "hands": hands_total,
-            "model_complexity": model_complexity, "ms_per_photo_median": statistics.median(per_photo),
+            "model_complexity": model_complexity, "threads": threads, "ms_per_photo_median": statistics.median(per_photo),
             "detect_ms_per_photo": 1000 * t_det / len(photos), "classify_ms_per_hand": 1000 * t_cls / max(hands_total, 1),
             "hands_per_second": hands_total / total, "cpu_seconds": cpu, "cpu_ms_per_photo": 1000 * cpu / len(photos),
             "hands_per_cpu_second": hands_total / cpu, "loadavg_after": _load()}

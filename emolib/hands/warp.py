@@ -83,20 +83,21 @@ def warp(image: np.ndarray, roi: RotatedRect, out_w: int, out_h: int, border: st
     X, Y = sample_points(roi, out_w, out_h)
     # OpenCV rounds the source position to 1/32 pixel (INTER_TAB_SIZE) and interpolates with integer
     # weights (32 - f) * (32 - g) etc., rounding the sum half up (remapBilinear, FixedPtCast): exact here.
-    Xq, Yq = np.rint(X * 32).astype(np.int64), np.rint(Y * 32).astype(np.int64)
+    Xq, Yq = np.rint(X * 32).astype(np.int64).ravel(), np.rint(Y * 32).astype(np.int64).ravel()
     x0, y0 = Xq >> 5, Yq >> 5
-    fx, fy = (Xq & 31).astype(np.int32)[..., None], (Yq & 31).astype(np.int32)[..., None]
-    acc = np.zeros((out_h, out_w, image.shape[2]), dtype=np.int32)
+    fx, fy = (Xq & 31).astype(np.int32), (Yq & 31).astype(np.int32)
+    flat = image.reshape(h * w, -1)
+    acc = np.zeros((out_h * out_w, flat.shape[1]), dtype=np.int32)
     for dy, wy in ((0, 32 - fy), (1, fy)):
         yi = y0 + dy
-        yc = np.clip(yi, 0, h - 1)
+        row = np.clip(yi, 0, h - 1) * w
         for dx, wx in ((0, 32 - fx), (1, fx)):
             xi = x0 + dx
-            val = image[yc, np.clip(xi, 0, w - 1)].astype(np.int32)
+            weight = wx * wy
             if border == "zero":
-                val *= ((xi >= 0) & (xi < w) & (yi >= 0) & (yi < h))[..., None]
-            acc += (wx * wy) * val
-    return ((acc + 512) >> 10).astype(np.uint8)
+                weight = weight * ((xi >= 0) & (xi < w) & (yi >= 0) & (yi < h))
+            acc += weight[:, None] * flat.take(row + np.clip(xi, 0, w - 1), axis=0)
+    return ((acc + 512) >> 10).astype(np.uint8).reshape(out_h, out_w, -1)
 
 
 def image_to_tensor(image: np.ndarray, roi: RotatedRect, out_w: int, out_h: int,
