@@ -19,13 +19,12 @@ chapter only reads and draws the results (it runs where MediaPipe is not install
    ``results/benchmarks/hands.json``, and with ``--ship`` the shipped model
    ``gestures-asl`` with its card.
 
-Needs MediaPipe (``pip install "emolib[hands]"``, numpy<2), e.g. in a side venv that
-layers on the main one::
+Needs the hand detector (onnxruntime: ``pip install "emolib[hands]"``, in the main environment;
+the shipped ``gestures-asl`` was trained on landmarks of mediapipe 0.10.21 itself, which
+``benchmarks/hands_vs_mediapipe.py`` shows the ONNX detector reproduces)::
 
-    python3 -m venv /tmp/hv && /tmp/hv/bin/pip install mediapipe==0.10.21
-    printf '%s\\n' "$PWD/.venv/lib/python3.11/site-packages" "$PWD" > /tmp/hv/lib/python3.11/site-packages/main.pth
-    emolib train --recipe emonet-asl --data $EMOLIB_DATA/asl --out runs/hands/emonet-asl   # ~20 min, main venv
-    OMP_NUM_THREADS=1 /tmp/hv/bin/python benchmarks/bench_hands.py --ship
+    emolib train --recipe emonet-asl --data $EMOLIB_DATA/asl --out runs/hands/emonet-asl   # ~20 min
+    OMP_NUM_THREADS=1 python benchmarks/bench_hands.py --ship
 """
 
 from __future__ import annotations

@@ -6,10 +6,12 @@ with ``cv::getPerspectiveTransform`` and samples the ``uint8`` image with
 ``cv::warpPerspective`` (bilinear, ``INTER_LINEAR``), then scales the ``uint8`` result to
 ``[0, 1]``. With ``keep_aspect_ratio`` the rectangle is first grown to the output's aspect
 ratio (``PadRoi`` in ``image_to_tensor_utils.cc``) and the growth is returned as letterbox
-padding. The same here, without OpenCV: the sample points are computed exactly as OpenCV's
-(rounded to 1/32 pixel, its ``INTER_TAB_SIZE``), interpolated bilinearly and rounded to
-``uint8``; the border is zeros (``BORDER_ZERO``, the palm detector's) or the nearest edge
-pixel (``BORDER_REPLICATE``, MediaPipe's default, the landmark network's).
+padding. The same here, without OpenCV: the sample points are computed as OpenCV computes
+them, rounded to 1/32 pixel (its ``INTER_TAB_SIZE``) and interpolated with its integer
+weights, so the ``uint8`` result is OpenCV's to the bit (checked against
+``cv2.warpPerspective`` of opencv-contrib-python 4.11 while writing this); the border is
+zeros (``BORDER_ZERO``, the palm detector's) or the nearest edge pixel
+(``BORDER_REPLICATE``, MediaPipe's default, the landmark network's).
 """
 
 from __future__ import annotations
