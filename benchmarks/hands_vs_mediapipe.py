@@ -165,7 +165,7 @@ def compare(args) -> None:
         if model not in rec["models"]:
             continue
         images = rec["models"][model]["images"]
-        with HandDetector(model_complexity=complexity, mirrored=True, pad_retry=0.0,
+        with HandDetector(model_complexity=complexity, mirrored=True, pad_retry=0.0, threads=args.threads,
                           max_num_hands=SETTINGS["max_num_hands"],
                           min_detection_confidence=SETTINGS["min_detection_confidence"],
                           min_presence=SETTINGS["min_presence"]) as det:
@@ -196,6 +196,7 @@ def main(argv=None) -> None:
     c.add_argument("--record", required=True)
     c.add_argument("--out", default="results/benchmarks/hands_vs_mediapipe.json")
     c.add_argument("--reference", help="also write the tests' small reference JSON here")
+    c.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
     args = ap.parse_args(argv)
     (record if args.cmd == "record" else compare)(args)
 

@@ -491,3 +491,18 @@ def test_detector_matches_the_recorded_mediapipe_hands():
     with H.HandDetector() as det:  # the default (mirrored=False) swaps the label: the person's own hand
         name = next(n for n, w in ref["images"].items() if w["hands"])
         assert det(str(data / name), )[0].handedness != ref["images"][name]["hands"][0]["label"].lower()
+
+
+def test_warp_is_opencvs_to_the_bit():
+    """Against cv2.warpPerspective outputs recorded in tests/data/opencv_warps.json (OpenCV is not installed here)."""
+    import base64
+
+    from emolib.hands.warp import RotatedRect, warp
+
+    cases = json.loads((Path(__file__).parent / "data" / "opencv_warps.json").read_text())["cases"]
+    for case in cases:
+        h, w, seed = case["image"]
+        img = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+        ow, oh = case["out"]
+        want = np.frombuffer(base64.b64decode(case["expected_b64"]), np.uint8).reshape(oh, ow, 3)
+        assert np.array_equal(warp(img, RotatedRect(*case["roi"]), ow, oh, case["border"]), want), case["roi"]
