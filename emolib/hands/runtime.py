@@ -66,7 +66,7 @@ class OnnxModel:
     """One ONNX network in an onnxruntime session: ``model(x) -> dict of outputs by name``.
 
     ``threads`` is onnxruntime's ``intra_op_num_threads`` (0: its default, one per core); the
-    graph optimisations are all on. A missing or unreadable file raises :class:`HandModelError`
+    graph optimisations are all on, and idle worker threads sleep rather than spin. A missing or unreadable file raises :class:`HandModelError`
     naming it.
     """
 
@@ -81,6 +81,9 @@ class OnnxModel:
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        # Idle worker threads sleep instead of spinning: on a shared CPU (2 cores, torch beside
+        # it) spinning threads took 3x the CPU time per photo (see benchmarks/bench_hands_speed.py).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts,
                                                 providers=["CPUExecutionProvider"])
