@@ -506,3 +506,14 @@ def test_warp_is_opencvs_to_the_bit():
         ow, oh = case["out"]
         want = np.frombuffer(base64.b64decode(case["expected_b64"]), np.uint8).reshape(oh, ow, 3)
         assert np.array_equal(warp(img, RotatedRect(*case["roi"]), ow, oh, case["border"]), want), case["roi"]
+
+
+def test_draw_hands_draws_boxes_and_bones():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    lm = _hand().astype(np.float32)
+    hand = H.Hand(box=[60, 90, 140, 210], handedness="left", score=0.9, landmarks=lm, gesture="victory")
+    ax = H.draw_hands(np.zeros((240, 200, 3), np.uint8), [hand])
+    assert len(ax.patches) == 1 and len(ax.lines) == len(H.HAND_CONNECTIONS)
+    assert "left: victory" in [t.get_text() for t in ax.texts]

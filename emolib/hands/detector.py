@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .features import PALM
+from .features import HAND_CONNECTIONS
 from .landmark import LandmarkModel
 from .palm import PalmDetector
 from .runtime import BACKEND, load_model
