@@ -6,45 +6,19 @@ STAMP := $(VENV)/.installed
 EXECUTE ?= 0
 export EMOLIB_DATA ?= $(abspath ../shared/data)
 
-.PHONY: test test-hands book venv clean-book chromium web-deps
+.PHONY: test book venv clean-book chromium web-deps
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml requirements/pins.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements/pins.txt -e '.[dev,book,widgets]'
+	$(PY) -m pip install -q -r requirements/pins.txt -e '.[dev,book,widgets,hands]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
 test: $(STAMP) chromium web-deps
 	$(PY) -m pytest -q
-	$(MAKE) test-hands
-
-# MediaPipe 0.10.21 (the extra emolib[hands]) needs numpy<2; the rest of the stack (pandas 3) needs
-# numpy 2. So the MediaPipe tests run in a side venv that holds mediapipe and numpy 1.26 and sees
-# everything else of .venv after its own packages (site.addsitedir in a .pth file).
-HANDS_VENV := .venv-hands
-HANDS_STAMP := $(HANDS_VENV)/.installed
-HANDS_TESTS := tests/test_hands.py tests/test_pipeline_hands.py
-
-$(HANDS_STAMP): $(STAMP)
-	test -x $(HANDS_VENV)/bin/python || $(PYTHON) -m venv $(HANDS_VENV)
-	$(HANDS_VENV)/bin/python -m pip install -q --upgrade pip
-	$(HANDS_VENV)/bin/python -m pip install -q 'mediapipe==0.10.21'
-	main=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
-	  side=$$($(HANDS_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
-	  echo "import site; site.addsitedir('$$main')" > $$side/zz-emolib-main-venv.pth
-	$(HANDS_VENV)/bin/python -c 'import mediapipe, numpy, emolib, torch; mediapipe.solutions.hands'
-	touch $(HANDS_STAMP)
-
-# mediapipe 0.10.21 has wheels for Python 3.9-3.12 only: elsewhere the MediaPipe tests are skipped
-# with a message (EMOLIB_REQUIRE_HANDS=1 makes that an error; CI sets it).
-test-hands:
-	@if $(MAKE) $(HANDS_STAMP); then $(HANDS_VENV)/bin/python -m pytest -q $(HANDS_TESTS); \
-	elif [ "$$EMOLIB_REQUIRE_HANDS" = 1 ]; then echo "MediaPipe could not be installed" >&2; exit 1; \
-	else echo "MediaPipe tests skipped: mediapipe 0.10.21 could not be installed for $$($(PYTHON) --version)" \
-	  "(it has wheels for Python 3.9-3.12)"; fi
 
 # The browser tests need Debian's Chromium: install it where apt can (as root), else they skip.
 chromium:

@@ -19,13 +19,12 @@ chapter only reads and draws the results (it runs where MediaPipe is not install
    ``results/benchmarks/hands.json``, and with ``--ship`` the shipped model
    ``gestures-asl`` with its card.
 
-Needs MediaPipe (``pip install "emolib[hands]"``, numpy<2), e.g. in a side venv that
-layers on the main one::
+Needs the hand detector (onnxruntime: ``pip install "emolib[hands]"``, in the main environment;
+the shipped ``gestures-asl`` was trained on landmarks of mediapipe 0.10.21 itself, which
+``benchmarks/hands_vs_mediapipe.py`` shows the ONNX detector reproduces)::
 
-    python3 -m venv /tmp/hv && /tmp/hv/bin/pip install mediapipe==0.10.21
-    printf '%s\\n' "$PWD/.venv/lib/python3.11/site-packages" "$PWD" > /tmp/hv/lib/python3.11/site-packages/main.pth
-    emolib train --recipe emonet-asl --data $EMOLIB_DATA/asl --out runs/hands/emonet-asl   # ~20 min, main venv
-    OMP_NUM_THREADS=1 /tmp/hv/bin/python benchmarks/bench_hands.py --ship
+    emolib train --recipe emonet-asl --data $EMOLIB_DATA/asl --out runs/hands/emonet-asl   # ~20 min
+    OMP_NUM_THREADS=1 python benchmarks/bench_hands.py --ship
 """
 
 from __future__ import annotations
@@ -136,7 +135,7 @@ def cnn(root, runs: Path, split: dict, lm: dict, smoke: bool) -> tuple[dict, dic
         if not found[j]:
             continue
         w, h = lm["size"][i]
-        box, _ = H._hand_box(lm["landmarks"][i], int(w), int(h), 0.1)
+        box, _ = H.hand_box(lm["landmarks"][i], int(w), int(h), 0.1)
         hand = H.Hand(box=box, handedness=str(lm["handedness"][i]), score=1.0, landmarks=lm["landmarks"][i])
         rgb = np.asarray(Image.open(split["paths"][i]).convert("RGB"))
         crop_probs[j] = clf.predict_images(clf._crops(rgb, [hand]))[0]
@@ -212,15 +211,17 @@ def thesis_smoke(split: dict, runs: Path) -> dict:
             "ms_per_image_batch1": ms, "thesis_val_acc": THESIS_VAL_ACC}
 
 
-def speed(split: dict, clf: G.GestureClassifier, n: int, model_complexity: int) -> dict:
-    """Photos decoded beforehand; MediaPipe (detection + landmarks) and the classifier, per photo and per hand."""
+def speed(split: dict, clf: G.GestureClassifier, n: int, model_complexity: int, threads: int = 0) -> dict:
+    """Photos decoded beforehand; the hand detector (detection + landmarks) and the classifier, per photo and
+    per hand. ``threads``: onnxruntime's intra-op threads (0: its default)."""
     from PIL import Image
 
     va = split["val_idx"][:: max(1, len(split["val_idx"]) // n)][:n]
     photos = [np.asarray(Image.open(split["paths"][i]).convert("RGB")) for i in va]
     settings = {**H.DEFAULT_DETECTOR, "model_complexity": model_complexity}
-    with H.HandDetector(**settings) as det:
-        det(photos[0])
+    with H.HandDetector(**settings, threads=threads) as det:
+        for rgb in photos[:5]:  # warm-up
+            det(rgb)
         hands_total, t_det, t_cls = 0, 0.0, 0.0
         per_photo = []
         cpu0 = time.process_time()
@@ -237,7 +238,7 @@ def speed(split: dict, clf: G.GestureClassifier, n: int, model_complexity: int) 
         cpu = time.process_time() - cpu0  # CPU time of all of this process's threads: what an idle machine would take
     total = t_det + t_cls
     return {"photos": len(photos), "photo_size": list(photos[0].shape[:2]), "hands": hands_total,
-            "model_complexity": model_complexity, "ms_per_photo_median": statistics.median(per_photo),
+            "model_complexity": model_complexity, "threads": threads, "ms_per_photo_median": statistics.median(per_photo),
             "detect_ms_per_photo": 1000 * t_det / len(photos), "classify_ms_per_hand": 1000 * t_cls / max(hands_total, 1),
             "hands_per_second": hands_total / total, "cpu_seconds": cpu, "cpu_ms_per_photo": 1000 * cpu / len(photos),
             "hands_per_cpu_second": hands_total / cpu, "loadavg_after": _load()}
@@ -411,7 +412,7 @@ def main(argv=None) -> int:
     samples = []
     for i in picks:
         w, h = lm["size"][i]
-        box, truncated = H._hand_box(lm["landmarks"][i], int(w), int(h), H.DEFAULT_DETECTOR["margin"])
+        box, truncated = H.hand_box(lm["landmarks"][i], int(w), int(h), H.DEFAULT_DETECTOR["margin"])
         samples.append({"path": os.path.relpath(paths[i], mlp_preds["root"]), "label": classes[labels[i]],
                         "handedness": str(lm["handedness"][i]), "score": float(lm["score"][i]), "box": box,
                         "truncated": truncated, "landmarks": np.round(lm["landmarks"][i], 2).tolist()})

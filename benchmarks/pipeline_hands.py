@@ -6,12 +6,11 @@ Runs ``EmotionPipeline(hands=True)`` (MTCNN + ``baseline-fer2013`` + MediaPipe H
 (``"image"``). Writes ``results/07_pipeline/hands.json`` (each photo's result, hands
 found and attached, milliseconds per photo: the median of 3 runs at 1 thread) and an
 annotated JPEG per photo, ``results/07_pipeline/hands_<photo>.jpg``, which the pipeline
-chapter shows where MediaPipe is not installed.
+chapter shows where the hand detector is not installed.
 
-Needs MediaPipe, e.g. the side environment that ``make test`` builds::
+Needs the hand detector (onnxruntime: ``pip install "emolib[hands]"``, in the main environment)::
 
-    make .venv-hands/.installed
-    .venv-hands/bin/python benchmarks/pipeline_hands.py
+    python benchmarks/pipeline_hands.py
 """
 
 from __future__ import annotations

@@ -104,10 +104,19 @@ def main() -> None:
         lines.append("")
     speed = _load(ROOT / "results" / "benchmarks" / "hands_speed.json")
     if speed:
-        lines += ["## Hand-gesture speed, idle machine (`benchmarks/bench_hands_speed.py`)", ""]
-        for key, sp in speed["speed"].items():
-            lines.append(f"- `{key}`: {sp['hands_per_second']:.1f} hands/s ({sp['ms_per_photo_median']:.1f} ms per photo; "
-                         f"load average {sp['loadavg_after'][0]:.1f}); goal 30.")
+        lines += ["## Hand-gesture speed (`benchmarks/bench_hands_speed.py`)", ""]
+        runs = [("emolib ONNX", speed.get("onnx", {}))]
+        if "mediapipe_0.10.21" in speed:
+            runs.append((f"mediapipe 0.10.21 ({speed['mediapipe_0.10.21']['when'][:10]})", speed["mediapipe_0.10.21"]["speed"]))
+        for who, items in runs:
+            for key, sp in items.items():
+                lines.append(f"- {who} `{key}`: {sp['hands_per_second']:.1f} hands/s ({sp['ms_per_photo_median']:.1f} ms "
+                             f"per photo; load average {sp['loadavg_after'][0]:.1f}); goal 30.")
+        for key, r in speed.get("detection_side_by_side", {}).items():
+            o, m = r["onnx"], r["mediapipe_0.10.21"]
+            lines.append(f"- detection alone, `{key}`, same photos back to back: emolib {o['ms_per_photo']:.1f} ms "
+                         f"(CPU {o['cpu_ms_per_photo']:.1f}), mediapipe {m['ms_per_photo']:.1f} ms (CPU "
+                         f"{m['cpu_ms_per_photo']:.1f}); load average {m['loadavg_after'][0]:.1f}.")
         lines.append("")
     gpu = _load(ROOT / "results" / "06_hand_gestures" / "thesis_resnetv2_50.json")
     if gpu:

@@ -15,16 +15,16 @@ Two kinds of gesture model share one interface:
 * **landmark models** (``arch`` ``"landmark_mlp"``, :class:`LandmarkMLP`): a small MLP on
   the 21 hand landmarks of MediaPipe Hands, normalised by
   :func:`emolib.hands.normalize_landmarks` (position, size, left/right and in-plane
-  rotation removed). They need MediaPipe (``pip install "emolib[hands]"``) to get the
-  landmarks, but they never see the pixels, so backgrounds, lighting and skin tone do
+  rotation removed). They need the hand detector (MediaPipe's networks run by onnxruntime:
+  ``pip install "emolib[hands]"``) to get the landmarks, but they never see the pixels, so backgrounds, lighting and skin tone do
   not matter, and classifying a hand costs microseconds once it is found.
 * **image models** (any image network of :mod:`emolib.models` with gesture classes,
   e.g. ``emonet`` trained by the recipe ``emonet-asl``, or the thesis's ``resnetv2_50``):
   they classify a crop around the hand, or the whole photo when it shows one hand, and
-  need no MediaPipe for that.
+  need no hand detector for that.
 
 :func:`evaluate_gestures` measures either kind on a folder of letter (``A/ F/ L/ V/``)
-or gesture sub-folders; for a landmark model, photos in which MediaPipe finds no hand
+or gesture sub-folders; for a landmark model, photos in which the hand detector finds no hand
 count as errors and are reported as ``no_hand``. :func:`run_landmark_recipe` trains the
 landmark model of a recipe (``landmark_mlp-asl``) and :func:`ship_gesture_model` ships
 a run as a named checkpoint with its model card.
@@ -542,9 +542,9 @@ class GestureClassifier:
     def _crops(self, image: Any, hands: Sequence[Hand]) -> torch.Tensor:
         from PIL import Image
 
-        from .hands import _to_rgb
+        from .hands import to_rgb
 
-        rgb = _to_rgb(image)
+        rgb = to_rgb(image)
         h, w = rgb.shape[:2]
         side = self.model.input_config.size
         crops = []

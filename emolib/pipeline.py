@@ -33,8 +33,8 @@ The steps, as in the thesis's real-world pipeline (its Figure 5.11):
    224 for RAF-DB's timm models), normalise with its ``input_config``, and run all
    the faces of one image through the model in **one batch**.
 
-6. **Hands** (when MediaPipe is installed: ``pip install "emolib[hands]"``). MediaPipe
-   Hands finds the hands and says which is left and which right (the person's own);
+6. **Hands** (when onnxruntime is installed: ``pip install "emolib[hands]"``). MediaPipe
+   Hands (its networks shipped as ONNX, :mod:`emolib.hands`) finds the hands and says which is left and which right (the person's own);
    the shipped gesture model ``gestures-asl`` reads each hand's gesture from its 21
    landmarks (:class:`emolib.gestures.GestureClassifier`); then every hand is attached
    to the face of its person (:func:`assign_hands`).
@@ -43,7 +43,7 @@ The result is a :class:`PipelineResult` with one :class:`FaceResult` per face, s
 reads per person: ``face.emotion``, ``face.hands["left"]`` and ``face.hands["right"]``
 (a :class:`~emolib.hands.Hand` with ``gesture``, ``probabilities`` and the paired
 emotion in ``extra["emotion"]``, or ``None``). Hands that belong to no face are in
-``result.hands``. Without MediaPipe the face part works alone, and the pipeline says
+``result.hands``. Without onnxruntime the face part works alone, and the pipeline says
 once (a warning) that hands are off.
 
 Videos: :func:`process_video` reads every N-th frame with PyAV (``pip install av``)
@@ -534,7 +534,7 @@ class EmotionPipeline:
         ``roi_align``'s sampling ratio for those patches (0: adaptive, closer to an area
         average; 2: four bilinear samples per output pixel, faster).
     hands:
-        ``"auto"`` (default): read the hand gestures when MediaPipe is installed and the
+        ``"auto"`` (default): read the hand gestures when onnxruntime is installed and the
         gesture model is available, else warn once and go on with the faces alone;
         ``True``: the same, but raise :class:`~emolib.hands.HandsUnavailableError` (with
         the install command) instead of warning; ``False``: faces only. A

@@ -56,7 +56,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--min-face-size", type=int, default=None, help="smallest face, in detection pixels")
     p.add_argument("--max-side", type=int, default=None, help="downscale larger images to this side for detection")
     p.add_argument("--hands", choices=["auto", "on", "off"], default="auto",
-                   help="hand gestures per person: auto (when MediaPipe is installed, the default), on "
+                   help="hand gestures per person: auto (when onnxruntime is installed, the default), on "
                         "(fail without it), off")
     p.add_argument("--hand-regions", choices=["image", "person"], default="person",
                    help="look for hands around each person (default; finds the small hands of group photos) "
@@ -139,7 +139,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         return 2
     try:
         pipe = _pipeline(args)
-    except (CheckpointError, ValueError, ImportError) as err:  # ImportError: --hands on without MediaPipe
+    except (CheckpointError, ValueError, ImportError) as err:  # ImportError: --hands on without onnxruntime
         print(f"emolib predict: {err}", file=sys.stderr)
         return 2
     if is_video:

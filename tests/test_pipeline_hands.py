@@ -1,17 +1,18 @@
 """Hands in the photo pipeline: each hand attached to its person's face, with its gesture.
 
-Most tests run without MediaPipe: the pairing of hands and faces is plain geometry, and
-the pipeline accepts any hand detector, so a stand-in detector returns hands that
-MediaPipe found earlier in the real photos (``results/06_hand_gestures/demo.json``,
-written by ``benchmarks/bench_hands.py``) and the shipped ``gestures-asl`` reads them.
-The tests marked ``needs_mp`` run MediaPipe itself; ``make test`` runs them in the
-side environment ``.venv-hands`` (``make test-hands``), since mediapipe 0.10.21 needs numpy<2.
+Most tests run without the hand detector: the pairing of hands and faces is plain geometry,
+and the pipeline accepts any hand detector, so a stand-in detector returns hands that were
+found earlier in the real photos (``results/06_hand_gestures/demo.json``, written by
+``benchmarks/bench_hands.py``) and the shipped ``gestures-asl`` reads them. The tests marked
+``needs_hands`` run the detector itself (MediaPipe's networks with onnxruntime, the extra
+``emolib[hands]`` that ``make test`` installs); the "hands off" tests hide onnxruntime.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from PIL import Image
 
 import emolib.pipeline as P
 from emolib.data import EMOTIONS, GESTURES
-from emolib.hands import Hand, HandsUnavailableError, mediapipe_available
+from emolib.hands import Hand, HandsUnavailableError, hands_available
 from emolib.models import create_model, list_pretrained, save_checkpoint
 from emolib.pipeline import EmotionPipeline, FaceResult, assign_hands, draw
 from emolib.pipeline_cli import main as cli_main
@@ -37,9 +38,14 @@ def needs_real(sub: str) -> Path:
     return path
 
 
-HAVE_MP = mediapipe_available()
-needs_mp = pytest.mark.skipif(not HAVE_MP, reason='MediaPipe is not installed (pip install "emolib[hands]")')
-no_mp = pytest.mark.skipif(HAVE_MP, reason="MediaPipe is installed: the hands-off path cannot be shown")
+HAVE_ORT = hands_available()
+needs_hands = pytest.mark.skipif(not HAVE_ORT, reason='onnxruntime is not installed (pip install "emolib[hands]")')
+
+
+@pytest.fixture
+def no_onnxruntime(monkeypatch):
+    """onnxruntime made unimportable, as in an install without the extra ``emolib[hands]``."""
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
 needs_gestures = pytest.mark.skipif("gestures-asl" not in list_pretrained(), reason="gestures-asl is not shipped")
 
 
@@ -184,11 +190,10 @@ def test_hands_off_keeps_the_result_as_before(checkpoint):
     assert not pipe.hands_on and "hands" not in r.to_dict() and "hands=off" in repr(pipe)
 
 
-# --------------------------------------------------------------------------- without MediaPipe
+# --------------------------------------------------------------------------- without onnxruntime
 
 
-@no_mp
-def test_without_mediapipe_auto_warns_once_and_reads_faces(checkpoint, monkeypatch):
+def test_without_onnxruntime_auto_warns_once_and_reads_faces(checkpoint, monkeypatch, no_onnxruntime):
     monkeypatch.setattr(P, "_HANDS_OFF_WARNED", False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -196,18 +201,16 @@ def test_without_mediapipe_auto_warns_once_and_reads_faces(checkpoint, monkeypat
         second = EmotionPipeline(checkpoint, device="cpu")
     said = [w for w in caught if "hands are off" in str(w.message)]
     assert len(said) == 1 and "emolib[hands]" in str(said[0].message)
-    assert not first.hands_on and not second.hands_on and "MediaPipe" in first.hands_off_reason
+    assert not first.hands_on and not second.hands_on and "onnxruntime" in first.hands_off_reason
     assert len(first(np.zeros((64, 64, 3), np.uint8)).faces) == 0
 
 
-@no_mp
-def test_without_mediapipe_hands_true_says_how_to_install(checkpoint):
+def test_without_onnxruntime_hands_true_says_how_to_install(checkpoint, no_onnxruntime):
     with pytest.raises(HandsUnavailableError, match=r"emolib\[hands\]"):
         EmotionPipeline(checkpoint, device="cpu", hands=True)
 
 
-@no_mp
-def test_cli_hands_on_without_mediapipe_is_a_usage_error(checkpoint, tmp_path, capsys):
+def test_cli_hands_on_without_onnxruntime_is_a_usage_error(checkpoint, tmp_path, capsys, no_onnxruntime):
     img = tmp_path / "x.jpg"
     Image.new("RGB", (64, 64)).save(img)
     assert cli_main(["predict", str(img), "--model", str(checkpoint), "--hands", "on"]) == 2
@@ -217,12 +220,12 @@ def test_cli_hands_on_without_mediapipe_is_a_usage_error(checkpoint, tmp_path, c
     assert out.err.count("hands are off") == 1 and "hands" not in json.loads(out.out)
 
 
-# --------------------------------------------------------------------------- with MediaPipe
+# --------------------------------------------------------------------------- with the hand detector
 
 
-@needs_mp
+@needs_hands
 @needs_gestures
-def test_mediapipe_finds_the_speakers_hand(checkpoint):
+def test_detector_finds_the_speakers_hand(checkpoint):
     photo = needs_real("photos") / "ivan.jpg"
     pipe = EmotionPipeline(checkpoint, device="cpu", hands=True)
     r = pipe(photo)
@@ -232,9 +235,9 @@ def test_mediapipe_finds_the_speakers_hand(checkpoint):
     assert all(h.gesture in GESTURES and h.extra["emotion"] for h in found)
 
 
-@needs_mp
+@needs_hands
 @needs_gestures
-def test_mediapipe_cli_json_has_hands(checkpoint, capsys):
+def test_cli_json_has_hands(checkpoint, capsys):
     photo = needs_real("photos") / "ivan.jpg"
     assert cli_main(["predict", str(photo), "--model", str(checkpoint), "--json", "--hands", "on"]) == 0
     d = json.loads(capsys.readouterr().out)

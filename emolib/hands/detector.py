@@ -1,50 +1,12 @@
-"""Hands: find them in a photo with MediaPipe Hands, and turn their 21 landmarks into features.
+"""The hand detector: MediaPipe Hands' two networks and graph, run with onnxruntime.
 
-::
-
-    from emolib.hands import HandDetector
-
-    with HandDetector(max_num_hands=2) as detect:
-        for hand in detect("photo.jpg"):
-            print(hand.box, hand.handedness, hand.score, hand.truncated, hand.landmarks.shape)  # (21, 3)
-
-MediaPipe Hands (Zhang et al. 2020) runs in two stages: a palm detector finds palms in
-the whole image, then a landmark network places 21 points on each hand (the wrist, and
-four points along each finger) and says whether it is a left or a right hand.
-
-**Installation.** MediaPipe is an optional extra: ``pip install "emolib[hands]"``, which
-pins ``mediapipe==0.10.21``, the last release whose wheel ships the hand models for
-``mediapipe.solutions.hands`` (later releases dropped ``mp.solutions``). It needs
-``numpy<2`` and pulls ``opencv-contrib-python``. Without it, everything that detects
-hands raises :class:`HandsUnavailableError` naming that command; the landmark
-functions of this module (:func:`normalize_landmarks`, :func:`landmark_features`) need
-only numpy.
-
-**Definitions** (what the pipeline can rely on):
-
-* ``box`` is ``[x1, y1, x2, y2]`` in pixels of the (EXIF-rotated) input image: the
-  landmarks' bounding box grown by ``margin`` of its long side on every side (the
-  landmarks sit on the joints, so the bare box would cut the finger tips and the palm's
-  edge), then **clipped to the image**.
-* ``truncated`` is True when the hand is cut by the image border: a landmark lies
-  outside the image (MediaPipe extrapolates the points it cannot see), or the grown box
-  had to be clipped on a side where a landmark lies within 2 % of the image's size of
-  that border.
-* ``handedness`` is ``"left"`` or ``"right"`` **as seen by the person** (their own left
-  or right hand). MediaPipe's legacy solution labels hands assuming a *mirrored* (selfie)
-  image; for ordinary photos its "Left" is the person's right hand. :class:`HandDetector`
-  swaps the labels unless ``mirrored=True`` (for webcam frames shown as a mirror).
-* ``score`` is the palm detector's confidence for this hand (matched by position; NaN,
-  and None in ``to_dict()``, if no palm detection lies in the hand's box);
-  ``handedness_score`` is MediaPipe's confidence in the left/right label.
-* No hand: an empty list. Two hands: two :class:`Hand` objects, each with its own
-  handedness, ordered from left to right in the image.
-
-**Landmark features.** :func:`normalize_landmarks` makes the 21 points independent of
-where the hand is (the wrist is moved to the origin), how big it is (divided by the
-wrist to middle-finger-knuckle distance), which hand it is (left hands are mirrored to
-right hands, so one classifier serves both) and, optionally, of its in-plane rotation
-(the wrist to middle-knuckle direction is turned to point up).
+:class:`HandDetector` is ``mp.solutions.hands.Hands(static_image_mode=True)`` of mediapipe
+0.10.21 (``hand_landmark_tracking_cpu.pbtxt`` without the previous frame's landmarks): palm
+detection on the whole image (:mod:`emolib.hands.palm`), then the landmark network on each
+palm's rotated hand region (:mod:`emolib.hands.landmark`). It adds what emolib's detector
+always added: boxes, ``truncated``, the person's own handedness, the retry on a padded copy and
+the search in regions. ``benchmarks/hands_vs_mediapipe.py`` measures how close it is to
+mediapipe itself.
 """
 
 from __future__ import annotations
@@ -59,83 +21,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = [
-    "HANDS_INSTALL",
-    "LANDMARK_NAMES",
-    "HAND_CONNECTIONS",
-    "DEFAULT_DETECTOR",
-    "HandsUnavailableError",
-    "Hand",
-    "HandDetector",
-    "mediapipe_available",
-    "require_mediapipe",
-    "normalize_landmarks",
-    "mirror_landmarks",
-    "landmark_features",
-    "extract_landmarks",
-    "draw_hands",
-]
-
-#: The install command every "MediaPipe missing" message names.
-HANDS_INSTALL = 'pip install "emolib[hands]"'
-
-#: MediaPipe's 21 hand landmarks, in index order.
-LANDMARK_NAMES: tuple[str, ...] = (
-    "wrist",
-    "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip",
-    "index_mcp", "index_pip", "index_dip", "index_tip",
-    "middle_mcp", "middle_pip", "middle_dip", "middle_tip",
-    "ring_mcp", "ring_pip", "ring_dip", "ring_tip",
-    "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip",
-)
-WRIST, MIDDLE_MCP = 0, 9
-_PALM = (0, 1, 5, 9, 13, 17)
+from .features import HAND_CONNECTIONS
+from .landmark import LandmarkModel
+from .palm import PalmDetector
+from .runtime import BACKEND, load_model
 
 #: The settings of :class:`HandDetector` used when none are given (and for the shipped model).
 DEFAULT_DETECTOR: dict = {"max_num_hands": 2, "model_complexity": 1, "min_detection_confidence": 0.5,
                           "min_presence": 0.5, "mirrored": False, "margin": 0.1, "pad_retry": 0.25}
-
-#: Bones between landmarks (for drawing), as MediaPipe's ``HAND_CONNECTIONS``.
-HAND_CONNECTIONS: tuple[tuple[int, int], ...] = (
-    (0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11), (11, 12),
-    (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),
-)
-
-
-class HandsUnavailableError(ImportError):
-    """MediaPipe (the optional extra ``emolib[hands]``) is not installed or not usable."""
-
-
-def mediapipe_available() -> bool:
-    """True when ``mediapipe.solutions.hands`` can be imported."""
-    try:
-        require_mediapipe()
-    except HandsUnavailableError:
-        return False
-    return True
-
-
-def require_mediapipe():
-    """The ``mediapipe.solutions.hands`` module, or :class:`HandsUnavailableError` saying how to install it."""
-    try:
-        import mediapipe as mp
-    except ImportError as err:
-        raise HandsUnavailableError(
-            f"hand detection needs MediaPipe, which is not installed ({err}). Install the optional extra: "
-            f"{HANDS_INSTALL} (it pins mediapipe==0.10.21, which needs numpy<2)."
-        ) from None
-    except Exception as err:  # e.g. a mediapipe built for numpy 1 imported under numpy 2
-        raise HandsUnavailableError(
-            f"MediaPipe is installed but cannot be imported ({type(err).__name__}: {err}). Reinstall it with "
-            f"{HANDS_INSTALL}; mediapipe 0.10.21 needs numpy<2."
-        ) from None
-    try:
-        return mp.solutions.hands
-    except AttributeError:
-        raise HandsUnavailableError(
-            f"mediapipe {getattr(mp, '__version__', '?')} has no mp.solutions.hands (later releases dropped it). "
-            f"Install the pinned version: {HANDS_INSTALL} (mediapipe==0.10.21)."
-        ) from None
 
 
 # --------------------------------------------------------------------------- results
@@ -143,7 +36,7 @@ def require_mediapipe():
 
 @dataclass
 class Hand:
-    """One detected hand (see the module docstring for the exact definitions).
+    """One detected hand (see :mod:`emolib.hands` for the exact definitions).
 
     ``landmarks`` is a ``(21, 3)`` float32 array: ``x``, ``y`` in pixels of the input
     image, ``z`` MediaPipe's relative depth (wrist at 0, smaller is nearer the camera)
@@ -179,16 +72,16 @@ class Hand:
         return d
 
 
-def _to_rgb(image: Any) -> np.ndarray:
+def to_rgb(image: Any) -> np.ndarray:
     """An ``(H, W, 3)`` uint8 RGB array from a path, PIL image, array or tensor (as the face pipeline reads them)."""
     if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
         return np.ascontiguousarray(image)
-    from .pipeline import load_image  # lazy: the pipeline imports this module
+    from ..pipeline import load_image  # lazy: the pipeline imports this package
 
     return np.asarray(load_image(image), dtype=np.uint8)
 
 
-def _hand_box(points: np.ndarray, width: int, height: int, margin: float) -> tuple[list[float], bool]:
+def hand_box(points: np.ndarray, width: int, height: int, margin: float) -> tuple[list[float], bool]:
     """Grown, clipped box of ``points`` (21, >=2 pixels) and whether the hand is cut by the border."""
     x1, y1 = points[:, 0].min(), points[:, 1].min()
     x2, y2 = points[:, 0].max(), points[:, 1].max()
@@ -204,7 +97,8 @@ def _hand_box(points: np.ndarray, width: int, height: int, margin: float) -> tup
     return box, outside or bool(clipped_close)
 
 
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """IoU of two ``[x1, y1, x2, y2]`` boxes."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
@@ -222,17 +116,21 @@ class HandDetector:
     :func:`emolib.pipeline.load_image` reads. Parameters:
 
     * ``max_num_hands``: at most this many hands per image (per region);
-    * ``model_complexity``: 0 (lite landmark network, faster) or 1 (full, default);
+    * ``model_complexity``: 0 (lite palm detector and landmark network, faster) or 1 (full,
+      default), as MediaPipe's;
     * ``min_detection_confidence``: palm-detector score threshold;
     * ``min_presence``: the landmark network's hand-presence threshold (MediaPipe's
       ``min_tracking_confidence``, which in static mode is this threshold);
-    * ``mirrored``: the input is a mirrored (selfie) image; see the module docstring;
+    * ``mirrored``: the input is a mirrored (selfie) image; see :mod:`emolib.hands`;
     * ``margin``: box growth, a fraction of the landmarks' long side;
     * ``pad_retry``: when no hand is found, look again in a copy of the image padded by
       this fraction of its long side on every side (border pixels repeated). MediaPipe's
-      palm detector misses hands that fill the frame or are cut by its border (on the
-      ASL photos, 38 of the 44 it missed are found this way); 0 turns it off. It costs
-      a second run only on images where the first found nothing.
+      palm detector misses hands that fill the frame or are cut by its border; 0 turns it
+      off. It costs a second run only on images where the first found nothing;
+    * ``threads``: onnxruntime's ``intra_op_num_threads`` (0: its default, one per core);
+    * ``model_dir``: a folder with the four ``.onnx`` files (default: those shipped in
+      emolib, or ``$EMOLIB_HANDS_MODELS``). A missing or corrupt file raises
+      :class:`~emolib.hands.HandModelError` naming it.
 
     ``detector(image, regions=[[x1, y1, x2, y2], ...])`` runs the detector on each
     region (e.g. around each person found by the face pipeline) instead of the whole
@@ -240,8 +138,9 @@ class HandDetector:
     size (its palm detector sees a 192x192 version of what it is given). Results are
     in full-image pixels; a hand found in two overlapping regions is kept once.
 
-    MediaPipe's graph is not thread-safe: use one detector per thread. ``close()`` (or a
-    ``with`` block) frees it.
+    There is no tracking between frames (MediaPipe's ``use_prev_landmarks``): every image is
+    searched anew, as in MediaPipe's static mode. ``close()`` (or a ``with`` block) frees the
+    onnxruntime sessions.
     """
 
     def __init__(
@@ -253,14 +152,13 @@ class HandDetector:
         mirrored: bool = False,
         margin: float = 0.1,
         pad_retry: float = 0.25,
+        threads: int = 0,
+        model_dir: str | os.PathLike | None = None,
     ) -> None:
         if max_num_hands < 1:
             raise ValueError(f"max_num_hands must be at least 1, got {max_num_hands}")
         if model_complexity not in (0, 1):
             raise ValueError(f"model_complexity must be 0 or 1, got {model_complexity}")
-        hands_mod = require_mediapipe()
-        from mediapipe.python.solution_base import SolutionBase
-
         self.max_num_hands = max_num_hands
         self.model_complexity = model_complexity
         self.min_detection_confidence = min_detection_confidence
@@ -268,17 +166,10 @@ class HandDetector:
         self.mirrored = mirrored
         self.margin = margin
         self.pad_retry = pad_retry
-        # mp.solutions.hands.Hands, plus the palm detections (for a real detection score).
-        self._graph = SolutionBase(
-            binary_graph_path=hands_mod._BINARYPB_FILE_PATH,
-            side_inputs={"model_complexity": model_complexity, "num_hands": max_num_hands,
-                         "use_prev_landmarks": False},
-            calculator_params={
-                "palmdetectioncpu__TensorsToDetectionsCalculator.min_score_thresh": min_detection_confidence,
-                "handlandmarkcpu__ThresholdingCalculator.threshold": min_presence,
-            },
-            outputs=["multi_hand_landmarks", "multi_handedness", "palm_detections"],
-        )
+        self._palms: PalmDetector | None = PalmDetector(
+            load_model("palm", model_complexity, model_dir, threads), min_detection_confidence)
+        self._landmarks: LandmarkModel | None = LandmarkModel(
+            load_model("landmark", model_complexity, model_dir, threads), min_presence)
 
     @property
     def settings(self) -> dict:
@@ -292,9 +183,7 @@ class HandDetector:
                 f"min_detection_confidence={self.min_detection_confidence}, mirrored={self.mirrored})")
 
     def close(self) -> None:
-        if self._graph is not None:
-            self._graph.close()
-            self._graph = None
+        self._palms = self._landmarks = None
 
     def __enter__(self) -> "HandDetector":
         return self
@@ -302,20 +191,14 @@ class HandDetector:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def __del__(self):  # pragma: no cover - best effort
-        try:
-            self.close()
-        except Exception:
-            pass
-
     def __call__(self, image: Any, regions: Sequence[Sequence[float]] | None = None) -> list[Hand]:
         return self.detect(image, regions)
 
     def detect(self, image: Any, regions: Sequence[Sequence[float]] | None = None) -> list[Hand]:
         """The hands in ``image`` (an empty list when there is none), left to right."""
-        if self._graph is None:
+        if self._palms is None:
             raise RuntimeError("this HandDetector was closed")
-        rgb = _to_rgb(image)
+        rgb = to_rgb(image)
         height, width = rgb.shape[:2]
         if not regions:
             hands = self._detect_array(rgb, 0, 0, width, height)
@@ -327,12 +210,12 @@ class HandDetector:
                 if x2 - x1 < 8 or y2 - y1 < 8:
                     continue
                 for hand in self._detect_array(rgb[y1:y2, x1:x2], x1, y1, width, height):
-                    if all(_iou(hand.box, h.box) < 0.5 for h in hands):
+                    if all(box_iou(hand.box, h.box) < 0.5 for h in hands):
                         hands.append(hand)
         return sorted(hands, key=lambda h: (h.box[0] + h.box[2]) / 2)
 
     def _detect_array(self, rgb: np.ndarray, ox: int, oy: int, width: int, height: int) -> list[Hand]:
-        """Run MediaPipe on ``rgb`` (a crop at ``(ox, oy)`` of a ``width`` x ``height`` image), and
+        """Run the graph on ``rgb`` (a crop at ``(ox, oy)`` of a ``width`` x ``height`` image), and
         once more on a padded copy when it finds nothing."""
         hands = self._run(rgb, ox, oy, width, height)
         if not hands and self.pad_retry > 0:
@@ -342,102 +225,21 @@ class HandDetector:
         return hands
 
     def _run(self, rgb: np.ndarray, ox: int, oy: int, width: int, height: int) -> list[Hand]:
-        h, w = rgb.shape[:2]
-        res = self._graph.process(input_data={"image": np.ascontiguousarray(rgb)})
-        palms = []
-        for det in res.palm_detections or []:
-            bb = det.location_data.relative_bounding_box
-            palms.append(((bb.xmin + bb.width / 2) * w + ox, (bb.ymin + bb.height / 2) * h + oy,
-                          float(det.score[0]) if det.score else 1.0))
         hands = []
-        for lms, cls in zip(res.multi_hand_landmarks or [], res.multi_handedness or []):
-            pts = np.array([(p.x * w + ox, p.y * h + oy, p.z * w) for p in lms.landmark], dtype=np.float32)
-            label = cls.classification[0].label.lower()  # "left" / "right" as MediaPipe says (mirrored image)
+        for rect, palm in self._palms(rgb, self.max_num_hands):
+            res = self._landmarks(rgb, rect)
+            if res is None:  # the landmark network says there is no hand in this region
+                continue
+            pts = res.landmarks
+            pts[:, 0] += ox
+            pts[:, 1] += oy
+            label = res.label.lower()  # "left" / "right" as MediaPipe says (mirrored image)
             if not self.mirrored:
                 label = "right" if label == "left" else "left"
-            box, truncated = _hand_box(pts, width, height, self.margin)
-            # The palm detection of this hand: the one nearest the palm's centre, inside the hand's box.
-            cx, cy = pts[list(_PALM), 0].mean(), pts[list(_PALM), 1].mean()
-            inside = [p for p in palms if box[0] <= p[0] <= box[2] and box[1] <= p[1] <= box[3]]
-            score = min(inside, key=lambda p: (p[0] - cx) ** 2 + (p[1] - cy) ** 2)[2] if inside else float("nan")
-            hands.append(Hand(box=box, handedness=label, score=score, landmarks=pts, truncated=truncated,
-                              handedness_score=float(cls.classification[0].score)))
+            box, truncated = hand_box(pts, width, height, self.margin)
+            hands.append(Hand(box=box, handedness=label, score=palm.score, landmarks=pts, truncated=truncated,
+                              handedness_score=res.label_score))
         return hands
-
-
-# --------------------------------------------------------------------------- landmark features
-
-
-def _handedness_array(handedness, n: int) -> np.ndarray:
-    """A boolean array: True where the hand is a left hand (to be mirrored)."""
-    if handedness is None:
-        return np.zeros(n, dtype=bool)
-    if isinstance(handedness, str):
-        handedness = [handedness] * n
-    values = [str(h).lower() for h in handedness]
-    bad = sorted({v for v in values if v not in ("left", "right")})
-    if bad:
-        raise ValueError(f"handedness must be 'left' or 'right', got {bad}")
-    if len(values) != n:
-        raise ValueError(f"{len(values)} handedness labels for {n} hands")
-    return np.array([v == "left" for v in values])
-
-
-def mirror_landmarks(landmarks: np.ndarray, width: float = 0.0) -> np.ndarray:
-    """The landmarks of the mirror image (``x -> width - x``): a left hand becomes a right hand."""
-    out = np.array(landmarks, dtype=np.float32, copy=True)
-    out[..., 0] = width - out[..., 0]
-    return out
-
-
-def normalize_landmarks(landmarks: np.ndarray, handedness=None, rotate: bool = True) -> np.ndarray:
-    """Landmarks ``(..., 21, 3)`` made independent of position, size, hand side and (``rotate``) rotation.
-
-    1. Left hands (``handedness`` "left", one label or one per hand) are mirrored
-       (``x -> -x``), so every hand looks like a right hand.
-    2. The wrist is moved to the origin.
-    3. Coordinates are divided by the hand's size: the 2D distance from the wrist to
-       the middle finger's knuckle (MCP), which a gesture barely changes; when that is
-       degenerate (< 1e-6), the largest distance of any point from the wrist.
-    4. With ``rotate``, the hand is turned in the image plane so that the wrist to
-       middle-knuckle direction points up (``-y``, image coordinates); ``z`` is kept.
-
-    Returns float32 of the input's shape. ``z`` (MediaPipe's relative depth, scaled like
-    ``x``) is shifted and scaled with the others.
-    """
-    lm = np.asarray(landmarks, dtype=np.float64)
-    if lm.shape[-2:] not in ((21, 3), (21, 2)):
-        raise ValueError(f"landmarks must have shape (..., 21, 3) or (..., 21, 2), got {lm.shape}")
-    single = lm.ndim == 2
-    lm = lm.reshape(-1, 21, lm.shape[-1]).copy()
-    left = _handedness_array(handedness, len(lm))
-    lm[left, :, 0] *= -1
-    lm -= lm[:, WRIST : WRIST + 1, :]
-    ref = lm[:, MIDDLE_MCP, :2]
-    scale = np.linalg.norm(ref, axis=1)
-    extent = np.linalg.norm(lm[:, :, :2], axis=2).max(axis=1)
-    scale = np.where(scale > 1e-6, scale, extent)
-    scale = np.where(scale > 1e-6, scale, 1.0)
-    lm /= scale[:, None, None]
-    if rotate:
-        # the reference direction is (sin a, -cos a); turning by -a takes it to (0, -1)
-        ang = np.arctan2(ref[:, 0], -ref[:, 1])
-        c, s = np.cos(ang)[:, None], np.sin(ang)[:, None]
-        x, y = lm[:, :, 0].copy(), lm[:, :, 1].copy()
-        lm[:, :, 0] = c * x + s * y
-        lm[:, :, 1] = -s * x + c * y
-    out = lm.astype(np.float32)
-    return out[0] if single else out
-
-
-def landmark_features(landmarks: np.ndarray, handedness=None, rotate: bool = True, use_z: bool = True) -> np.ndarray:
-    """Classifier input: normalised landmarks flattened to ``(N, 63)`` (``(N, 42)`` without ``z``)."""
-    lm = normalize_landmarks(landmarks, handedness, rotate)
-    if lm.ndim == 2:
-        lm = lm[None]
-    if not use_z:
-        lm = lm[..., :2]
-    return lm.reshape(len(lm), -1)
 
 
 # --------------------------------------------------------------------------- datasets of landmarks
@@ -448,7 +250,7 @@ def _cache_dir() -> Path:
 
 
 def _key(paths: Sequence[str], settings: dict) -> str:
-    h = hashlib.sha1(repr(sorted(settings.items())).encode())
+    h = hashlib.sha1((BACKEND + repr(sorted(settings.items()))).encode())
     for p in paths:
         st = os.stat(p)
         h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
@@ -474,8 +276,9 @@ def extract_landmarks(
     (its keyword arguments; default :data:`DEFAULT_DETECTOR`). ``cache=True`` stores the
     result as ``.npz`` under ``$EMOLIB_CACHE`` (default ``~/.cache/emolib``) keyed by the
     files' names, sizes and times and the detector's settings, so a second call (or a
-    chapter) does not run MediaPipe again; reading a cache does not need MediaPipe. A
-    path gives another cache folder.
+    chapter) does not run the detector again; reading a cache does not need onnxruntime. A
+    path gives another cache folder. (The key also names the backend, so landmarks cached by
+    emolib's earlier MediaPipe-based detector are not reused.)
     """
     from tqdm.auto import tqdm
 
@@ -559,7 +362,7 @@ def draw_hands(image: Any, hands: Sequence[Hand], ax=None, labels: bool = True, 
     """Draw hands (box, skeleton, handedness and gesture) on a matplotlib axes; returns the axes."""
     import matplotlib.pyplot as plt
 
-    rgb = _to_rgb(image)
+    rgb = to_rgb(image)
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5 * rgb.shape[0] / rgb.shape[1]))
     ax.imshow(rgb)
