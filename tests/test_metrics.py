@@ -75,3 +75,53 @@ def test_plots_and_comparison_table():
     table = M.comparison_table([{"model": "baseline", "source": "ours", "FER2013": 0.6123},
                                 {"model": "baseline", "source": "thesis", "FER2013": 0.6085, "RAF-DB": None}])
     assert "| 61.23 |" in table and "| 60.85 |" in table and "–" in table
+
+
+# --------------------------------------------------------------------------- hand-worked examples
+#
+# Four images of classes a, b, c; worked out on paper:
+#   true  a a b c    predicted  b a b b   -> accuracy 2/4
+#   confusion (rows true, columns predicted):  a: [1 1 0]   b: [0 1 0]   c: [0 1 0]
+#   precision a 1/1, b 1/3, c 0 (no prediction: 0);  recall a 1/2, b 1/1, c 0/1
+#   F1 a 2/3, b 1/2, c 0 -> macro F1 (2/3 + 1/2 + 0) / 3 = 7/18; weighted (2*2/3 + 1/2 + 0) / 4 = 11/24
+HAND_Y = np.array([0, 0, 1, 2])
+HAND_P = np.array([[0.3, 0.6, 0.1], [0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.5, 0.4]])
+
+
+def test_confusion_rows_are_true_classes_columns_predictions():
+    assert M.confusion(HAND_Y, HAND_P.argmax(1), 3).tolist() == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+    assert M.confusion(HAND_Y, HAND_P.argmax(1), 3, normalize=True).tolist() == [[0.5, 0.5, 0], [0, 1, 0], [0, 1, 0]]
+    out = M.evaluate_probs(HAND_Y, HAND_P, CLASSES)
+    assert out["confusion"] == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+    assert out["accuracy"] == 0.5 and out["n"] == 4
+
+
+def test_evaluate_probs_per_class_and_macro_f1_by_hand():
+    out = M.evaluate_probs(HAND_Y, HAND_P, CLASSES)
+    pc = out["per_class"]
+    assert pc["a"] == pytest.approx({"precision": 1.0, "recall": 0.5, "f1-score": 2 / 3, "support": 2})
+    assert pc["b"] == pytest.approx({"precision": 1 / 3, "recall": 1.0, "f1-score": 0.5, "support": 1})
+    assert pc["c"] == pytest.approx({"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 1})
+    assert out["macro_f1"] == pytest.approx(7 / 18)
+    report = M.classification_report(HAND_Y, HAND_P.argmax(1), CLASSES)
+    assert report["weighted avg"]["f1-score"] == pytest.approx(11 / 24)
+
+
+def test_auc_by_hand():
+    # class a vs rest: scores of a's (0.3, 0.8) against the rest (0.2, 0.1): every pair ordered -> 1.0
+    # class b vs rest: b's 0.7 against 0.6, 0.1, 0.5 -> 1.0;  class c: c's 0.4 against 0.1, 0.1, 0.1 -> 1.0
+    assert M.roc_auc(HAND_Y, HAND_P) == pytest.approx(1.0)
+    # lower the b image's own score to 0.05: below every other image's b score
+    p = HAND_P.copy()
+    p[2] = [0.2, 0.05, 0.75]
+    # a: (0.3, 0.8) vs (0.2, 0.1) -> 1;  b: 0.05 vs (0.6, 0.1, 0.5) -> 0;  c: 0.4 vs (0.1, 0.1, 0.75) -> 2/3
+    assert M.roc_auc(HAND_Y, p) == pytest.approx((1 + 0 + 2 / 3) / 3)
+    assert M.evaluate_probs(HAND_Y, p, CLASSES)["auc"] == pytest.approx((1 + 0 + 2 / 3) / 3)
+
+
+def test_format_report_rows_carry_each_class_numbers():
+    text = M.format_report(M.classification_report(HAND_Y, HAND_P.argmax(1), CLASSES))
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[1:]}
+    assert rows["a"] == ["1.00", "0.50", "0.67", "2"] and rows["b"] == ["0.33", "1.00", "0.50", "1"]
+    assert rows["accuracy"] == ["0.50", "4"]
+    assert rows["macro"] == ["avg", "0.44", "0.50", "0.39", "4"]

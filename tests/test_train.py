@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from emolib.train import EpochSampler, TrainConfig, fit, predict, try_gpu
+from emolib.data import ImageDataset
 from tests.toy import tiny_cnn, tiny_mlp, toy_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,26 +41,115 @@ class _Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("schedule", ["plateau", "onecycle"])
+SCHEDULES = ["plateau", "cosine", "onecycle", "none"]
+
+
+def _tensors(obj, prefix: str = "") -> dict:
+    """Every tensor in a (nested) checkpoint object, by its path: compares files whatever their layout."""
+    if isinstance(obj, torch.Tensor):
+        return {prefix: obj}
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    out = {}
+    for k, v in items:
+        out.update(_tensors(v, f"{prefix}/{k}"))
+    return out
+
+
+def _same_tensors(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys() and a
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), rtol=1e-5, atol=1e-6), k
+
+
+def _cut_and_resume(model_fn, train, val, cfg, out: Path, cut: int) -> list[dict]:
+    def stop(entry):
+        if entry["epoch"] == cut:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        fit(model_fn(), train, val, cfg, out_dir=out, progress=False, on_epoch_end=stop)
+    torch.manual_seed(12345)  # a fresh process starts from a fresh model and global RNG state
+    model = model_fn()
+    history = fit(model, train, val, cfg, out_dir=out, progress=False)
+    return history, model
+
+
+def _assert_same_run(tmp_path, model_fn, train, val, cfg, cut: int):
+    """An interrupted and resumed run equals an uninterrupted one: history, final weights, best.pt,
+    and (training one epoch more from each folder) optimizer, scheduler and RNG state."""
+    full_model = model_fn()
+    full = fit(full_model, train, val, cfg, out_dir=tmp_path / "full", progress=False)
+    resumed, resumed_model = _cut_and_resume(model_fn, train, val, cfg, tmp_path / "cut", cut)
+    assert len(resumed) == len(full)
+    for a, b in zip(_strip(full), _strip(resumed)):
+        assert a == pytest.approx(b, rel=1e-6, abs=1e-7)
+    _same_tensors(_tensors(full_model.state_dict()), _tensors(resumed_model.state_dict()))
+    load = lambda p: _tensors(torch.load(p, map_location="cpu", weights_only=True))  # noqa: E731
+    _same_tensors(load(tmp_path / "full" / "best.pt"), load(tmp_path / "cut" / "best.pt"))
+    if cfg.schedule == "onecycle":  # its schedule ends with the run: the resumed epochs tested the optimizer
+        return full, full_model
+    more = TrainConfig(**{**cfg.__dict__, "epochs": cfg.epochs + 1})
+    a, b = model_fn(), model_fn()
+    fa = fit(a, train, val, more, out_dir=tmp_path / "full", progress=False)
+    fb = fit(b, train, val, more, out_dir=tmp_path / "cut", progress=False)
+    assert len(fa) == len(fb)
+    for x, y in zip(_strip(fa), _strip(fb)):
+        assert x == pytest.approx(y, rel=1e-6, abs=1e-7)
+    _same_tensors(_tensors(a.state_dict()), _tensors(b.state_dict()))
+    return full, full_model
+
+
+def _best_weights_are_kept(history, model, val):
+    """At the end the model holds the weights of the best validation epoch."""
+    probs, targets = predict(model, val, progress=False)
+    assert (probs.argmax(1) == targets).float().mean().item() == pytest.approx(max(h["val_acc"] for h in history))
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, schedule):
     data = toy_dataset(160)
     train, val = data.subset(range(120)), data.subset(range(120, 160))
     cfg = TrainConfig(epochs=4, batch_size=16, lr=5e-3, schedule=schedule, label_smoothing=0.1, device="cpu")
+    full, model = _assert_same_run(tmp_path, tiny_cnn, train, val, cfg, cut=2)
+    assert len(full) == 4
+    _best_weights_are_kept(full, model, val)
 
-    full = fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "full", progress=False)
 
-    def stop_after_two(entry):
-        if entry["epoch"] == 2:
-            raise _Interrupt
+def _unlearnable_val(data, rows):
+    """Validation labels shifted by one class: the better the model learns, the worse it scores, so the
+    best epoch is an early one and early stopping comes."""
+    val = data.subset(rows)
+    return ImageDataset(val.images, (val.targets + 1) % 4, val.classes, transform=val.transform)
 
-    with pytest.raises(_Interrupt):
-        fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "cut", progress=False, on_epoch_end=stop_after_two)
-    # a fresh process would start from a fresh model and global RNG state
-    torch.manual_seed(12345)
-    resumed = fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "cut", progress=False)
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_resume_with_early_stopping_keeps_the_best_epoch_and_the_counter(tmp_path, schedule):
+    data = toy_dataset(160)
+    train, val = data.subset(range(120)), _unlearnable_val(data, range(120, 160))
+    cfg = TrainConfig(epochs=8, batch_size=16, lr=1e-2, schedule=schedule, early_stopping=2, device="cpu")
+    full, model = _assert_same_run(tmp_path, tiny_cnn, train, val, cfg, cut=2)
+    accs = [h["val_acc"] for h in full]
+    best = accs.index(max(accs)) + 1
+    # the scenario: the best epoch comes before the cut and training stops early after it
+    assert best <= 2 and len(full) == best + 2 < cfg.epochs, accs
+    _best_weights_are_kept(full, model, val)
+    last = torch.load(tmp_path / "full" / "best.pt", map_location="cpu", weights_only=True)
+    assert _tensors(last)  # best.pt holds the best epoch's weights, which the model ends with
+    model_t = _tensors(model.state_dict())
+    best_t = _tensors(last)
+    matched = [k for k in model_t if any(kk.endswith(k) for kk in best_t)]
+    assert matched and all(torch.allclose(model_t[k], next(v for kk, v in best_t.items() if kk.endswith(k)))
+                           for k in matched)
+
+
+def test_early_stopping_counts_epochs_without_improvement(tmp_path):
+    data = toy_dataset(80)
+    train, val = data.subset(range(60)), data.subset(range(60, 80))
+    cfg = TrainConfig(epochs=20, batch_size=20, lr=0.0, schedule="none", early_stopping=3, device="cpu")
+    assert len(fit(tiny_mlp(), train, val, cfg, progress=False)) == 4  # lr 0: 1 improvement, then 3 without
+    # cut after epoch 2 (one epoch without improvement so far): the resumed run stops at the same epoch
+    resumed, _ = _cut_and_resume(tiny_mlp, train, val, cfg, tmp_path / "cut", cut=2)
     assert len(resumed) == 4
-    for a, b in zip(_strip(full), _strip(resumed)):
-        assert a == pytest.approx(b, rel=1e-6, abs=1e-7)
 
 
 def test_early_stopping_stops(tmp_path):
