@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 EXECUTE ?= 0
 export EMOLIB_DATA ?= $(abspath ../shared/data)
 
-.PHONY: test test-hands book venv clean-book chromium
+.PHONY: test test-hands book venv clean-book chromium mutate
 
 venv: $(STAMP)
 
@@ -26,7 +26,7 @@ test: $(STAMP) chromium
 # everything else of .venv after its own packages (site.addsitedir in a .pth file).
 HANDS_VENV := .venv-hands
 HANDS_STAMP := $(HANDS_VENV)/.installed
-HANDS_TESTS := tests/test_hands.py tests/test_pipeline_hands.py
+HANDS_TESTS := tests/test_hands.py tests/test_pipeline_hands.py tests/test_shipped_gestures.py
 
 $(HANDS_STAMP): $(STAMP)
 	test -x $(HANDS_VENV)/bin/python || $(PYTHON) -m venv $(HANDS_VENV)
@@ -51,6 +51,15 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } \
 	  || echo "chromium is not installed: the browser tests will be skipped"
+
+# Mutation check (not part of `make test`; hours on 2 cores for every module): mutmut's score of the
+# fast suite per module and an independent set of planted one-line bugs, under results/mutation/.
+# `make mutate MODULES="metrics transforms"` runs some modules only.
+MODULES ?= data transforms metrics train pipeline hands
+mutate: $(STAMP)
+	$(PY) -c 'import mutmut' 2>/dev/null || $(PY) -m pip install -q -e '.[mutate]'
+	$(PY) benchmarks/mutation.py $(MODULES)
+	$(PY) benchmarks/planted_bugs.py
 
 book: $(STAMP)
 ifeq ($(EXECUTE),1)

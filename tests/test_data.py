@@ -198,6 +198,11 @@ def test_stratified_seeded_split(fer_folders):
     assert not set(tr.paths) & set(va.paths)
     tr2, va2 = D.train_val_split(ds, val_fraction=1 / 3, seed=1)
     assert va.paths == va2.paths  # seeded
+    assert D.train_val_split(ds, val_fraction=1 / 3, seed=2)[1].paths != va.paths  # the seed matters
+    row = {p: i for i, p in enumerate(ds.paths)}
+    for part in (tr, va):  # every image keeps its own label and pixels
+        for image, target, path in zip(part.images, part.targets.tolist(), part.paths):
+            assert target == int(ds.targets[row[path]]) and torch.equal(image, ds.images[row[path]])
     with pytest.raises(ValueError):
         D.train_val_split(ds, val_fraction=1.5)
 
