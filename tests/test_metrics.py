@@ -125,3 +125,54 @@ def test_format_report_rows_carry_each_class_numbers():
     assert rows["a"] == ["1.00", "0.50", "0.67", "2"] and rows["b"] == ["0.33", "1.00", "0.50", "1"]
     assert rows["accuracy"] == ["0.50", "4"]
     assert rows["macro"] == ["avg", "0.44", "0.50", "0.39", "4"]
+
+
+def test_plot_confusion_draws_the_matrix_it_is_given():
+    import matplotlib.pyplot as plt
+
+    cm = np.array([[5, 1, 0], [2, 3, 1], [0, 0, 4]])
+    ax = M.plot_confusion(cm, CLASSES)
+    assert ax.get_xlabel() == "predicted" and ax.get_ylabel() == "true" and ax.get_title() == "confusion matrix"
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(CLASSES)
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(CLASSES)
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t for t in ax.texts}  # (row, column)
+    assert {k: int(t.get_text()) for k, t in cells.items()} == {(i, j): int(cm[i, j]) for i in range(3) for j in range(3)}
+    assert cells[(0, 0)].get_color() == "white" and cells[(0, 1)].get_color() == "black"  # dark cells, light text
+    assert np.array_equal(ax.images[0].get_array(), cm)
+    plt.close(ax.figure)
+    ax = M.plot_confusion(cm, CLASSES, normalize=True, title="x")
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    assert cells[(1, 0)] == "0.33" and cells[(2, 2)] == "1.00" and ax.get_title() == "x"
+    assert ax.images[0].get_clim() == (0, 1)
+    plt.close(ax.figure)
+    ax = M.plot_confusion(cm / cm.sum(1, keepdims=True), CLASSES, normalize=True)  # already normalised: kept
+    assert ax.get_title() == "normalized confusion matrix" and ax.texts[1].get_text() == "0.17"
+    plt.close(ax.figure)
+
+
+def test_plot_history_and_lr_draw_the_history():
+    import matplotlib.pyplot as plt
+
+    history = [{"epoch": i, "train_loss": 1 / i, "val_loss": 1.2 / i, "train_acc": 0.1 * i, "val_acc": 0.09 * i,
+                "lr": 1e-3 * 0.3 ** (i // 3)} for i in range(1, 5)]
+    fig = M.plot_history(history, "run")
+    loss, acc = fig.axes
+    assert [list(line.get_ydata()) for line in loss.lines] == [[1 / i for i in range(1, 5)], [1.2 / i for i in range(1, 5)]]
+    assert [list(line.get_ydata()) for line in acc.lines] == [[0.1 * i for i in range(1, 5)],
+                                                             [0.09 * i for i in range(1, 5)]]
+    assert list(loss.lines[0].get_xdata()) == [1, 2, 3, 4]
+    assert [t.get_text() for t in loss.get_legend().get_texts()] == ["train", "validation"]
+    assert loss.get_ylabel() == "loss" and acc.get_ylabel() == "accuracy" and acc.get_xlabel() == "epoch"
+    assert fig._suptitle.get_text() == "run"
+    plt.close(fig)
+    ax = M.plot_lr(history)
+    assert list(ax.lines[0].get_ydata()) == [h["lr"] for h in history] and ax.get_ylabel() == "learning rate"
+    plt.close(ax.figure)
+
+
+def test_comparison_table_formats_each_kind_of_cell():
+    table = M.comparison_table([{"model": "a", "acc": 0.5, "params": 1668615, "time": 12.345, "note": None}],
+                               columns=["model", "acc", "params", "time", "note"])
+    lines = table.splitlines()
+    assert lines[0] == "| model | acc | params | time | note |" and lines[1] == "|---|---|---|---|---|"
+    assert lines[2] == "| a | 50.00 | 1,668,615 | 12.35 | – |"

@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -265,3 +266,28 @@ def test_eval_transform_resizes_without_flipping():
     small = torch.nn.functional.avg_pool2d(big[None, None], 2)[0, 0] * 255
     assert (small - x[0].float()).abs().mean() < 6  # the same picture, twice the size
     assert (small - x[0].float().flip(-1)).abs().mean() > 15
+
+
+def test_show_augmentations_first_column_is_the_original_with_its_label(fer_folders):
+    import matplotlib.pyplot as plt
+
+    ds = FER2013(fer_folders, "train")
+    fig = T.show_augmentations(ds, T.face_train_transform(), n=2, repeats=3, seed=1)
+    axes = np.array(fig.axes).reshape(2, 4)
+    assert [a.get_title() for a in axes[0]] == ["original", "augmented 1", "augmented 2", "augmented 3"]
+    for row in axes:
+        shown = row[0].images[0].get_array()
+        match = [i for i in range(len(ds)) if np.allclose(shown, ds.images[i, 0].numpy() / 255)]
+        assert len(match) == 1 and row[0].get_ylabel() == ds.classes[int(ds.targets[match[0]])]
+        assert all(not np.allclose(a.images[0].get_array(), shown) for a in row[1:])  # augmented differ
+    plt.close(fig)
+
+
+def test_transforms_say_what_they_do():
+    text = repr(T.face_train_transform(crop_padding=4, channels=3))
+    assert "padding=4" in text and "channels=3" in text
+    with pytest.raises(ValueError, match="channels must be 1 or 3, got 2"):
+        T.eval_transform(48, 2)
+    x = torch.rand(3, 8, 8)
+    assert torch.allclose(T.denormalize((x - 0.2) / 0.5, (0.2,) * 3, (0.5,) * 3), x, atol=1e-6)
+    assert T.denormalize(torch.full((1, 2, 2), 5.0), (0.5,), (0.5,)).max() == 1.0  # clamped for display
