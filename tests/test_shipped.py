@@ -86,3 +86,25 @@ def test_shipped_model_labels_real_faces_in_the_pipeline_as_in_its_evaluation(fe
     np.testing.assert_allclose(served, probs.numpy(), atol=1e-4)
     # and the labels are the model's, not one class for every face
     assert len(set(served.argmax(1).tolist())) >= 4
+
+
+@pytest.mark.parametrize("channels, mean, std", [(1, (0.5,), (0.5,)), (3, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+def test_pipeline_input_is_the_evaluation_tensor_for_any_input_config(channels, mean, std):
+    # The same check without the real data, for a gray and an RGB model: a crop already of the
+    # model's size (no resampling) must reach the model as the evaluation transform gives it.
+    from emolib.models import InputConfig
+    from tests.conftest import pattern
+
+    class Probe(torch.nn.Module):
+        classes = ("a", "b")
+        input_config = InputConfig(64, channels, mean, std)
+
+        def forward(self, x):
+            return x.flatten(1)[:, :2]
+
+    rgb = pattern(64, "RGB", 110, seed=11)
+    pipe = EmotionPipeline(Probe(), detector=object(), hands=False, contrast=None, margin=0.0, max_side=None)
+    got = pipe.preprocess(Image.fromarray(rgb), np.array([[0, 0, 64, 64]], np.float32))[0]
+    expected = eval_transform(64, channels, mean, std)(torch.from_numpy(rgb).permute(2, 0, 1).contiguous())
+    tol = 1.01 / 255 / min(std) if channels == 1 else 1e-5  # gray: PIL rounds luma, torchvision truncates
+    assert got.shape == expected.shape and (got - expected).abs().max() <= tol
