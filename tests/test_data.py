@@ -5,8 +5,10 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from emolib import data as D
 from tests.conftest import (
@@ -16,6 +18,7 @@ from tests.conftest import (
     fer_csv_rows,
     fer_folder_image,
     needs_real,
+    pattern,
     rafdb_image,
 )
 
@@ -261,3 +264,105 @@ def test_real_fer2013_sizes_and_counts():
 def test_real_asl_counts():
     ds = D.ASLGestures(needs_real("asl"), size=64)
     assert ds.class_counts == {"punch": 1000, "super": 1000, "loser": 1000, "victory": 1000}
+
+
+# --------------------------------------------------------------------------- the dataset class and loader
+
+
+def test_image_dataset_checks_its_input_and_reports_itself():
+    images = torch.zeros(3, 1, 4, 4, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"uint8 tensor \(N, C, H, W\), got torch.float32"):
+        D.ImageDataset(images.float(), [0, 1, 0], ["a", "b"])
+    with pytest.raises(ValueError, match=r"uint8 tensor \(N, C, H, W\), got torch.uint8 \(3, 4, 4\)"):
+        D.ImageDataset(images[:, 0], [0, 1, 0], ["a", "b"])
+    with pytest.raises(ValueError, match="3 images but 2 targets"):
+        D.ImageDataset(images, [0, 1], ["a", "b"])
+    images[1] = 7
+    ds = D.ImageDataset(images, [0, 1, 0], ["a", "b"], paths=["x", "y", "z"])
+    assert ds.class_counts == {"a": 2, "b": 1} and ds.class_to_idx == {"a": 0, "b": 1}
+    assert repr(ds) == "ImageDataset(n=3, image=1x4x4, a=2, b=1)"
+    x, y = ds[1]
+    assert torch.equal(x, images[1]) and y == 1  # no transform: the raw uint8 image
+    sub = ds.subset([2, 1], transform=lambda t: t.float() + 1)
+    assert sub.paths == ["z", "y"] and sub.targets.tolist() == [0, 1] and sub[1][0].max() == 8
+    assert ds.subset([1]).transform is None and ds.subset([1]).paths == ["y"]
+    other = ds.with_transform(lambda t: t * 2)
+    assert other.images is ds.images and other.paths == ds.paths and other[1][0].max() == 14
+
+
+def test_load_images_resizes_refuses_mixed_sizes_and_all_unreadable(tmp_path):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    Image.fromarray(pattern(20, "RGB", 100, 1), "RGB").save(a)
+    Image.fromarray(pattern(30, "RGB", 100, 2), "RGB").save(b)
+    with pytest.raises(D.DatasetFormatError, match="different sizes.*pass size=N"):
+        D.load_images([a, b], [0, 1], "RGB")
+    images, targets, kept, skipped = D.load_images([a, b], [0, 1], "RGB", size=16)
+    assert images.shape == (2, 3, 16, 16) and targets.tolist() == [0, 1] and kept == [str(a), str(b)]
+    gray, *_ = D.load_images([a], [0], "L")
+    rgb = pattern(20, "RGB", 100, 1).astype(float)
+    assert np.abs(gray[0, 0].numpy() - (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2])).max() <= 1
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"), \
+            pytest.raises(D.DatasetFormatError, match="none of the 1 image files could be decoded"):
+        D.load_images([bad], [0])
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        images, targets, kept, skipped = D.load_images([a, bad, a], [3, 4, 5], "RGB")
+    assert targets.tolist() == [3, 5] and skipped == [str(bad)]  # labels stay with their files
+
+
+def test_exif_orientation_is_applied_on_load(tmp_path):
+    upright = pattern(32, "L", 100, 3)
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # what a camera wrote
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    path = tmp_path / "rotated.jpg"
+    stored.save(path, exif=exif, quality=95)
+    images, *_ = D.load_images([path], [0], "L")
+    assert close_to_pattern(images[0], upright)
+
+
+def test_a_corrupt_cache_is_rebuilt(fer_folders, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMOLIB_CACHE", str(tmp_path / "cache"))
+    first = D.FER2013(fer_folders, "test", cache=True)
+    files = list((tmp_path / "cache").glob("images-*.pt"))
+    assert len(files) == 1
+    files[0].write_bytes(b"garbage")
+    again = D.FER2013(fer_folders, "test", cache=True)
+    assert torch.equal(first.images, again.images) and torch.equal(first.targets, again.targets)
+    assert files[0].stat().st_size > 1000  # written again
+
+
+def test_data_root_and_image_folder_dataset(tmp_path, monkeypatch, fer_folders):
+    monkeypatch.delenv("EMOLIB_DATA", raising=False)
+    assert D.data_root() == Path.home() / "emolib-data"
+    assert D.data_root(tmp_path) == tmp_path
+    monkeypatch.setenv("EMOLIB_DATA", "~/x")
+    assert D.data_root() == Path.home() / "x"
+    ds = D.ImageFolderDataset(fer_folders / "test", D.EMOTIONS)
+    assert len(ds) == 14 and ds.classes == D.EMOTIONS
+    assert all(ds.classes[t] == Path(p).parent.name for t, p in zip(ds.targets.tolist(), ds.paths))
+    two = D.ImageFolderDataset(fer_folders / "test", ("pos", "neg"), {"happy": "pos", "sad": "neg", "angry": "neg",
+                               "disgust": "neg", "fear": "neg", "neutral": "pos", "surprise": "pos"}, size=24)
+    assert two.images.shape[-1] == 24 and two.class_counts == {"pos": 6, "neg": 8}
+
+
+def test_upper_case_suffixes_and_hidden_folders(fer_folders):
+    src = fer_folders / "test" / "happy" / "test_3_0.jpg"
+    src.rename(src.with_name("TEST_3_0.JPG"))
+    (fer_folders / "test" / ".ipynb_checkpoints").mkdir()
+    assert len(D.FER2013(fer_folders, "test", cache=False)) == 14
+
+
+def test_download_refuses_unknown_names_and_needs_kagglehub(tmp_path, monkeypatch):
+    import sys
+
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        D.download("mnist", tmp_path)
+    monkeypatch.setitem(sys.modules, "kagglehub", None)
+    with pytest.raises(D.DownloadError, match="pip install kagglehub"):
+        D.download("fer2013", tmp_path)
+    (tmp_path / "asl").mkdir()
+    (tmp_path / "asl" / "A").mkdir()
+    assert D.download("ASL", tmp_path) == tmp_path / "asl"  # already there: nothing to do
