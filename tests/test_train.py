@@ -216,3 +216,81 @@ def test_plateau_patience_counts_as_keras_does():
         sched.step(acc)
         lrs.append(opt.param_groups[0]["lr"])
     assert lrs == [1.0, 1.0, 0.5, 0.5, 0.25]
+
+
+# --------------------------------------------------------------------------- smaller parts, by behaviour
+
+
+def test_epoch_sampler_pads_by_wrapping_and_changes_with_the_epoch():
+    shards = [EpochSampler(10, seed=5, rank=r, world_size=3) for r in range(3)]
+    assert [len(s) for s in shards] == [4, 4, 4]
+    single = list(EpochSampler(10, seed=5))
+    padded = single + single[:2]
+    assert [list(s) for s in shards] == [padded[r::3] for r in range(3)]
+    fixed = EpochSampler(6, shuffle=False)
+    fixed.set_epoch(3)
+    assert list(fixed) == [0, 1, 2, 3, 4, 5]
+    a, b = EpochSampler(50, seed=1), EpochSampler(50, seed=1)
+    b.set_epoch(1)
+    assert list(b) == list(EpochSampler(50, seed=2)) and list(a) != list(b)  # seed + epoch
+
+
+def test_predict_tta_averages_flipped_and_shifted_views():
+    data = toy_dataset(12)
+    model = tiny_cnn().eval()
+    x = torch.stack([data[i][0] for i in range(12)])
+    with torch.no_grad():
+        soft = lambda v: torch.softmax(model(v), 1)  # noqa: E731
+        plain = soft(x)
+        flip = (plain + soft(torch.flip(x, dims=[-1]))) / 2
+        views = [x] + [torch.roll(x, shifts=s, dims=(-2, -1)) for s in ((2, 0), (-2, 0), (0, 2), (0, -2))]
+        shift = torch.stack([soft(v) for v in views]).mean(0)
+    assert torch.allclose(predict(model, data, progress=False)[0], plain, atol=1e-6)
+    assert torch.allclose(predict(model, data, tta=("flip",), progress=False)[0], flip, atol=1e-6)
+    assert torch.allclose(predict(model, data, tta=("shift",), progress=False)[0], shift, atol=1e-6)
+    assert not torch.allclose(flip, plain, atol=1e-4)
+
+
+def test_fit_writes_its_config_and_history_and_caps_batches(tmp_path):
+    from emolib.train import load_history
+
+    data = toy_dataset(80)
+    train, val = data.subset(range(60)), data.subset(range(60, 80))
+    seen = []
+    model = tiny_mlp()
+    model.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]) if m.training else None)
+    cfg = TrainConfig(epochs=2, batch_size=8, max_batches=3, schedule="none", device="cpu", weight_decay=0.5)
+    history = fit(model, train, val, cfg, out_dir=tmp_path, progress=False)
+    assert seen == [8, 8, 8] * 2  # three batches an epoch
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["max_batches"] == 3 and saved["weight_decay"] == 0.5 and saved["epochs"] == 2
+    assert _strip(load_history(tmp_path)) == _strip(history) and [h["epoch"] for h in history] == [1, 2]
+    assert all(h["lr"] == 1e-3 for h in history) and all(h["seconds"] >= 0 for h in history)
+    assert history[0]["train_acc"] * 24 == pytest.approx(round(history[0]["train_acc"] * 24))  # out of 24 seen
+
+
+def test_weight_decay_and_label_smoothing_change_training(tmp_path):
+    data = toy_dataset(80)
+    train, val = data.subset(range(60)), data.subset(range(60, 80))
+    base = dict(epochs=1, batch_size=20, schedule="none", device="cpu")
+    runs = {}
+    for name, extra in {"plain": {}, "decay": {"weight_decay": 0.5}, "smooth": {"label_smoothing": 0.3}}.items():
+        model = tiny_mlp()
+        runs[name] = (fit(model, train, val, TrainConfig(**base, **extra), progress=False), model.state_dict())
+    w = {k: v[1]["1.weight"] for k, v in runs.items()}
+    assert not torch.allclose(w["plain"], w["decay"]) and not torch.allclose(w["plain"], w["smooth"])
+    assert runs["smooth"][0][0]["train_loss"] > runs["plain"][0][0]["train_loss"]  # smoothing raises the loss
+
+
+def test_plateau_cuts_when_accuracy_stops_rising():
+    from emolib.train import _make_scheduler
+
+    opt = torch.optim.Adam(tiny_mlp().parameters(), lr=1.0)
+    sched = _make_scheduler(opt, TrainConfig(schedule="plateau", plateau_patience=1, plateau_factor=0.1), 1)
+    lrs = []
+    for acc in (0.1, 0.2, 0.3, 0.4):  # rising accuracy: never cut
+        sched.step(acc)
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == [1.0] * 4
+    with pytest.raises(ValueError, match="schedule must be"):
+        _make_scheduler(opt, TrainConfig(schedule="step"), 1)
