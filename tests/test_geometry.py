@@ -11,9 +11,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from emolib.pipeline import EmotionPipeline, FaceResult, assign_hands, person_region
+from tests.conftest import pattern
 
 
 def _face(cx: float, cy: float, w: float = 50, h: float = 100) -> FaceResult:
@@ -185,3 +187,72 @@ def test_boxes_are_clipped_and_sorted_left_to_right():
     pipe = _pipe([[300, 10, 360, 90], [-15, 20, 40, 110], [120, -5, 170, 60]], max_side=None)
     boxes, _, _ = pipe.detect(Image.new("RGB", (350, 100)))
     np.testing.assert_allclose(boxes, [[0, 20, 40, 100], [120, 0, 170, 60], [300, 10, 350, 90]])
+
+
+# --------------------------------------------------------------------------- loading arrays, results, CSV
+
+
+def test_load_image_reads_every_array_kind_as_the_same_rgb():
+    from emolib.pipeline import load_image
+
+    rgb = pattern(16, "RGB", 120, seed=21)
+    ref = np.asarray(load_image(rgb))
+    assert np.array_equal(ref, rgb)
+    assert np.array_equal(np.asarray(load_image(np.ascontiguousarray(rgb[:, :, ::-1]), bgr=True)), rgb)
+    assert np.array_equal(np.asarray(load_image(rgb[:, :, ::-1].copy())), rgb[:, :, ::-1])  # bgr=False: as given
+    assert np.array_equal(np.asarray(load_image(rgb / 255.0)), rgb)  # floats in [0, 1]
+    assert np.array_equal(np.asarray(load_image(rgb.astype(np.float32))), rgb)  # floats in [0, 255]
+    assert np.array_equal(np.asarray(load_image(rgb.astype(np.int64))), rgb)
+    assert np.array_equal(np.asarray(load_image(torch.from_numpy(rgb).permute(2, 0, 1))), rgb)  # CHW tensor
+    gray = rgb[:, :, 1]
+    assert np.array_equal(np.asarray(load_image(gray)), np.stack([gray] * 3, -1))
+    mask = np.zeros((4, 4), bool)
+    mask[0, 0] = True
+    assert np.asarray(load_image(mask))[0, 0].tolist() == [255, 255, 255] and np.asarray(load_image(mask)).sum() == 765
+    half = np.dstack([rgb, np.full((16, 16), 0, np.uint8)])  # fully transparent: white, as composited
+    assert np.asarray(load_image(half)).min() == 255
+    bgra = np.dstack([rgb[:, :, ::-1], np.full((16, 16), 255, np.uint8)])
+    assert np.array_equal(np.asarray(load_image(bgra, bgr=True)), rgb)
+
+
+def test_results_to_dict_round_numbers_and_keep_hands():
+    from emolib.pipeline import PipelineResult
+
+    face = FaceResult(box=[1.23456, 2, 3, 4], score=0.987654321, landmarks=[[1.005, 2.0]], emotion="happy",
+                      probabilities={"happy": 0.123456789})
+    d = face.to_dict()
+    assert d["box"] == [1.23, 2.0, 3.0, 4.0] and d["score"] == 0.9877 and d["probabilities"] == {"happy": 0.1235}
+    assert d["hands"] == {"left": None, "right": None} and d["emotion"] == "happy"
+    r = PipelineResult(image_size=(640, 480), faces=[face], source="x.jpg")
+    assert r.to_dict() == {"image": "x.jpg", "image_size": [640, 480], "faces": [d]} and len(r) == 1
+    r.hands_on = True
+    assert r.to_dict()["hands"] == []
+
+
+def test_emotion_csv_round_trip(tmp_path):
+    from emolib.pipeline import read_emotion_csv, write_emotion_csv
+
+    rows = [{"time_s": 0.5, "frame": 15, "face": 0, "x1": 1, "y1": 2, "x2": 3, "y2": 4, "score": 0.99,
+             "emotion": "happy", "a": 0.25, "b": 0.75, "left_gesture": "punch", "right_gesture": ""},
+            {"time_s": 1.0, "frame": 30, "face": "", "emotion": "", "a": "", "b": "", "left_gesture": "",
+             "right_gesture": "victory"}]
+    path = tmp_path / "sub" / "out.csv"
+    write_emotion_csv(rows, path, ["a", "b"])
+    assert path.read_text().splitlines()[0] == "time_s,frame,face,x1,y1,x2,y2,score,emotion,a,b,left_gesture,right_gesture"
+    back = read_emotion_csv(path)
+    assert back[0]["time_s"] == 0.5 and back[0]["frame"] == 15.0 and back[0]["a"] == 0.25
+    assert back[0]["emotion"] == "happy" and back[0]["left_gesture"] == "punch" and back[0]["right_gesture"] is None
+    assert back[1]["emotion"] is None and back[1]["face"] is None and back[1]["x1"] is None
+    assert back[1]["right_gesture"] == "victory"
+
+
+def test_list_images_filters_and_sorts(tmp_path):
+    from emolib.pipeline import PipelineInputError, list_images
+
+    for name in ("b.JPG", "a.png", ".hidden.jpg", "notes.txt", "c.webp"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "d.jpg").mkdir()
+    assert [p.name for p in list_images(tmp_path)] == ["a.png", "b.JPG", "c.webp"]
+    assert list_images(tmp_path / "notes.txt") == [tmp_path / "notes.txt"]
+    with pytest.raises(PipelineInputError, match="no such file or folder"):
+        list_images(tmp_path / "missing")
