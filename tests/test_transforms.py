@@ -291,3 +291,14 @@ def test_transforms_say_what_they_do():
     x = torch.rand(3, 8, 8)
     assert torch.allclose(T.denormalize((x - 0.2) / 0.5, (0.2,) * 3, (0.5,) * 3), x, atol=1e-6)
     assert T.denormalize(torch.full((1, 2, 2), 5.0), (0.5,), (0.5,)).max() == 1.0  # clamped for display
+
+
+def test_a_mean_of_another_channel_count_uses_its_first_value():
+    rgb = torch.from_numpy(pattern(32, "RGB", 120, seed=7)).permute(2, 0, 1).contiguous()
+    gray_of = T.eval_transform(32, 1, (0.0,), (1.0,))(rgb)
+    # an ImageNet mean/std given to a gray model: its first value for the one channel
+    out = T.eval_transform(32, 1, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))(rgb)
+    assert torch.allclose(out, (gray_of - 0.485) / 0.229, atol=1e-5)
+    # a gray mean/std given to an RGB model: repeated for the three channels, in both transforms
+    for tf in (T.eval_transform(32, 3, (0.5,), (0.25,)), T.face_train_transform(32, 3, (0.5,), (0.25,), **FACE_OFF)):
+        assert torch.allclose(tf(rgb), (rgb.float() / 255 - 0.5) / 0.25, atol=1e-5)
