@@ -294,3 +294,17 @@ def test_plateau_cuts_when_accuracy_stops_rising():
     assert lrs == [1.0] * 4
     with pytest.raises(ValueError, match="schedule must be"):
         _make_scheduler(opt, TrainConfig(schedule="step"), 1)
+
+
+def test_progress_line_reports_the_epoch_numbers(capsys):
+    data = toy_dataset(40)
+    cfg = TrainConfig(epochs=1, batch_size=20, schedule="none", device="cpu")
+    h = fit(tiny_mlp(), data.subset(range(20)), data.subset(range(20, 40)), cfg, progress=True)[0]
+    out = capsys.readouterr()
+    line = next(ln for ln in (out.out + out.err).splitlines() if ln.startswith("epoch "))
+    assert line.split()[:2] == ["epoch", "1"]
+    words = line.split()
+    values = {words[i]: words[i + 1] for i in range(2, len(words) - 1, 2)}
+    assert values["loss"] == f"{h['train_loss']:.4f}" and values["acc"] == f"{h['train_acc']:.4f}"
+    assert values["val_loss"] == f"{h['val_loss']:.4f}" and values["val_acc"] == f"{h['val_acc']:.4f}"
+    assert values["auc"] == f"{h['val_auc']:.4f}" and values["lr"] == f"{h['lr']:.2e}"
