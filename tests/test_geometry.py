@@ -256,3 +256,22 @@ def test_list_images_filters_and_sorts(tmp_path):
     assert list_images(tmp_path / "notes.txt") == [tmp_path / "notes.txt"]
     with pytest.raises(PipelineInputError, match="no such file or folder"):
         list_images(tmp_path / "missing")
+
+
+def test_clahe_on_one_tile_is_clipped_histogram_equalisation_by_hand():
+    from emolib.pipeline import clahe
+
+    # 16x16, half 0 and half 255. One tile, area 256; clip limit 1 x mean bin count = 1 pixel a bin:
+    # both bins clipped from 128 to 1, the excess 254 spread as 254/256 over every bin. The mapping
+    # (cumulative histogram x 255 / area) sends 0 to (1 + 254/256) * 255/256 = 1.98 -> 2, and 255 to 255.
+    img = np.zeros((16, 16), np.uint8)
+    img[:, 8:] = 255
+    out = clahe(img, clip_limit=1.0, grid=1)
+    assert set(np.unique(out[:, :8]).tolist()) == {2} and set(np.unique(out[:, 8:]).tolist()) == {255}
+    # no clipping (a high limit): plain equalisation, 0 -> 128 * 255/256 = 127.5 -> 128
+    out = clahe(img, clip_limit=1000.0, grid=1)
+    assert set(np.unique(out[:, :8]).tolist()) == {128} and set(np.unique(out[:, 8:]).tolist()) == {255}
+    # several tiles: every tile's mapping is monotonic, so a left-to-right ramp stays increasing
+    ramp = np.tile(np.linspace(0, 255, 64).astype(np.uint8), (64, 1))
+    out = clahe(ramp, clip_limit=2.0, grid=(2, 4))
+    assert out.shape == ramp.shape and np.all(np.diff(out.astype(int), axis=1) >= -1)  # still increasing
