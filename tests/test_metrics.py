@@ -176,3 +176,39 @@ def test_comparison_table_formats_each_kind_of_cell():
     lines = table.splitlines()
     assert lines[0] == "| model | acc | params | time | note |" and lines[1] == "|---|---|---|---|---|"
     assert lines[2] == "| a | 50.00 | 1,668,615 | 12.35 | – |"
+
+
+def test_plot_details_that_carry_meaning():
+    import matplotlib.pyplot as plt
+
+    cm = np.array([[6, 3], [2, 4]])  # max 6: cells above 3 get white text; 3 itself (= max / 2) black
+    ax = M.plot_confusion(cm, ("a", "b"))
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_color() for t in ax.texts}
+    assert cells == {(0, 0): "white", (0, 1): "black", (1, 0): "black", (1, 1): "white"}
+    img = ax.images[0]
+    assert img.get_clim() == (0, 6) and img.get_cmap().name == "Blues"  # counts start at 0, not at the minimum
+    assert len(ax.figure.axes) == 2  # the colour bar
+    assert [t.get_rotation() for t in ax.get_xticklabels()] == [45, 45]
+    assert all(t.get_ha() == "right" for t in ax.get_xticklabels())
+    plt.close(ax.figure)
+    history = [{"epoch": e, "train_loss": 1.0, "val_loss": 1.0, "train_acc": 0.5, "val_acc": 0.5, "lr": 0.1 / e}
+               for e in (3, 4, 5)]  # a resumed run: epochs do not start at 1
+    fig = M.plot_history(history)
+    assert all(list(line.get_xdata()) == [3, 4, 5] for a in fig.axes for line in a.lines)
+    assert fig._suptitle is None  # no title given, none drawn
+    plt.close(fig)
+    ax = M.plot_lr(history)
+    assert ax.get_xlabel() == "epoch" and ax.get_yscale() == "log"
+    assert ax.lines[0].get_drawstyle() == "steps-post"  # the rate holds until the next epoch
+    plt.close(ax.figure)
+
+
+def test_format_report_puts_accuracy_before_the_averages():
+    text = M.format_report(M.classification_report(HAND_Y, HAND_P.argmax(1), CLASSES))
+    firsts = [line.split()[0] for line in text.splitlines()]
+    assert firsts == ["label", "a", "b", "c", "accuracy", "macro", "weighted"]
+
+
+def test_comparison_table_percentages_include_0_and_1():
+    line = M.comparison_table([{"x": 0.0, "y": 1.0, "z": 1.5}]).splitlines()[2]
+    assert line == "| 0.00 | 100.00 | 1.50 |"
