@@ -212,3 +212,15 @@ def test_format_report_puts_accuracy_before_the_averages():
 def test_comparison_table_percentages_include_0_and_1():
     line = M.comparison_table([{"x": 0.0, "y": 1.0, "z": 1.5}]).splitlines()[2]
     assert line == "| 0.00 | 100.00 | 1.50 |"
+
+
+def test_absent_classes_give_zeros_without_warnings():
+    import warnings
+
+    y, pred = np.array([0, 0, 1]), np.array([0, 1, 1])  # class 2: never true, never predicted
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn's UndefinedMetricWarning, numpy's 0/0: none of them
+        r = M.classification_report(y, pred, CLASSES)
+        cmn = M.confusion(y, pred, 3, normalize=True)
+    assert r["c"] == {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0.0}
+    assert cmn.tolist() == [[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
