@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 EXECUTE ?= 0
 export EMOLIB_DATA ?= $(abspath ../shared/data)
 
-.PHONY: test book venv clean-book chromium web-deps
+.PHONY: test book venv clean-book chromium web-deps mutate
 
 venv: $(STAMP)
 
@@ -25,6 +25,15 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } \
 	  || echo "chromium is not installed: the browser tests will be skipped"
+
+# Mutation check (not part of `make test`; hours on 2 cores for every module): mutmut's score of the
+# fast suite per module and an independent set of planted one-line bugs, under results/mutation/.
+# `make mutate MODULES="metrics transforms"` runs some modules only.
+MODULES ?= data transforms metrics train pipeline hands
+mutate: $(STAMP)
+	$(PY) -c 'import mutmut' 2>/dev/null || $(PY) -m pip install -q -e '.[mutate]'
+	$(PY) benchmarks/mutation.py $(MODULES)
+	$(PY) benchmarks/planted_bugs.py
 
 book: $(STAMP) web/node_modules/.package-lock.json
 ifeq ($(EXECUTE),1)

@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from emolib import data as D
-from tests.conftest import needs_real
+from tests.conftest import (
+    FER_FOLDER_NAMES,
+    asl_image,
+    close_to_pattern,
+    fer_csv_rows,
+    fer_folder_image,
+    needs_real,
+    pattern,
+    rafdb_image,
+)
+
+# Label tables written from the datasets' own documentation, not from emolib:
+# FER2013's CSV indices, as /work/shared/data/README.md (and the Kaggle challenge page) give them.
+FER_CSV_DOC = {0: "angry", 1: "disgust", 2: "fear", 3: "happy", 4: "sad", 5: "surprise", 6: "neutral"}
+# RAF-DB's README (basic emotions, EmoLabel/list_patition_label.txt).
+RAFDB_DOC = {1: "surprise", 2: "fear", 3: "disgust", 4: "happiness", 5: "sadness", 6: "anger", 7: "neutral"}
+DOC_NAME = {"happiness": "happy", "sadness": "sad", "anger": "angry"}  # the paper's nouns, FER2013's words
+# The thesis's letters (data README): A punch, F super, L loser, V victory.
+THESIS_GESTURES = {"A": "punch", "F": "super", "L": "loser", "V": "victory"}
 
 
 def test_canonical_order_is_the_fer2013_csv_order():
@@ -22,20 +43,44 @@ def test_fer_folders_map_folder_names_to_canonical_labels(fer_folders):
     assert len(ds) == 21 and ds.images.shape == (21, 1, 48, 48) and ds.images.dtype == torch.uint8
     assert ds.classes == D.EMOTIONS
     assert ds.class_counts == {e: 3 for e in D.EMOTIONS}
-    for path, target in zip(ds.paths, ds.targets.tolist()):
-        assert f"/{D.EMOTIONS[target]}/" in path
     x, y = ds[0]
     assert x.shape == (1, 48, 48) and isinstance(y, int)
     assert len(D.FER2013(fer_folders, "test")) == 14
 
 
-def test_fer_csv_splits_and_labels(fer_csv):
-    train = D.FER2013(fer_csv, "train")
-    assert len(train) == 14 and train.class_counts == {e: 2 for e in D.EMOTIONS}
-    # pixel value encodes the CSV label: label k starts at 30k
-    assert train.images[train.targets == 3][0, 0, 0, 0].item() == 90
-    assert len(D.FER2013(fer_csv, "test")) == 7
-    assert len(D.FER2013(fer_csv.parent, "private_test")) == 7  # a folder holding fer2013.csv works too
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_fer_folders_every_image_and_label(fer_folders, split):
+    # Each file is decoded to its own pixels (not transposed, not flipped), and labelled with
+    # the emotion its Kaggle folder is named after.
+    ds = D.FER2013(fer_folders, split, cache=False)
+    seen = set()
+    for image, target, path in zip(ds.images, ds.targets.tolist(), ds.paths):
+        folder, name = Path(path).parent.name, Path(path).stem
+        _, k, i = name.split("_")
+        assert FER_FOLDER_NAMES[int(k)] == folder
+        assert ds.classes[target] == folder, path
+        assert close_to_pattern(image, fer_folder_image(split, int(k), int(i))), path
+        assert not close_to_pattern(image, fer_folder_image(split, int(k), int(i)).T), "a transpose must show"
+        seen.add(folder)
+    assert seen == set(FER_FOLDER_NAMES)
+
+
+@pytest.mark.parametrize("split, usage", [("train", "Training"), ("test", "PublicTest"),
+                                          ("private_test", "PrivateTest")])
+def test_fer_csv_splits_rows_and_labels(fer_csv, split, usage):
+    # Exactly the rows of that Usage, in file order, pixels row-major (not transposed), and
+    # the CSV's emotion index read as the dataset documents it.
+    rows = [(label, img) for label, use, img in fer_csv_rows() if use == usage]
+    ds = D.FER2013(fer_csv.parent if split == "private_test" else fer_csv, split)  # a folder with the CSV works too
+    assert len(ds) == len(rows) == (14 if usage == "Training" else 7)
+    for (label, img), image, target in zip(rows, ds.images, ds.targets.tolist()):
+        assert torch.equal(image[0], torch.from_numpy(img))
+        assert ds.classes[target] == FER_CSV_DOC[label]
+
+
+def test_fer_csv_every_row_is_distinct(fer_csv):
+    imgs = [img.tobytes() for _, _, img in fer_csv_rows()]
+    assert len(set(imgs)) == len(imgs)  # so a row from the wrong split cannot pass
 
 
 def test_fer_csv_bad_columns_and_pixels_name_the_line(tmp_path):
@@ -87,21 +132,28 @@ def test_cache_returns_the_same_tensor_and_notices_changes(fer_folders):
     assert len(D.FER2013(fer_folders, "train", cache=True)) == 20
 
 
-def test_rafdb_official_layout(rafdb_official):
-    train = D.RAFDB(rafdb_official, "train")
-    assert len(train) == 14 and train.images.shape[1:] == (3, 100, 100)
-    assert train.class_counts == {e: 2 for e in D.EMOTIONS}
-    # RAF-DB label 1 (surprise) was drawn at level 20, label 6 (anger) at 120
-    surprise = train.images[train.targets == D.EMOTIONS.index("surprise")].float().mean()
-    angry = train.images[train.targets == D.EMOTIONS.index("angry")].float().mean()
-    assert abs(surprise - 20) < 8 and abs(angry - 120) < 8
-    assert len(D.RAFDB(rafdb_official, "test")) == 7
+@pytest.mark.parametrize("layout", ["official", "kaggle"])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_rafdb_every_label_and_image(request, layout, split):
+    root = request.getfixturevalue(f"rafdb_{layout}")
+    ds = D.RAFDB(root, split, cache=False)
+    n = {"train": 2, "test": 1}[split]
+    assert len(ds) == 7 * n and ds.images.shape[1:] == (3, 100, 100)
+    assert ds.class_counts == {e: n for e in D.EMOTIONS}
+    for image, target, path in zip(ds.images, ds.targets.tolist(), ds.paths):
+        p = Path(path)
+        if layout == "official":  # <split>_<label><i:04d>_aligned.jpg
+            assert p.name.startswith(split + "_")
+            label, i = int(p.name.split("_")[1][0]), int(p.name.split("_")[1][1:])
+        else:  # DATASET/<split>/<label>/<split>_<label>_<i>.jpg
+            assert p.parent.parent.name == split
+            label, i = int(p.parent.name), int(p.stem.split("_")[-1])
+        assert ds.classes[target] == DOC_NAME.get(RAFDB_DOC[label], RAFDB_DOC[label]), path
+        assert close_to_pattern(image, rafdb_image(split, label, i)), path
 
 
-def test_rafdb_kaggle_layout(rafdb_kaggle):
-    train = D.RAFDB(rafdb_kaggle, "train")
-    assert len(train) == 14 and train.class_counts == {e: 2 for e in D.EMOTIONS}
-    assert all("/DATASET/train/" in p for p in train.paths)
+def test_rafdb_table_is_the_documented_one():
+    assert {k: DOC_NAME.get(v, v) for k, v in RAFDB_DOC.items()} == D.RAFDB_LABELS
 
 
 def test_rafdb_bad_label_line_and_missing_dataset(rafdb_official, tmp_path):
@@ -116,12 +168,19 @@ def test_rafdb_bad_label_line_and_missing_dataset(rafdb_official, tmp_path):
 
 
 def test_asl_letters_become_gestures(asl_folders):
-    ds = D.ASLGestures(asl_folders, size=32)
+    ds = D.ASLGestures(asl_folders, size=64, cache=False)
     assert ds.classes == D.GESTURES and ds.class_counts == {g: 4 for g in D.GESTURES}
-    assert ds.images.shape == (16, 3, 32, 32)
+    assert ds.images.shape == (16, 3, 64, 64)
+    for image, target, path in zip(ds.images, ds.targets.tolist(), ds.paths):
+        letter, i = Path(path).parent.name, int(Path(path).stem[1:])
+        assert ds.classes[target] == THESIS_GESTURES[letter], path
+        assert close_to_pattern(image, asl_image("AFLV".index(letter), i)), path  # RGB order kept
+    assert D.DEFAULT_LETTER_TO_GESTURE == THESIS_GESTURES
     (asl_folders / "train" / "nothing").mkdir()  # other ASL classes are ignored
     custom = D.ASLGestures(asl_folders, size=32, letter_to_gesture={"V": "victory", "A": "punch"})
     assert custom.classes == ("victory", "punch") and len(custom) == 8
+    assert all(custom.classes[t] == {"V": "victory", "A": "punch"}[Path(p).parent.name]
+               for t, p in zip(custom.targets.tolist(), custom.paths))
 
 
 def test_asl_map_is_validated(asl_folders):
@@ -142,6 +201,11 @@ def test_stratified_seeded_split(fer_folders):
     assert not set(tr.paths) & set(va.paths)
     tr2, va2 = D.train_val_split(ds, val_fraction=1 / 3, seed=1)
     assert va.paths == va2.paths  # seeded
+    assert D.train_val_split(ds, val_fraction=1 / 3, seed=2)[1].paths != va.paths  # the seed matters
+    row = {p: i for i, p in enumerate(ds.paths)}
+    for part in (tr, va):  # every image keeps its own label and pixels
+        for image, target, path in zip(part.images, part.targets.tolist(), part.paths):
+            assert target == int(ds.targets[row[path]]) and torch.equal(image, ds.images[row[path]])
     with pytest.raises(ValueError):
         D.train_val_split(ds, val_fraction=1.5)
 
@@ -200,3 +264,105 @@ def test_real_fer2013_sizes_and_counts():
 def test_real_asl_counts():
     ds = D.ASLGestures(needs_real("asl"), size=64)
     assert ds.class_counts == {"punch": 1000, "super": 1000, "loser": 1000, "victory": 1000}
+
+
+# --------------------------------------------------------------------------- the dataset class and loader
+
+
+def test_image_dataset_checks_its_input_and_reports_itself():
+    images = torch.zeros(3, 1, 4, 4, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"uint8 tensor \(N, C, H, W\), got torch.float32"):
+        D.ImageDataset(images.float(), [0, 1, 0], ["a", "b"])
+    with pytest.raises(ValueError, match=r"uint8 tensor \(N, C, H, W\), got torch.uint8 \(3, 4, 4\)"):
+        D.ImageDataset(images[:, 0], [0, 1, 0], ["a", "b"])
+    with pytest.raises(ValueError, match="3 images but 2 targets"):
+        D.ImageDataset(images, [0, 1], ["a", "b"])
+    images[1] = 7
+    ds = D.ImageDataset(images, [0, 1, 0], ["a", "b"], paths=["x", "y", "z"])
+    assert ds.class_counts == {"a": 2, "b": 1} and ds.class_to_idx == {"a": 0, "b": 1}
+    assert repr(ds) == "ImageDataset(n=3, image=1x4x4, a=2, b=1)"
+    x, y = ds[1]
+    assert torch.equal(x, images[1]) and y == 1  # no transform: the raw uint8 image
+    sub = ds.subset([2, 1], transform=lambda t: t.float() + 1)
+    assert sub.paths == ["z", "y"] and sub.targets.tolist() == [0, 1] and sub[1][0].max() == 8
+    assert ds.subset([1]).transform is None and ds.subset([1]).paths == ["y"]
+    other = ds.with_transform(lambda t: t * 2)
+    assert other.images is ds.images and other.paths == ds.paths and other[1][0].max() == 14
+
+
+def test_load_images_resizes_refuses_mixed_sizes_and_all_unreadable(tmp_path):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    Image.fromarray(pattern(20, "RGB", 100, 1), "RGB").save(a)
+    Image.fromarray(pattern(30, "RGB", 100, 2), "RGB").save(b)
+    with pytest.raises(D.DatasetFormatError, match="different sizes.*pass size=N"):
+        D.load_images([a, b], [0, 1], "RGB")
+    images, targets, kept, skipped = D.load_images([a, b], [0, 1], "RGB", size=16)
+    assert images.shape == (2, 3, 16, 16) and targets.tolist() == [0, 1] and kept == [str(a), str(b)]
+    gray, *_ = D.load_images([a], [0], "L")
+    rgb = pattern(20, "RGB", 100, 1).astype(float)
+    assert np.abs(gray[0, 0].numpy() - (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2])).max() <= 1
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"), \
+            pytest.raises(D.DatasetFormatError, match="none of the 1 image files could be decoded"):
+        D.load_images([bad], [0])
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        images, targets, kept, skipped = D.load_images([a, bad, a], [3, 4, 5], "RGB")
+    assert targets.tolist() == [3, 5] and skipped == [str(bad)]  # labels stay with their files
+
+
+def test_exif_orientation_is_applied_on_load(tmp_path):
+    upright = pattern(32, "L", 100, 3)
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # what a camera wrote
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    path = tmp_path / "rotated.jpg"
+    stored.save(path, exif=exif, quality=95)
+    images, *_ = D.load_images([path], [0], "L")
+    assert close_to_pattern(images[0], upright)
+
+
+def test_a_corrupt_cache_is_rebuilt(fer_folders, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMOLIB_CACHE", str(tmp_path / "cache"))
+    first = D.FER2013(fer_folders, "test", cache=True)
+    files = list((tmp_path / "cache").glob("images-*.pt"))
+    assert len(files) == 1
+    files[0].write_bytes(b"garbage")
+    again = D.FER2013(fer_folders, "test", cache=True)
+    assert torch.equal(first.images, again.images) and torch.equal(first.targets, again.targets)
+    assert files[0].stat().st_size > 1000  # written again
+
+
+def test_data_root_and_image_folder_dataset(tmp_path, monkeypatch, fer_folders):
+    monkeypatch.delenv("EMOLIB_DATA", raising=False)
+    assert D.data_root() == Path.home() / "emolib-data"
+    assert D.data_root(tmp_path) == tmp_path
+    monkeypatch.setenv("EMOLIB_DATA", "~/x")
+    assert D.data_root() == Path.home() / "x"
+    ds = D.ImageFolderDataset(fer_folders / "test", D.EMOTIONS)
+    assert len(ds) == 14 and ds.classes == D.EMOTIONS
+    assert all(ds.classes[t] == Path(p).parent.name for t, p in zip(ds.targets.tolist(), ds.paths))
+    two = D.ImageFolderDataset(fer_folders / "test", ("pos", "neg"), {"happy": "pos", "sad": "neg", "angry": "neg",
+                               "disgust": "neg", "fear": "neg", "neutral": "pos", "surprise": "pos"}, size=24)
+    assert two.images.shape[-1] == 24 and two.class_counts == {"pos": 6, "neg": 8}
+
+
+def test_upper_case_suffixes_and_hidden_folders(fer_folders):
+    src = fer_folders / "test" / "happy" / "test_3_0.jpg"
+    src.rename(src.with_name("TEST_3_0.JPG"))
+    (fer_folders / "test" / ".ipynb_checkpoints").mkdir()
+    assert len(D.FER2013(fer_folders, "test", cache=False)) == 14
+
+
+def test_download_refuses_unknown_names_and_needs_kagglehub(tmp_path, monkeypatch):
+    import sys
+
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        D.download("mnist", tmp_path)
+    monkeypatch.setitem(sys.modules, "kagglehub", None)
+    with pytest.raises(D.DownloadError, match="pip install kagglehub"):
+        D.download("fer2013", tmp_path)
+    (tmp_path / "asl").mkdir()
+    (tmp_path / "asl" / "A").mkdir()
+    assert D.download("ASL", tmp_path) == tmp_path / "asl"  # already there: nothing to do

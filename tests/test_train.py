@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from emolib.train import EpochSampler, TrainConfig, fit, predict, try_gpu
+from emolib.data import ImageDataset
 from tests.toy import tiny_cnn, tiny_mlp, toy_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,26 +41,115 @@ class _Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("schedule", ["plateau", "onecycle"])
+SCHEDULES = ["plateau", "cosine", "onecycle", "none"]
+
+
+def _tensors(obj, prefix: str = "") -> dict:
+    """Every tensor in a (nested) checkpoint object, by its path: compares files whatever their layout."""
+    if isinstance(obj, torch.Tensor):
+        return {prefix: obj}
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    out = {}
+    for k, v in items:
+        out.update(_tensors(v, f"{prefix}/{k}"))
+    return out
+
+
+def _same_tensors(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys() and a
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), rtol=1e-5, atol=1e-6), k
+
+
+def _cut_and_resume(model_fn, train, val, cfg, out: Path, cut: int) -> list[dict]:
+    def stop(entry):
+        if entry["epoch"] == cut:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        fit(model_fn(), train, val, cfg, out_dir=out, progress=False, on_epoch_end=stop)
+    torch.manual_seed(12345)  # a fresh process starts from a fresh model and global RNG state
+    model = model_fn()
+    history = fit(model, train, val, cfg, out_dir=out, progress=False)
+    return history, model
+
+
+def _assert_same_run(tmp_path, model_fn, train, val, cfg, cut: int):
+    """An interrupted and resumed run equals an uninterrupted one: history, final weights, best.pt,
+    and (training one epoch more from each folder) optimizer, scheduler and RNG state."""
+    full_model = model_fn()
+    full = fit(full_model, train, val, cfg, out_dir=tmp_path / "full", progress=False)
+    resumed, resumed_model = _cut_and_resume(model_fn, train, val, cfg, tmp_path / "cut", cut)
+    assert len(resumed) == len(full)
+    for a, b in zip(_strip(full), _strip(resumed)):
+        assert a == pytest.approx(b, rel=1e-6, abs=1e-7)
+    _same_tensors(_tensors(full_model.state_dict()), _tensors(resumed_model.state_dict()))
+    load = lambda p: _tensors(torch.load(p, map_location="cpu", weights_only=True))  # noqa: E731
+    _same_tensors(load(tmp_path / "full" / "best.pt"), load(tmp_path / "cut" / "best.pt"))
+    if cfg.schedule == "onecycle":  # its schedule ends with the run: the resumed epochs tested the optimizer
+        return full, full_model
+    more = TrainConfig(**{**cfg.__dict__, "epochs": cfg.epochs + 1})
+    a, b = model_fn(), model_fn()
+    fa = fit(a, train, val, more, out_dir=tmp_path / "full", progress=False)
+    fb = fit(b, train, val, more, out_dir=tmp_path / "cut", progress=False)
+    assert len(fa) == len(fb)
+    for x, y in zip(_strip(fa), _strip(fb)):
+        assert x == pytest.approx(y, rel=1e-6, abs=1e-7)
+    _same_tensors(_tensors(a.state_dict()), _tensors(b.state_dict()))
+    return full, full_model
+
+
+def _best_weights_are_kept(history, model, val):
+    """At the end the model holds the weights of the best validation epoch."""
+    probs, targets = predict(model, val, progress=False)
+    assert (probs.argmax(1) == targets).float().mean().item() == pytest.approx(max(h["val_acc"] for h in history))
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, schedule):
     data = toy_dataset(160)
     train, val = data.subset(range(120)), data.subset(range(120, 160))
     cfg = TrainConfig(epochs=4, batch_size=16, lr=5e-3, schedule=schedule, label_smoothing=0.1, device="cpu")
+    full, model = _assert_same_run(tmp_path, tiny_cnn, train, val, cfg, cut=2)
+    assert len(full) == 4
+    _best_weights_are_kept(full, model, val)
 
-    full = fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "full", progress=False)
 
-    def stop_after_two(entry):
-        if entry["epoch"] == 2:
-            raise _Interrupt
+def _unlearnable_val(data, rows):
+    """Validation labels shifted by one class: the better the model learns, the worse it scores, so the
+    best epoch is an early one and early stopping comes."""
+    val = data.subset(rows)
+    return ImageDataset(val.images, (val.targets + 1) % 4, val.classes, transform=val.transform)
 
-    with pytest.raises(_Interrupt):
-        fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "cut", progress=False, on_epoch_end=stop_after_two)
-    # a fresh process would start from a fresh model and global RNG state
-    torch.manual_seed(12345)
-    resumed = fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "cut", progress=False)
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_resume_with_early_stopping_keeps_the_best_epoch_and_the_counter(tmp_path, schedule):
+    data = toy_dataset(160)
+    train, val = data.subset(range(120)), _unlearnable_val(data, range(120, 160))
+    cfg = TrainConfig(epochs=8, batch_size=16, lr=1e-2, schedule=schedule, early_stopping=2, device="cpu")
+    full, model = _assert_same_run(tmp_path, tiny_cnn, train, val, cfg, cut=2)
+    accs = [h["val_acc"] for h in full]
+    best = accs.index(max(accs)) + 1
+    # the scenario: the best epoch comes before the cut and training stops early after it
+    assert best <= 2 and len(full) == best + 2 < cfg.epochs, accs
+    _best_weights_are_kept(full, model, val)
+    last = torch.load(tmp_path / "full" / "best.pt", map_location="cpu", weights_only=True)
+    assert _tensors(last)  # best.pt holds the best epoch's weights, which the model ends with
+    model_t = _tensors(model.state_dict())
+    best_t = _tensors(last)
+    matched = [k for k in model_t if any(kk.endswith(k) for kk in best_t)]
+    assert matched and all(torch.allclose(model_t[k], next(v for kk, v in best_t.items() if kk.endswith(k)))
+                           for k in matched)
+
+
+def test_early_stopping_counts_epochs_without_improvement(tmp_path):
+    data = toy_dataset(80)
+    train, val = data.subset(range(60)), data.subset(range(60, 80))
+    cfg = TrainConfig(epochs=20, batch_size=20, lr=0.0, schedule="none", early_stopping=3, device="cpu")
+    assert len(fit(tiny_mlp(), train, val, cfg, progress=False)) == 4  # lr 0: 1 improvement, then 3 without
+    # cut after epoch 2 (one epoch without improvement so far): the resumed run stops at the same epoch
+    resumed, _ = _cut_and_resume(tiny_mlp, train, val, cfg, tmp_path / "cut", cut=2)
     assert len(resumed) == 4
-    for a, b in zip(_strip(full), _strip(resumed)):
-        assert a == pytest.approx(b, rel=1e-6, abs=1e-7)
 
 
 def test_early_stopping_stops(tmp_path):
@@ -126,3 +216,95 @@ def test_plateau_patience_counts_as_keras_does():
         sched.step(acc)
         lrs.append(opt.param_groups[0]["lr"])
     assert lrs == [1.0, 1.0, 0.5, 0.5, 0.25]
+
+
+# --------------------------------------------------------------------------- smaller parts, by behaviour
+
+
+def test_epoch_sampler_pads_by_wrapping_and_changes_with_the_epoch():
+    shards = [EpochSampler(10, seed=5, rank=r, world_size=3) for r in range(3)]
+    assert [len(s) for s in shards] == [4, 4, 4]
+    single = list(EpochSampler(10, seed=5))
+    padded = single + single[:2]
+    assert [list(s) for s in shards] == [padded[r::3] for r in range(3)]
+    fixed = EpochSampler(6, shuffle=False)
+    fixed.set_epoch(3)
+    assert list(fixed) == [0, 1, 2, 3, 4, 5]
+    a, b = EpochSampler(50, seed=1), EpochSampler(50, seed=1)
+    b.set_epoch(1)
+    assert list(b) == list(EpochSampler(50, seed=2)) and list(a) != list(b)  # seed + epoch
+
+
+def test_predict_tta_averages_flipped_and_shifted_views():
+    data = toy_dataset(12)
+    model = tiny_cnn().eval()
+    x = torch.stack([data[i][0] for i in range(12)])
+    with torch.no_grad():
+        soft = lambda v: torch.softmax(model(v), 1)  # noqa: E731
+        plain = soft(x)
+        flip = (plain + soft(torch.flip(x, dims=[-1]))) / 2
+        views = [x] + [torch.roll(x, shifts=s, dims=(-2, -1)) for s in ((2, 0), (-2, 0), (0, 2), (0, -2))]
+        shift = torch.stack([soft(v) for v in views]).mean(0)
+    assert torch.allclose(predict(model, data, progress=False)[0], plain, atol=1e-6)
+    assert torch.allclose(predict(model, data, tta=("flip",), progress=False)[0], flip, atol=1e-6)
+    assert torch.allclose(predict(model, data, tta=("shift",), progress=False)[0], shift, atol=1e-6)
+    assert not torch.allclose(flip, plain, atol=1e-4)
+
+
+def test_fit_writes_its_config_and_history_and_caps_batches(tmp_path):
+    from emolib.train import load_history
+
+    data = toy_dataset(80)
+    train, val = data.subset(range(60)), data.subset(range(60, 80))
+    seen = []
+    model = tiny_mlp()
+    model.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]) if m.training else None)
+    cfg = TrainConfig(epochs=2, batch_size=8, max_batches=3, schedule="none", device="cpu", weight_decay=0.5)
+    history = fit(model, train, val, cfg, out_dir=tmp_path, progress=False)
+    assert seen == [8, 8, 8] * 2  # three batches an epoch
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["max_batches"] == 3 and saved["weight_decay"] == 0.5 and saved["epochs"] == 2
+    assert _strip(load_history(tmp_path)) == _strip(history) and [h["epoch"] for h in history] == [1, 2]
+    assert all(h["lr"] == 1e-3 for h in history) and all(h["seconds"] >= 0 for h in history)
+    assert history[0]["train_acc"] * 24 == pytest.approx(round(history[0]["train_acc"] * 24))  # out of 24 seen
+
+
+def test_weight_decay_and_label_smoothing_change_training(tmp_path):
+    data = toy_dataset(80)
+    train, val = data.subset(range(60)), data.subset(range(60, 80))
+    base = dict(epochs=1, batch_size=20, schedule="none", device="cpu")
+    runs = {}
+    for name, extra in {"plain": {}, "decay": {"weight_decay": 0.5}, "smooth": {"label_smoothing": 0.3}}.items():
+        model = tiny_mlp()
+        runs[name] = (fit(model, train, val, TrainConfig(**base, **extra), progress=False), model.state_dict())
+    w = {k: v[1]["1.weight"] for k, v in runs.items()}
+    assert not torch.allclose(w["plain"], w["decay"]) and not torch.allclose(w["plain"], w["smooth"])
+    assert runs["smooth"][0][0]["train_loss"] > runs["plain"][0][0]["train_loss"]  # smoothing raises the loss
+
+
+def test_plateau_cuts_when_accuracy_stops_rising():
+    from emolib.train import _make_scheduler
+
+    opt = torch.optim.Adam(tiny_mlp().parameters(), lr=1.0)
+    sched = _make_scheduler(opt, TrainConfig(schedule="plateau", plateau_patience=1, plateau_factor=0.1), 1)
+    lrs = []
+    for acc in (0.1, 0.2, 0.3, 0.4):  # rising accuracy: never cut
+        sched.step(acc)
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == [1.0] * 4
+    with pytest.raises(ValueError, match="schedule must be"):
+        _make_scheduler(opt, TrainConfig(schedule="step"), 1)
+
+
+def test_progress_line_reports_the_epoch_numbers(capsys):
+    data = toy_dataset(40)
+    cfg = TrainConfig(epochs=1, batch_size=20, schedule="none", device="cpu")
+    h = fit(tiny_mlp(), data.subset(range(20)), data.subset(range(20, 40)), cfg, progress=True)[0]
+    out = capsys.readouterr()
+    line = next(ln for ln in (out.out + out.err).splitlines() if ln.startswith("epoch "))
+    assert line.split()[:2] == ["epoch", "1"]
+    words = line.split()
+    values = {words[i]: words[i + 1] for i in range(2, len(words) - 1, 2)}
+    assert values["loss"] == f"{h['train_loss']:.4f}" and values["acc"] == f"{h['train_acc']:.4f}"
+    assert values["val_loss"] == f"{h['val_loss']:.4f}" and values["val_acc"] == f"{h['val_acc']:.4f}"
+    assert values["auc"] == f"{h['val_auc']:.4f}" and values["lr"] == f"{h['lr']:.2e}"

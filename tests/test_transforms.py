@@ -6,11 +6,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
 from emolib import transforms as T
 from emolib.data import FER2013
+from tests.conftest import pattern
 
 
 def _gray(n=48):
@@ -77,3 +81,224 @@ def test_show_augmentations_draws_a_grid(fer_folders):
     fig = T.show_augmentations(ds, T.face_train_transform(), n=3, repeats=2)
     assert len(fig.axes) == 3 * 3
     assert fig.axes[0].get_title() == "original"
+
+
+# --------------------------------------------------------------------------- what each step does
+#
+# Each configured augmentation step is measured on a synthetic image with the other steps off:
+# the angle of a thin bar (rotation, shear) from its second moments, the shift of its centroid,
+# the brightness factor of a flat image, and the flip against the flipped input.
+
+N_DRAWS = 40
+SIZE = 96
+
+
+def _bar(vertical: bool = False, channels: int = 1, size: int = SIZE) -> torch.Tensor:
+    img = torch.zeros(channels, size, size, dtype=torch.uint8)
+    c = size // 2
+    if vertical:
+        img[:, 12 : size - 12, c - 1 : c + 1] = 255
+    else:
+        img[:, c - 1 : c + 1, 12 : size - 12] = 255
+    return img
+
+
+def _moments(img: torch.Tensor):
+    w = img.float().mean(0) if img.ndim == 3 else img.float()
+    w = w - w.min()
+    y, x = torch.meshgrid(torch.arange(w.shape[0]).float(), torch.arange(w.shape[1]).float(), indexing="ij")
+    m = w.sum()
+    mx, my = (w * x).sum() / m, (w * y).sum() / m
+    cxx, cyy = (w * (x - mx) ** 2).sum() / m, (w * (y - my) ** 2).sum() / m
+    cxy = (w * (x - mx) * (y - my)).sum() / m
+    return float(mx), float(my), float(cxx), float(cyy), float(cxy)
+
+
+def _angle(img: torch.Tensor, vertical: bool = False) -> float:
+    """Orientation of the bar in degrees (0 for the input bar)."""
+    _, _, cxx, cyy, cxy = _moments(img)
+    deg = math.degrees(0.5 * math.atan2(2 * cxy, cxx - cyy))
+    if vertical:
+        deg = deg - 90 if deg > 0 else deg + 90
+    return deg
+
+
+def _length(img: torch.Tensor) -> float:
+    _, _, cxx, cyy, cxy = _moments(img)
+    return math.sqrt(0.5 * (cxx + cyy) + math.sqrt(0.25 * (cxx - cyy) ** 2 + cxy**2))
+
+
+def _draws(tf, x, n: int = N_DRAWS):
+    out = []
+    for seed in range(n):
+        torch.manual_seed(seed)
+        out.append(tf(x))
+    return out
+
+
+RAW = dict(mean=(0.0,), std=(1.0,))  # outputs in [0, 1]: pixel / 255
+FACE_OFF = dict(rotation=0.0, brightness=0.0, shift=0.0, crop_padding=0, flip=0.0)
+HAND_OFF = dict(rotation=0.0, shear=0.0, zoom=0.0, shift=0.0, flip=0.0)
+
+
+def test_face_rotation_spans_plus_minus_its_degrees():
+    tf = T.face_train_transform(SIZE, 1, **RAW, **{**FACE_OFF, "rotation": 10.0})
+    angles = [_angle(y) for y in _draws(tf, _bar())]
+    assert max(abs(a) for a in angles) <= 10.5
+    assert min(angles) < -5 and max(angles) > 5  # both directions, most of the range
+
+
+def test_face_shift_moves_the_image_by_at_most_its_fraction():
+    tf = T.face_train_transform(SIZE, 1, **RAW, **{**FACE_OFF, "shift": 0.1})
+    x = torch.zeros(1, SIZE, SIZE, dtype=torch.uint8)
+    x[:, 40:56, 40:56] = 255
+    mx0, my0, *_ = _moments(x)
+    moves = [(_moments(y)[0] - mx0, _moments(y)[1] - my0) for y in _draws(tf, x)]
+    assert all(abs(dx) <= 0.1 * SIZE + 0.6 and abs(dy) <= 0.1 * SIZE + 0.6 for dx, dy in moves)
+    assert max(abs(dx) for dx, _ in moves) > 0.05 * SIZE and max(abs(dy) for _, dy in moves) > 0.05 * SIZE
+    assert all(abs(_angle(y) - _angle(x)) < 0.5 for y in _draws(tf, _bar(), 10))  # a shift, no rotation
+
+
+def test_face_brightness_scales_by_a_factor_within_its_range():
+    tf = T.face_train_transform(SIZE, 1, **RAW, **{**FACE_OFF, "brightness": 0.2})
+    flat = torch.full((1, SIZE, SIZE), 100, dtype=torch.uint8)
+    factors = [float(y.mean()) * 255 / 100 for y in _draws(tf, flat)]
+    assert all(0.79 <= f <= 1.21 for f in factors)
+    assert min(factors) < 0.9 and max(factors) > 1.1
+    assert all(float(y.std()) < 1e-6 for y in _draws(tf, flat, 5))  # brightness only: a flat image stays flat
+
+
+def test_face_crop_padding_shifts_by_at_most_the_padding_and_reflects():
+    tf = T.face_train_transform(SIZE, 1, **RAW, **{**FACE_OFF, "crop_padding": 4})
+    x = torch.from_numpy(pattern(SIZE, "L", 100, seed=1)).unsqueeze(0)
+    ref = x.float() / 255
+    seen = set()
+    for y in _draws(tf, x):
+        # find the shift: the output equals the reflect-padded input cropped at some offset in [-4, 4]
+        padded = torch.nn.functional.pad(ref.unsqueeze(0), (4, 4, 4, 4), mode="reflect")[0]
+        hits = [(dy, dx) for dy in range(9) for dx in range(9)
+                if torch.allclose(padded[:, dy : dy + SIZE, dx : dx + SIZE], y, atol=1e-6)]
+        assert len(hits) == 1
+        seen.add(hits[0])
+    assert len(seen) > 5
+
+
+def test_face_flip_is_horizontal_with_its_probability():
+    x = torch.from_numpy(pattern(SIZE, "L", 100, seed=2)).unsqueeze(0)
+    ref = x.float() / 255
+    always = T.face_train_transform(SIZE, 1, **RAW, **{**FACE_OFF, "flip": 1.0})
+    assert torch.allclose(always(x), ref.flip(-1))
+    half = T.face_train_transform(SIZE, 1, **RAW, **{**FACE_OFF, "flip": 0.5})
+    kinds = ["flip" if torch.allclose(y, ref.flip(-1)) else "same" if torch.allclose(y, ref) else "other"
+             for y in _draws(half, x)]
+    assert "other" not in kinds and 10 <= kinds.count("flip") <= 30
+    assert torch.allclose(T.face_train_transform(SIZE, 1, **RAW, **FACE_OFF)(x), ref)  # every step off: identity
+
+
+def test_hand_rotation_spans_plus_minus_its_degrees():
+    tf = T.hand_train_transform(SIZE, 1, **RAW, **{**HAND_OFF, "rotation": 30.0})
+    angles = [_angle(y) for y in _draws(tf, _bar())]
+    assert max(abs(a) for a in angles) <= 30.5
+    assert min(angles) < -15 and max(angles) > 15
+
+
+def test_hand_shear_is_read_in_radians():
+    # 0.3 rad = 17.2 degrees: a vertical bar leans by up to that much, to both sides.
+    tf = T.hand_train_transform(SIZE, 1, **RAW, **{**HAND_OFF, "shear": 0.3})
+    leans = [_angle(y, vertical=True) for y in _draws(tf, _bar(vertical=True))]
+    limit = math.degrees(0.3)
+    assert max(abs(a) for a in leans) <= limit + 0.5
+    assert min(leans) < -limit / 2 and max(leans) > limit / 2
+
+
+def test_hand_zoom_scales_within_its_range():
+    tf = T.hand_train_transform(SIZE, 1, **RAW, **{**HAND_OFF, "zoom": 0.3})
+    x = _bar()
+    ratios = [_length(y) / _length(x) for y in _draws(tf, x)]
+    assert all(0.68 <= r <= 1.32 for r in ratios)
+    assert min(ratios) < 0.85 and max(ratios) > 1.15
+
+
+def test_hand_shift_and_flip():
+    x = torch.zeros(3, SIZE, SIZE, dtype=torch.uint8)
+    x[:, 40:56, 40:56] = 255
+    tf = T.hand_train_transform(SIZE, 3, (0.0,) * 3, (1.0,) * 3, **{**HAND_OFF, "shift": 0.4})
+    mx0, my0, *_ = _moments(x)
+    moves = [(_moments(y)[0] - mx0, _moments(y)[1] - my0) for y in _draws(tf, x)]
+    assert max(abs(dx) for dx, _ in moves) > 0.2 * SIZE and max(abs(dy) for _, dy in moves) > 0.2 * SIZE
+    assert all(abs(dx) <= 0.4 * SIZE + 1 and abs(dy) <= 0.4 * SIZE + 1 for dx, dy in moves)
+    img = torch.from_numpy(pattern(SIZE, "RGB", 100, seed=3)).permute(2, 0, 1).contiguous()
+    flip = T.hand_train_transform(SIZE, 3, (0.0,) * 3, (1.0,) * 3, **{**HAND_OFF, "flip": 1.0})
+    assert torch.allclose(flip(img), img.float().flip(-1) / 255)
+
+
+# --------------------------------------------------------------------------- model input
+
+
+def test_rgb_to_gray_uses_the_itu_r_601_weights():
+    rgb = torch.from_numpy(pattern(48, "RGB", 120, seed=4)).permute(2, 0, 1).contiguous()
+    rgb[0, :, :24] = 250  # make the channels very different
+    rgb[2, 24:, :] = 5
+    out = T.eval_transform(48, 1, (0.0,), (1.0,))(rgb)[0] * 255
+    r, g, b = rgb.float()
+    # torchvision rounds the uint8 result down: within 1.1 grey levels of the weighted sum
+    assert float((out - (0.299 * r + 0.587 * g + 0.114 * b)).abs().max()) < 1.1
+    rgba = torch.cat([rgb, torch.full((1, 48, 48), 255, dtype=torch.uint8)])
+    assert torch.allclose(T.eval_transform(48, 1, (0.0,), (1.0,))(rgba)[0] * 255, out)
+
+
+def test_eval_transform_normalises_each_channel_with_its_own_mean_and_std():
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    rgb = torch.from_numpy(pattern(32, "RGB", 120, seed=5)).permute(2, 0, 1).contiguous()
+    out = T.eval_transform(32, 3, mean, std)(rgb)
+    expected = (rgb.float() / 255 - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    assert torch.allclose(out, expected, atol=1e-5)
+    gray = T.eval_transform(32, 1, (0.5,), (0.25,))(rgb[:1])
+    assert torch.allclose(gray, (rgb[:1].float() / 255 - 0.5) / 0.25, atol=1e-5)
+    # the face transform ends with the same steps
+    face = T.face_train_transform(32, 3, mean, std, **FACE_OFF)
+    assert torch.allclose(face(rgb), expected, atol=1e-5)
+
+
+def test_eval_transform_resizes_without_flipping():
+    x = torch.from_numpy(pattern(48, "L", 100, seed=6)).unsqueeze(0)
+    big = T.eval_transform(96, 1, (0.0,), (1.0,))(x)[0]
+    small = torch.nn.functional.avg_pool2d(big[None, None], 2)[0, 0] * 255
+    assert (small - x[0].float()).abs().mean() < 6  # the same picture, twice the size
+    assert (small - x[0].float().flip(-1)).abs().mean() > 15
+
+
+def test_show_augmentations_first_column_is_the_original_with_its_label(fer_folders):
+    import matplotlib.pyplot as plt
+
+    ds = FER2013(fer_folders, "train")
+    fig = T.show_augmentations(ds, T.face_train_transform(), n=2, repeats=3, seed=1)
+    axes = np.array(fig.axes).reshape(2, 4)
+    assert [a.get_title() for a in axes[0]] == ["original", "augmented 1", "augmented 2", "augmented 3"]
+    for row in axes:
+        shown = row[0].images[0].get_array()
+        match = [i for i in range(len(ds)) if np.allclose(shown, ds.images[i, 0].numpy() / 255)]
+        assert len(match) == 1 and row[0].get_ylabel() == ds.classes[int(ds.targets[match[0]])]
+        assert all(not np.allclose(a.images[0].get_array(), shown) for a in row[1:])  # augmented differ
+    plt.close(fig)
+
+
+def test_transforms_say_what_they_do():
+    text = repr(T.face_train_transform(crop_padding=4, channels=3))
+    assert "padding=4" in text and "channels=3" in text
+    with pytest.raises(ValueError, match="channels must be 1 or 3, got 2"):
+        T.eval_transform(48, 2)
+    x = torch.rand(3, 8, 8)
+    assert torch.allclose(T.denormalize((x - 0.2) / 0.5, (0.2,) * 3, (0.5,) * 3), x, atol=1e-6)
+    assert T.denormalize(torch.full((1, 2, 2), 5.0), (0.5,), (0.5,)).max() == 1.0  # clamped for display
+
+
+def test_a_mean_of_another_channel_count_uses_its_first_value():
+    rgb = torch.from_numpy(pattern(32, "RGB", 120, seed=7)).permute(2, 0, 1).contiguous()
+    gray_of = T.eval_transform(32, 1, (0.0,), (1.0,))(rgb)
+    # an ImageNet mean/std given to a gray model: its first value for the one channel
+    out = T.eval_transform(32, 1, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))(rgb)
+    assert torch.allclose(out, (gray_of - 0.485) / 0.229, atol=1e-5)
+    # a gray mean/std given to an RGB model: repeated for the three channels, in both transforms
+    for tf in (T.eval_transform(32, 3, (0.5,), (0.25,)), T.face_train_transform(32, 3, (0.5,), (0.25,), **FACE_OFF)):
+        assert torch.allclose(tf(rgb), (rgb.float() / 255 - 0.5) / 0.25, atol=1e-5)
