@@ -59,7 +59,8 @@ from .optim import make_ema, make_optimizer
 __all__ = ["TrainConfig", "fit", "predict", "try_gpu", "set_seed", "EpochSampler", "load_history",
            "ResumeMismatchError", "RESUME_FREE_SETTINGS", "data_signature", "batch_transforms"]
 
-#: Settings a resumed run may change without a new stage: they do not change what is learnt.
+#: Settings a resumed run may change without a new stage: they do not change what is learnt
+#: (``epochs`` only under the plateau schedule and none: one-cycle and cosine are laid out over it).
 RESUME_FREE_SETTINGS = ("epochs", "device", "num_workers")
 
 
@@ -309,6 +310,10 @@ def _differences(saved_cfg: dict, cfg: dict, saved_data: dict | None, data: dict
     saved_cfg = {**asdict(TrainConfig()), **saved_cfg}  # settings added since the checkpoint: their defaults
     diffs = [f"{k} {saved_cfg.get(k)!r} -> {cfg.get(k)!r}" for k in sorted(set(saved_cfg) | set(cfg))
              if k not in RESUME_FREE_SETTINGS and saved_cfg.get(k) != cfg.get(k)]
+    if cfg.get("schedule") in ("onecycle", "cosine") and saved_cfg.get("epochs") != cfg.get("epochs"):
+        # These schedules are laid out over the whole run: another length is another schedule.
+        diffs.append(f"epochs {saved_cfg.get('epochs')!r} -> {cfg.get('epochs')!r} (the {cfg['schedule']} "
+                     f"schedule is laid out over the epoch count)")
     for part in ("train", "val"):
         old, new = (saved_data or {}).get(part), data[part]
         if old is None or old == new:

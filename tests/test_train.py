@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from emolib.train import EpochSampler, TrainConfig, fit, predict, try_gpu
+from emolib.train import EpochSampler, ResumeMismatchError, TrainConfig, fit, predict, try_gpu
 from emolib.data import ImageDataset
 from tests.toy import tiny_cnn, tiny_mlp, toy_dataset
 
@@ -86,9 +86,12 @@ def _assert_same_run(tmp_path, model_fn, train, val, cfg, cut: int):
     _same_tensors(_tensors(full_model.state_dict()), _tensors(resumed_model.state_dict()))
     load = lambda p: _tensors(torch.load(p, map_location="cpu", weights_only=True))  # noqa: E731
     _same_tensors(load(tmp_path / "full" / "best.pt"), load(tmp_path / "cut" / "best.pt"))
-    if cfg.schedule == "onecycle":  # its schedule ends with the run: the resumed epochs tested the optimizer
-        return full, full_model
     more = TrainConfig(**{**cfg.__dict__, "epochs": cfg.epochs + 1})
+    if cfg.schedule in ("onecycle", "cosine"):
+        # Laid out over the epoch count: a longer run is another schedule, refused without a new stage.
+        with pytest.raises(ResumeMismatchError, match=r"epochs \d+ -> \d+ \(the (onecycle|cosine) schedule"):
+            fit(model_fn(), train, val, more, out_dir=tmp_path / "full", progress=False)
+        return full, full_model
     a, b = model_fn(), model_fn()
     fa = fit(a, train, val, more, out_dir=tmp_path / "full", progress=False)
     fb = fit(b, train, val, more, out_dir=tmp_path / "cut", progress=False)
