@@ -30,7 +30,8 @@ MAX_LINES = 700
 MAX_STRING_LINES = 40
 
 LAYERS = {
-    "foundation": {"utils", "labels", "fileio", "data", "transforms", "augment", "models", "cards", "metrics"},
+    "foundation": {"utils", "labels", "fileio", "data", "gesture_data", "transforms", "augment", "models", "cards",
+                   "metrics"},
     "training": {"optim", "train", "recipes", "experiment"},
     "inference": {"faces", "hands", "gestures", "pipeline", "drawing", "video", "widgets", "onnx_export",
                   "serverext"},
