@@ -1,8 +1,9 @@
 """Augmentation on whole batches: one affine warp for a batch of images, on the CPU or the GPU.
 
 :mod:`emolib.transforms` augments one image at a time (torchvision transforms v2), which
-is what a ``DataLoader`` worker does. On a 2-core CPU, that per-image work, not the
-network, bounds a small model's training speed. :class:`BatchAugment` does the same
+is what a ``DataLoader`` worker does; on a small CPU that per-image work can bound a small
+model's training speed (``benchmarks/bench_train.py`` measures the data-loading share, in
+``results/benchmarks/train_throughput.json``). :class:`BatchAugment` does the same
 kinds of steps on a ``uint8`` batch ``(N, C, H, W)`` at once, where the batch already is
 (the training device): a random affine matrix per image (rotation, scale, shift,
 horizontal flip) applied with one :func:`torch.nn.functional.affine_grid` /

@@ -14,6 +14,7 @@ from sklearn import metrics as skm
 __all__ = [
     "accuracy",
     "roc_auc",
+    "roc_auc_per_class",
     "classification_report",
     "format_report",
     "confusion",
@@ -30,15 +31,30 @@ def accuracy(y_true, y_pred) -> float:
     return float(skm.accuracy_score(y_true, y_pred))
 
 
-def roc_auc(y_true, probs) -> float:
-    """Macro one-vs-rest ROC AUC; classes absent from ``y_true`` are left out (NaN if fewer than two remain)."""
+def roc_auc_per_class(y_true, probs) -> np.ndarray:
+    """One-vs-rest ROC AUC of each class (column of ``probs``): :func:`sklearn.metrics.roc_auc_score` with
+    ``average=None`` on the one-hot labels.
+
+    A class that has no image in ``y_true``, or every image, has no AUC (it needs positives and
+    negatives): its entry is NaN, and it is left out of the scores rather than failing the call.
+    """
     y_true = np.asarray(y_true)
     probs = np.asarray(probs, dtype=np.float64)
-    present = np.unique(y_true)
-    if len(present) < 2:
+    onehot = y_true[:, None] == np.arange(probs.shape[1])[None, :]
+    counts = onehot.sum(0)
+    scored = (counts > 0) & (counts < len(y_true))
+    out = np.full(probs.shape[1], np.nan)
+    if scored.any():
+        out[scored] = skm.roc_auc_score(onehot[:, scored], probs[:, scored], average=None)
+    return out
+
+
+def roc_auc(y_true, probs) -> float:
+    """Macro one-vs-rest ROC AUC: the mean of :func:`roc_auc_per_class` over the classes present in ``y_true``
+    (NaN if fewer than two are present)."""
+    if len(np.unique(np.asarray(y_true))) < 2:
         return float("nan")
-    scores = [skm.roc_auc_score(y_true == k, probs[:, k]) for k in present]
-    return float(np.mean(scores))
+    return float(np.nanmean(roc_auc_per_class(y_true, probs)))
 
 
 def classification_report(y_true, y_pred, classes: Sequence[str]) -> dict:
@@ -54,7 +70,17 @@ def classification_report(y_true, y_pred, classes: Sequence[str]) -> dict:
 
 
 def format_report(report: Mapping, digits: int = 2) -> str:
-    """The report as the thesis's table: ``label | precision | recall | f1-score | support``."""
+    """The report as the thesis's table: ``label | precision | recall | f1-score | support``.
+
+    The numbers are scikit-learn's (:func:`classification_report` is
+    :func:`sklearn.metrics.classification_report`); this lays out the *dict* it returns, one
+    row a class, the accuracy before the averages, the rows scikit-learn's own text report has.
+    It stays because scikit-learn formats only from labels, and a report is not always made from
+    labels: :func:`emolib.gestures.gesture_report` counts a photo without a hand as a miss that
+    is no class's false positive, and ``emolib evaluate`` formats the per-class results it
+    stored. With labels at hand, ``sklearn.metrics.classification_report(y_true, y_pred,
+    target_names=classes)`` prints the same numbers.
+    """
     rows = [f"{'label':>14} {'precision':>10} {'recall':>8} {'f1-score':>9} {'support':>8}"]
     for name, r in report.items():
         if name == "accuracy":
@@ -69,12 +95,9 @@ def format_report(report: Mapping, digits: int = 2) -> str:
 
 
 def confusion(y_true, y_pred, n_classes: int, normalize: bool = False) -> np.ndarray:
-    """Confusion matrix (rows: true class, columns: predicted); ``normalize`` divides each row by its sum."""
-    cm = skm.confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
-    if normalize:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cm = np.nan_to_num(cm / cm.sum(axis=1, keepdims=True))
-    return cm
+    """Confusion matrix (rows: true class, columns: predicted); ``normalize`` divides each row by its sum
+    (scikit-learn's ``normalize="true"``; a class with no image gets a row of zeros)."""
+    return skm.confusion_matrix(y_true, y_pred, labels=list(range(n_classes)), normalize="true" if normalize else None)
 
 
 def evaluate_probs(y_true, probs, classes: Sequence[str]) -> dict:

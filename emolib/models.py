@@ -25,6 +25,7 @@ and loaded by name with :func:`load_model` (``"baseline-fer2013"``...).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -35,6 +36,7 @@ import torch
 from torch import nn
 
 from .fileio import CheckpointError, load_torch, save_torch
+from .transforms import channel_stats
 
 __all__ = [
     "InputConfig",
@@ -216,14 +218,14 @@ def _vgg_large(num_classes: int = 7, in_chans: int = 1) -> VGGNet:
 @dataclass
 class _Entry:
     builder: Callable[..., nn.Module]
-    input: InputConfig
+    input: InputConfig | None  # None for timm backbones: timm's pretrained_cfg says (see input_config)
     timm_name: str | None = None
     description: str = ""
     defaults: dict = field(default_factory=dict)
 
 
 _GRAY48 = InputConfig(48, 1, (0.5,), (0.5,))
-_RGB224 = InputConfig(224, 3, IMAGENET_MEAN, IMAGENET_STD)
+_RGB224 = None  # a timm backbone's input size, mean and std are those of its pretrained_cfg (input_config)
 
 _REGISTRY: dict[str, _Entry] = {
     "baseline": _Entry(BaselineCNN, _GRAY48, description="thesis residual CNN (Fig. 4.6)"),
@@ -244,13 +246,31 @@ def list_models() -> list[str]:
 
 
 def input_config(name: str, in_chans: int | None = None, size: int | None = None) -> InputConfig:
-    """The input a registered model expects (size, channels, mean, std)."""
-    cfg = _entry(name).input
+    """The input a registered model expects (size, channels, mean, std).
+
+    For a timm backbone these come from timm: the data config of its default pretrained
+    weights (:func:`timm.data.resolve_data_config` of its ``pretrained_cfg``, what
+    :func:`timm.data.resolve_model_data_config` gives for the built model; read offline, no
+    weights are downloaded). ``in_chans`` other than the config's adapts mean and std with
+    :func:`emolib.transforms.channel_stats`.
+    """
+    entry = _entry(name)
+    cfg = entry.input if entry.input is not None else _timm_input(entry.timm_name)
     chans = in_chans or cfg.channels
-    mean, std = cfg.mean, cfg.std
-    if chans != len(mean):
-        mean, std = (sum(mean) / len(mean),) * chans, (sum(std) / len(std),) * chans
-    return InputConfig(size or cfg.size, chans, tuple(mean), tuple(std))
+    mean, std = channel_stats(cfg.mean, cfg.std, chans)
+    return InputConfig(size or cfg.size, chans, mean, std)
+
+
+@functools.lru_cache(maxsize=None)
+def _timm_input(timm_name: str) -> InputConfig:
+    from timm.data import resolve_data_config
+    from timm.models import get_pretrained_cfg
+
+    data = resolve_data_config(pretrained_cfg=get_pretrained_cfg(timm_name).to_dict())
+    channels, height, width = data["input_size"]
+    if height != width:
+        raise ValueError(f"timm's {timm_name} expects a {height}x{width} input; emolib's models take square ones")
+    return InputConfig(height, channels, tuple(data["mean"]), tuple(data["std"]))
 
 
 def _entry(name: str) -> _Entry:
@@ -276,7 +296,7 @@ def create_model(
     """
     entry = _entry(name)
     num_classes = num_classes or entry.defaults.get("num_classes", 7)
-    chans = in_chans or entry.input.channels
+    chans = in_chans or input_config(name).channels
     if entry.timm_name is None:
         if pretrained:
             raise PretrainedWeightsError(f"{name!r} is trained from scratch: there are no ImageNet weights for it")
@@ -314,7 +334,7 @@ def _load_weights(model: nn.Module, path: Path) -> None:
     mismatched = [k for k, v in sd.items() if k in own and own[k].shape != v.shape]
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
-    head = {k for k in missing + mismatched if _is_head(k)}
+    head = {k for k in missing + mismatched if _is_head(model, k)}
     if unexpected or set(missing) - head or set(mismatched) - head:
         raise CheckpointError(
             f"{path} does not fit this architecture: {len(missing)} missing, {len(unexpected)} unexpected and "
@@ -326,8 +346,12 @@ def _load_weights(model: nn.Module, path: Path) -> None:
     model.load_state_dict(sd, strict=False)
 
 
-def _is_head(key: str) -> bool:
-    return key.split(".")[0] in ("head", "fc", "classifier") or key.startswith("head.fc")
+def _is_head(model: nn.Module, key: str) -> bool:
+    """Whether ``key`` is a weight of the model's classifier: timm names it in ``pretrained_cfg["classifier"]``
+    (``fc``, ``classifier``, ``head.fc``...); emolib's own models call it ``head``."""
+    classifier = (getattr(model, "pretrained_cfg", None) or {}).get("classifier", "head")
+    names = (classifier,) if isinstance(classifier, str) else tuple(classifier)
+    return any(key == n or key.startswith(n + ".") for n in names)
 
 
 def _read_checkpoint(path: Path) -> dict:

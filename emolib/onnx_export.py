@@ -24,15 +24,16 @@ the page does no arithmetic the Python code does elsewhere:
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import shutil
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .fileio import atomic_write, copy_file, write_text
 from .models import list_pretrained, load_model
 
 __all__ = ["OPSET", "WEB_MODELS", "export_emotion", "export_mtcnn", "export_blazeface", "export_onnx",
@@ -73,26 +74,27 @@ def onnx_names() -> list[str]:
     return [n for n in list_pretrained() if not n.startswith("gestures")] + ["mtcnn", "blazeface", "all"]
 
 
-def _export(module: nn.Module, example: torch.Tensor, path: Path, outputs: list[str], axes: dict) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+def _export(module: nn.Module, example: torch.Tensor, path: Path, outputs: list[str], axes: dict,
+            meta: dict | None = None) -> Path:
+    """Export to memory, add ``meta`` as the model's metadata, then write ``path`` in one atomic step."""
+    buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         # The TorchScript exporter (dynamo=False): the dynamo one needs onnxscript, and these graphs are plain.
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module.eval(), (example,), str(tmp), input_names=["image"], output_names=outputs,
+        torch.onnx.export(module.eval(), (example,), buf, input_names=["image"], output_names=outputs,
                           dynamic_axes=axes, opset_version=OPSET, dynamo=False)
-    os.replace(tmp, path)
+    data = buf.getvalue()
+    if meta:
+        import onnx
+
+        model = onnx.load_from_string(data)
+        del model.metadata_props[:]
+        for k, v in meta.items():
+            model.metadata_props.add(key=k, value=str(v))
+        data = model.SerializeToString()
+    with atomic_write(path, "wb") as fh:
+        fh.write(data)
     return path
-
-
-def _set_metadata(path: Path, meta: dict) -> None:
-    import onnx
-
-    model = onnx.load(str(path))
-    del model.metadata_props[:]
-    for k, v in meta.items():
-        model.metadata_props.add(key=k, value=str(v))
-    onnx.save(model, str(path))
 
 
 def export_emotion(name_or_path: str | os.PathLike, out: str | os.PathLike) -> Path:
@@ -103,12 +105,12 @@ def export_emotion(name_or_path: str | os.PathLike, out: str | os.PathLike) -> P
     path = Path(out) / f"{name}.onnx"
     example = torch.rand(2, cfg.channels, cfg.size, cfg.size)
     _export(_Normalised(model, cfg.mean, cfg.std), example, path, ["logits", "probabilities"],
-            {"image": {0: "faces"}, "logits": {0: "faces"}, "probabilities": {0: "faces"}})
+            {"image": {0: "faces"}, "logits": {0: "faces"}, "probabilities": {0: "faces"}},
+            meta={"classes": ",".join(model.classes), "size": cfg.size, "channels": cfg.channels,
+                  "producer": "emolib.onnx_export"})
     info = {"name": name, "classes": list(model.classes), "size": cfg.size, "channels": cfg.channels,
             "input": "pixels in 0..1, normalisation in the graph", "file": path.name}
-    _set_metadata(path, {"classes": ",".join(model.classes), "size": cfg.size, "channels": cfg.channels,
-                         "producer": "emolib.onnx_export"})
-    path.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
+    write_text(path.with_suffix(".json"), json.dumps(info, indent=1) + "\n")
     return path
 
 
@@ -142,9 +144,8 @@ def export_blazeface(out: str | os.PathLike) -> Path:
     if not src.is_file():
         raise FileNotFoundError(f"{src} is missing: run tools/convert_mediapipe_face.py (see its docstring)")
     dst = Path(out) / BLAZEFACE_FILE
-    dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.resolve() != src.resolve():
-        shutil.copyfile(src, dst)
+        copy_file(src, dst)
     return dst
 
 

@@ -39,8 +39,8 @@ validation predictions are gathered from all ranks before metrics are computed.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
 import os
 import random
 import time
@@ -52,9 +52,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.utils.data import DistributedSampler
 
+from .augment import BatchAugment
 from .fileio import CheckpointError, load_torch, lock_folder, save_torch, write_text
+from .metrics import roc_auc
 from .optim import make_ema, make_optimizer
+from .utils import set_seed
 
 __all__ = ["TrainConfig", "fit", "predict", "try_gpu", "set_seed", "EpochSampler", "load_history",
            "ResumeMismatchError", "RESUME_FREE_SETTINGS", "data_signature", "batch_transforms"]
@@ -99,43 +103,19 @@ def try_gpu() -> torch.device:
     return torch.device("cuda:0") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+class EpochSampler(DistributedSampler):
+    """:class:`torch.utils.data.DistributedSampler` over ``n`` indices, with the rank given, not asked of a
+    process group (so it works in one process too).
 
-
-class EpochSampler(torch.utils.data.Sampler[int]):
-    """A seeded permutation per epoch, optionally sharded over ``world_size`` ranks.
-
-    With one rank it yields the permutation of ``torch.randperm(n, seed + epoch)``;
-    with several, rank ``r`` takes every ``world_size``-th index starting at ``r``
-    (padding by wrap-around to equal length, as ``DistributedSampler``). Consecutive
-    per-rank batches of size ``b`` therefore together hold exactly the single-process
-    batch of size ``b * world_size``.
+    Each epoch's order is ``torch.randperm(n)`` from a generator seeded with ``seed + epoch``
+    (:meth:`set_epoch`); rank ``r`` of ``world_size`` takes every ``world_size``-th index starting at ``r``,
+    the order padded by wrap-around to equal length. Consecutive per-rank batches of size ``b`` therefore
+    together hold exactly the single-process batch of size ``b * world_size``. This is the order emolib's own
+    sampler gave before it became this subclass, so runs written before resume identically.
     """
 
     def __init__(self, n: int, seed: int = 0, rank: int = 0, world_size: int = 1, shuffle: bool = True) -> None:
-        self.n, self.seed, self.rank, self.world_size, self.shuffle = n, seed, rank, world_size, shuffle
-        self.epoch = 0
-        self.per_rank = math.ceil(n / world_size)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(self.n, generator=g).tolist()
-        else:
-            order = list(range(self.n))
-        total = self.per_rank * self.world_size
-        order += order[: total - len(order)]
-        return iter(order[self.rank : total : self.world_size])
-
-    def __len__(self) -> int:
-        return self.per_rank
+        super().__init__(range(n), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
 
 
 # --------------------------------------------------------------------------- distributed helpers
@@ -225,8 +205,6 @@ def batch_transforms(cfg: TrainConfig, train_set, val_set):
     """
     if cfg.batch_augment is None:
         return None, None
-    from .augment import BatchAugment
-
     for name, ds in (("training", train_set), ("validation", val_set)):
         if not hasattr(ds, "with_transform"):
             raise ValueError(f"batch_augment needs the {name} set as an emolib ImageDataset (its stored uint8 "
@@ -293,8 +271,6 @@ def _set_rng_state(state: dict) -> None:
 def data_signature(dataset) -> dict:
     """What identifies a training or validation set for a resume check: its size, and a hash of its
     labels and of up to 256 evenly spaced images (of an :class:`~emolib.data.ImageDataset`)."""
-    import hashlib
-
     sig = {"n": len(dataset)}
     images, targets = getattr(dataset, "images", None), getattr(dataset, "targets", None)
     if isinstance(images, torch.Tensor) and isinstance(targets, torch.Tensor):
@@ -379,8 +355,6 @@ def fit(
 def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: bool, progress: bool,
          on_epoch_end, new_stage: bool) -> list[dict]:
     from tqdm.auto import tqdm
-
-    from .metrics import roc_auc
 
     device = torch.device(cfg.device) if cfg.device else try_gpu()
     started_pg = _maybe_init_distributed(device)

@@ -40,37 +40,47 @@ __all__ = [
     "eval_transform",
     "denormalize",
     "show_augmentations",
+    "channel_stats",
 ]
 
 
+def channel_stats(mean: Sequence[float], std: Sequence[float], channels: int
+                  ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``mean`` and ``std`` for a ``channels``-channel input: as given when they have one value per channel,
+    else the average of the given values, repeated.
+
+    The one rule for every place that adapts statistics (:func:`eval_transform`,
+    :func:`face_train_transform`, :func:`emolib.models.input_config`). The average, because a gray
+    input is a mix of the three colour channels (the ITU-R 601 luma weighs them 0.299, 0.587 and
+    0.114), so no single channel's statistics describe it better than the average does; and because
+    it is what a gray image repeated to RGB sees on average after per-channel normalisation. For
+    ImageNet's statistics: mean 0.449 and std 0.226 (the first value alone would be 0.485 and 0.229).
+    """
+    mean, std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
+    if len(mean) != len(std) or not mean:
+        raise ValueError(f"mean and std need the same number of values (at least one), got {mean} and {std}")
+    if len(mean) != channels:
+        mean, std = (sum(mean) / len(mean),) * channels, (sum(std) / len(std),) * channels
+    return mean, std
+
+
 def _to_model_input(size: int, channels: int, mean: Sequence[float], std: Sequence[float]) -> list:
-    steps: list = [v2.Resize((size, size), antialias=True)]
-    steps.append(_Channels(channels))
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
-    return steps
+    """Resize, gray <-> RGB (torchvision's ``Grayscale``: ITU-R 601 luma; ``RGB``: the gray channel repeated),
+    scale to [0, 1], normalise. An alpha channel is dropped first."""
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    mean, std = channel_stats(mean, std, channels)
+    return [v2.Resize((size, size), antialias=True), _DropAlpha(),
+            v2.Grayscale(1) if channels == 1 else v2.RGB(),
+            v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
 
 
-class _Channels(torch.nn.Module):
-    """Gray -> RGB by repetition, RGB -> gray by ITU-R 601 luma; a no-op when they match."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels}")
-        self.channels = channels
+class _DropAlpha(torch.nn.Module):
+    """RGBA -> RGB (the first three channels); other images pass unchanged. torchvision's ``Grayscale``
+    refuses four channels and its ``RGB`` passes them through."""
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        c = image.shape[-3]
-        if c == self.channels:
-            return image
-        if c == 1:
-            return image.expand(*image.shape[:-3], 3, *image.shape[-2:]).contiguous()
-        if c == 4:
-            image = image[..., :3, :, :]
-        return v2.functional.rgb_to_grayscale(image, num_output_channels=self.channels)
-
-    def extra_repr(self) -> str:
-        return f"channels={self.channels}"
+        return image[..., :3, :, :] if image.shape[-3] == 4 else image
 
 
 def face_train_transform(
@@ -100,8 +110,7 @@ def face_train_transform(
         steps.append(_PadCrop(crop_padding))
     if flip:
         steps.append(v2.RandomHorizontalFlip(flip))
-    return v2.Compose(steps + _to_model_input(size, channels, mean if len(mean) == channels else mean[:1] * channels,
-                                              std if len(std) == channels else std[:1] * channels))
+    return v2.Compose(steps + _to_model_input(size, channels, mean, std))
 
 
 class _PadCrop(torch.nn.Module):
@@ -155,9 +164,8 @@ def eval_transform(
     mean: Sequence[float] = (0.5,),
     std: Sequence[float] = (0.5,),
 ) -> v2.Compose:
-    """Resize, convert gray <-> RGB as the model needs, scale to [0, 1] and normalise."""
-    if len(mean) != channels:
-        mean, std = tuple(mean[:1]) * channels, tuple(std[:1]) * channels
+    """Resize, convert gray <-> RGB as the model needs, scale to [0, 1] and normalise
+    (a ``mean``/``std`` of another channel count is adapted by :func:`channel_stats`)."""
     return v2.Compose(_to_model_input(size, channels, mean, std))
 
 

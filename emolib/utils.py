@@ -1,11 +1,19 @@
-"""Small helpers for the chapters: one call to seed and set plotting defaults."""
+"""Small helpers for the chapters: one call to seed and set plotting defaults.
+
+A foundation: it imports no other emolib module. :func:`set_seed` lives here (and is
+re-exported by :mod:`emolib.train`, where the trainer uses it).
+"""
 
 from __future__ import annotations
 
 import os
+import random
 import sys
 
-__all__ = ["setup", "in_colab", "repo_root"]
+import numpy as np
+import torch
+
+__all__ = ["setup", "set_seed", "in_colab", "repo_root"]
 
 
 def in_colab() -> bool:
@@ -13,10 +21,15 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 def setup(seed: int = 0, dpi: int = 100) -> None:
     """Seed every random generator and set matplotlib defaults (as fastbook's ``setup_book``)."""
-    from .train import set_seed
-
     set_seed(seed)
     try:
         import matplotlib.pyplot as plt

@@ -224,3 +224,30 @@ def test_absent_classes_give_zeros_without_warnings():
         cmn = M.confusion(y, pred, 3, normalize=True)
     assert r["c"] == {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0.0}
     assert cmn.tolist() == [[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+
+
+def test_per_class_auc_is_one_vs_rest_with_nan_for_absent_classes():
+    per = M.roc_auc_per_class(HAND_Y, HAND_P)
+    assert per.tolist() == pytest.approx([skm.roc_auc_score(HAND_Y == k, HAND_P[:, k]) for k in range(3)])
+    y = np.array([0, 0, 1, 1])  # class 2 never true: no AUC for it, and the macro AUC skips it
+    p = np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.4, 0.5, 0.1]])
+    per = M.roc_auc_per_class(y, p)
+    assert per[:2].tolist() == [1.0, 1.0] and np.isnan(per[2])
+    assert np.isnan(M.roc_auc_per_class(np.zeros(3, int), p[:3])).all()  # one class: nothing to rank against
+    # the macro AUC over the present classes equals scikit-learn's where all classes are present
+    assert M.roc_auc(Y, P) == pytest.approx(np.mean(M.roc_auc_per_class(Y, P)))
+
+
+def test_confusion_normalisation_is_sklearns():
+    pred = P.argmax(1)
+    assert np.array_equal(M.confusion(Y, pred, 3, normalize=True), skm.confusion_matrix(Y, pred, normalize="true"))
+    assert M.confusion(Y, pred, 3).dtype.kind == "i"  # counts stay integers
+
+
+def test_format_report_shows_sklearns_numbers():
+    # the same numbers as scikit-learn's own text report, row by row
+    text = M.format_report(M.classification_report(Y, P.argmax(1), CLASSES))
+    ours = [line.split() for line in text.splitlines()[1:]]
+    theirs = [line.split() for line in skm.classification_report(Y, P.argmax(1), target_names=list(CLASSES),
+                                                                  zero_division=0).splitlines()[1:] if line.strip()]
+    assert ours == theirs

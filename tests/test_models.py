@@ -141,3 +141,36 @@ def test_shipped_checkpoints_load_and_have_cards():
         cm = np.array(metrics["confusion"])
         assert cm.shape == (len(model.classes),) * 2 and cm.sum() <= metrics["n"]
         assert np.trace(cm) / metrics["n"] == pytest.approx(metrics["accuracy"], abs=1e-9)
+
+
+def test_timm_input_config_is_timms_pretrained_cfg():
+    from timm.data import resolve_model_data_config
+
+    for name, timm_name in (("resnet34", "resnet34"), ("resnetv2_50", "resnetv2_50")):
+        model = M.create_model(name, num_classes=4)
+        data = resolve_model_data_config(model)  # what timm says the built network takes
+        cfg = model.input_config
+        assert (cfg.channels, cfg.size, cfg.size) == data["input_size"]
+        assert cfg.mean == pytest.approx(data["mean"]) and cfg.std == pytest.approx(data["std"])
+        assert M.input_config(name) == cfg
+    gray = M.input_config("resnet34", in_chans=1)  # one channel: the average of ImageNet's three
+    assert gray.channels == 1 and gray.mean == pytest.approx((0.449,)) and gray.std == pytest.approx((0.226,))
+    assert M.input_config("baseline") == M.InputConfig(48, 1, (0.5,), (0.5,))
+    assert M.input_config("resnet34", size=112).size == 112
+
+
+def test_a_backbone_state_dict_leaves_the_classifier_timm_names_new(tmp_path):
+    # resnetv2_50's classifier is "head.fc" (timm's pretrained_cfg): a 1000-class backbone file fits a 4-class model
+    import timm
+
+    src = timm.create_model("resnetv2_50", pretrained=False)
+    path = tmp_path / "backbone.pt"
+    torch.save(src.state_dict(), path)
+    dst = M.create_model("resnetv2_50", num_classes=4, weights=path)
+    assert torch.equal(dst.stem.conv.weight, src.stem.conv.weight) and dst.head.fc.weight.shape[0] == 4
+    # a weight outside the classifier of another shape is refused, not skipped
+    sd = src.state_dict()
+    sd["stem.conv.weight"] = sd["stem.conv.weight"][:, :1]
+    torch.save(sd, path)
+    with pytest.raises(M.CheckpointError, match="does not fit this architecture"):
+        M.create_model("resnetv2_50", num_classes=4, weights=path)

@@ -116,3 +116,25 @@ def test_blazeface_onnx_finds_the_face_in_a_real_photo():
     assert 1.0 / (1.0 + np.exp(-cls.max())) > 0.75  # a confident face
     blank = np.full_like(x, 0.5)
     assert 1.0 / (1.0 + np.exp(-sess.run(["classificators"], {"image": blank})[0].max())) < 0.5
+
+
+def test_a_failed_export_leaves_the_previous_file_whole(tmp_path, monkeypatch):
+    name = EMOTION_MODELS[0]
+    path = export_emotion(name, tmp_path)
+    before = path.read_bytes()
+    meta = {p.key: p.value for p in __import__("onnx").load(str(path)).metadata_props}
+    assert meta["classes"] == ",".join(load_model(name).classes) and meta["producer"] == "emolib.onnx_export"
+
+    def broken(module, args, f, **kwargs):  # fails half-way through writing
+        if isinstance(f, (str, bytes)) or hasattr(f, "__fspath__"):
+            with open(f, "wb") as fh:
+                fh.write(b"partial")
+        else:
+            f.write(b"partial")
+        raise RuntimeError("exporter failed")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    with pytest.raises(RuntimeError, match="exporter failed"):
+        export_emotion(name, tmp_path)
+    assert path.read_bytes() == before  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{name}.json", f"{name}.onnx"]  # no temporary left

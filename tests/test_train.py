@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -238,6 +239,42 @@ def test_epoch_sampler_pads_by_wrapping_and_changes_with_the_epoch():
     assert list(b) == list(EpochSampler(50, seed=2)) and list(a) != list(b)  # seed + epoch
 
 
+def _old_epoch_sampler(n, seed, rank, world_size, epoch, shuffle=True):
+    """emolib's hand-written EpochSampler before it became a DistributedSampler (kept here as the reference)."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch)).tolist() if shuffle \
+        else list(range(n))
+    per_rank = math.ceil(n / world_size)
+    total = per_rank * world_size
+    order += order[: total - len(order)]
+    return order[rank:total:world_size]
+
+
+@pytest.mark.parametrize("n,world", [(10, 1), (10, 3), (37, 4), (64, 2), (5, 2)])
+def test_epoch_sampler_gives_the_old_order_so_old_runs_resume_identically(n, world):
+    for epoch in (0, 1, 7):
+        for rank in range(world):
+            s = EpochSampler(n, seed=11, rank=rank, world_size=world)
+            s.set_epoch(epoch)
+            assert list(s) == _old_epoch_sampler(n, 11, rank, world, epoch)
+            assert len(s) == math.ceil(n / world)
+    fixed = EpochSampler(n, rank=world - 1, world_size=world, shuffle=False)
+    assert list(fixed) == _old_epoch_sampler(n, 0, world - 1, world, 0, shuffle=False)
+
+
+def test_epoch_sampler_is_torchs_distributed_sampler_without_a_process_group():
+    assert not torch.distributed.is_initialized()
+    s = EpochSampler(10, seed=2, rank=1, world_size=2)
+    assert isinstance(s, torch.utils.data.DistributedSampler)
+    ref = torch.utils.data.DistributedSampler(range(10), num_replicas=2, rank=1, seed=2)
+    s.set_epoch(4)
+    ref.set_epoch(4)
+    assert list(s) == list(ref)
+    with pytest.raises(ValueError, match="rank"):
+        EpochSampler(10, rank=2, world_size=2)
+    # more ranks than twice the images: every rank still gets its share (the old sampler left some empty)
+    assert [len(list(EpochSampler(2, rank=r, world_size=5))) for r in range(5)] == [1] * 5
+
+
 def test_predict_tta_averages_flipped_and_shifted_views():
     data = toy_dataset(12)
     model = tiny_cnn().eval()
@@ -311,3 +348,15 @@ def test_progress_line_reports_the_epoch_numbers(capsys):
     assert values["loss"] == f"{h['train_loss']:.4f}" and values["acc"] == f"{h['train_acc']:.4f}"
     assert values["val_loss"] == f"{h['val_loss']:.4f}" and values["val_acc"] == f"{h['val_acc']:.4f}"
     assert values["auc"] == f"{h['val_auc']:.4f}" and values["lr"] == f"{h['lr']:.2e}"
+
+
+def test_set_seed_is_the_one_in_utils():
+    import random
+
+    from emolib import train, utils
+
+    assert train.set_seed is utils.set_seed  # re-exported: utils (a foundation) imports no trainer
+    utils.set_seed(5)
+    a = (random.random(), torch.rand(1).item())
+    train.set_seed(5)
+    assert (random.random(), torch.rand(1).item()) == a

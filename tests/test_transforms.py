@@ -285,7 +285,8 @@ def test_show_augmentations_first_column_is_the_original_with_its_label(fer_fold
 
 def test_transforms_say_what_they_do():
     text = repr(T.face_train_transform(crop_padding=4, channels=3))
-    assert "padding=4" in text and "channels=3" in text
+    assert "padding=4" in text and "RGB()" in text  # torchvision's gray -> RGB
+    assert "Grayscale(num_output_channels=1)" in repr(T.eval_transform(48, 1))
     with pytest.raises(ValueError, match="channels must be 1 or 3, got 2"):
         T.eval_transform(48, 2)
     x = torch.rand(3, 8, 8)
@@ -293,12 +294,42 @@ def test_transforms_say_what_they_do():
     assert T.denormalize(torch.full((1, 2, 2), 5.0), (0.5,), (0.5,)).max() == 1.0  # clamped for display
 
 
-def test_a_mean_of_another_channel_count_uses_its_first_value():
+def test_a_mean_of_another_channel_count_uses_the_average():
     rgb = torch.from_numpy(pattern(32, "RGB", 120, seed=7)).permute(2, 0, 1).contiguous()
     gray_of = T.eval_transform(32, 1, (0.0,), (1.0,))(rgb)
-    # an ImageNet mean/std given to a gray model: its first value for the one channel
+    # an ImageNet mean/std given to a gray model: the average of the three, (0.485 + 0.456 + 0.406) / 3
     out = T.eval_transform(32, 1, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))(rgb)
-    assert torch.allclose(out, (gray_of - 0.485) / 0.229, atol=1e-5)
+    assert torch.allclose(out, (gray_of - 0.449) / 0.226, atol=1e-5)
+    face = T.face_train_transform(32, 1, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), **FACE_OFF)
+    assert torch.allclose(face(rgb), out, atol=1e-5)  # the same rule in both transforms
     # a gray mean/std given to an RGB model: repeated for the three channels, in both transforms
     for tf in (T.eval_transform(32, 3, (0.5,), (0.25,)), T.face_train_transform(32, 3, (0.5,), (0.25,), **FACE_OFF)):
         assert torch.allclose(tf(rgb), (rgb.float() / 255 - 0.5) / 0.25, atol=1e-5)
+
+
+def test_channel_stats_is_the_one_rule_for_other_channel_counts():
+    imagenet = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    mean, std = T.channel_stats(*imagenet, 1)
+    assert mean == pytest.approx((0.449,)) and std == pytest.approx((0.226,))  # the average, not the first
+    assert T.channel_stats(*imagenet, 3) == imagenet  # one value per channel: kept
+    assert T.channel_stats((0.5,), (0.25,), 3) == ((0.5,) * 3, (0.25,) * 3)  # repeated
+    with pytest.raises(ValueError, match="same number of values"):
+        T.channel_stats((0.5, 0.5), (0.25,), 1)
+
+
+def test_rgba_input_loses_only_its_alpha():
+    rgb = torch.from_numpy(pattern(32, "RGB", 120, seed=8)).permute(2, 0, 1).contiguous()
+    rgba = torch.cat([rgb, torch.zeros((1, 32, 32), dtype=torch.uint8)])  # a fully transparent alpha
+    for channels in (1, 3):
+        tf = T.eval_transform(32, channels, (0.0,), (1.0,))
+        assert torch.equal(tf(rgba), tf(rgb))
+    assert not torch.allclose(T.eval_transform(32, 3, (0.0,), (1.0,))(rgba)[0],
+                              T.eval_transform(32, 3, (0.0,), (1.0,))(rgba)[2])  # colour kept, not made gray
+
+
+def test_eval_transform_takes_batches_as_fit_gives_them():
+    batch = torch.from_numpy(np.stack([pattern(24, "RGB", 120, seed=s) for s in (1, 2)])).permute(0, 3, 1, 2)
+    tf = T.eval_transform(32, 1, (0.5,), (0.5,))
+    out = tf(batch.contiguous())
+    assert out.shape == (2, 1, 32, 32)
+    assert torch.allclose(out[1], tf(batch[1].contiguous()), atol=1e-6)
