@@ -45,13 +45,16 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
+def _optimizer(cfg: dict) -> str:
+    return {"adamw": "AdamW", "sgd": "SGD (Nesterov)"}.get(cfg.get("optimizer", "adam"), "Adam")
+
+
 def _recipe_line(card: dict) -> str:
     cfg = card["recipe"]["config"]
     stages = card.get("stages") or []
     name = f" `{card['recipe_name']}`" if card.get("recipe_name") else ""
     augment = card["recipe"].get("augment")
-    optimizer = {"adamw": "AdamW", "sgd": "SGD (Nesterov)"}.get(cfg.get("optimizer", "adam"), "Adam")
-    return (f"- recipe{name}: {optimizer}"
+    return (f"- recipe{name}: {_optimizer(cfg)}"
             f"{'' if stages else ' lr ' + str(cfg['lr'])}, batch {cfg['batch_size']}, schedule {cfg['schedule']}, "
             f"label smoothing {cfg['label_smoothing']}, weight decay {cfg['weight_decay']}"
             + (f", augmentation {augment}" if augment else "")
@@ -99,7 +102,7 @@ def _header(card: dict) -> list[str]:
     ]
     for k, st in enumerate(stages, 1):
         c = st["config"]
-        lines.append(f"- stage {k}: {st['epochs_run']} epochs, lr {c['lr']}, schedule {c['schedule']}, "
+        lines.append(f"- stage {k}: {st['epochs_run']} epochs, {_optimizer(c)} lr {c['lr']}, schedule {c['schedule']}, "
                      f"{st['train_seconds'] / 60:.1f} min on {st['device']}; `{st['command']}`"
                      + (f" ({st['note']})" if st.get("note") else ""))
     for st in card.get("run_stages") or []:  # settings changed within one run (emolib train --new-stage)
