@@ -115,7 +115,8 @@ def _header(card: dict) -> list[str]:
 
 def _per_class(metrics: dict, no_hand: bool) -> list[str]:
     extra = " no hand |" if no_hand else ""
-    lines = [f"| class | precision | recall | F1 | support |{extra}", "|---|---|---|---|---|" + ("---|" if no_hand else "")]
+    lines = [f"| class | precision | recall | F1 | support |{extra}",
+             "|---|---|---|---|---|" + ("---|" if no_hand else "")]
     for c, r in metrics["per_class"].items():
         row = f"| {c} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1-score']:.3f} | {int(r['support'])} |"
         lines.append(row + (f" {metrics.get('no_hand_per_class', {}).get(c, 0)} |" if no_hand else ""))

@@ -29,8 +29,8 @@ import torch
 from PIL import Image, ImageOps
 
 from .fileio import CheckpointError, ImageTooLargeError, load_torch, open_image, save_torch, to_8bit
-from .labels import (ASL_ALPHABET, DEFAULT_LETTER_TO_GESTURE, EMOTIONS, FER2013_FOLDERS, FER2013_LABELS, GESTURE_EMOTIONS,
-                     GESTURES, RAFDB_LABELS, check_gesture_map, gesture_folder_names)
+from .labels import (ASL_ALPHABET, DEFAULT_LETTER_TO_GESTURE, EMOTIONS, FER2013_FOLDERS, FER2013_LABELS,
+                     GESTURE_EMOTIONS, GESTURES, RAFDB_LABELS, check_gesture_map, gesture_folder_names)
 
 __all__ = [
     # the label lists and maps live in emolib.labels; re-exported here

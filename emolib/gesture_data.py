@@ -66,7 +66,8 @@ class LandmarkDataset(torch.utils.data.Dataset):
         self.augment = dict(augment or {})
         unknown = set(self.augment) - set(LANDMARK_AUGMENTATIONS)
         if unknown:
-            raise ValueError(f"unknown landmark augmentation {sorted(unknown)}; use {', '.join(LANDMARK_AUGMENTATIONS)}")
+            raise ValueError(f"unknown landmark augmentation {sorted(unknown)}; "
+                             f"use {', '.join(LANDMARK_AUGMENTATIONS)}")
         self.use_z = use_z
 
     def __len__(self) -> int:
@@ -106,8 +107,8 @@ def asl_split(root=None, val_fraction: float = 0.2, seed: int = 0,
     index = {p: i for i, p in enumerate(paths)}
     return {"train_idx": np.array([index[p] for p in train.paths]), "val_idx": np.array([index[p] for p in val.paths]),
             "paths": paths, "labels": np.asarray(labels), "classes": classes,
-            "description": f"stratified {100 * val_fraction:g} % of train/, seed {seed} (emolib.gesture_data.asl_split; "
-                           "the same photos as the image models' validation)"}
+            "description": f"stratified {100 * val_fraction:g} % of train/, seed {seed} "
+                           "(emolib.gesture_data.asl_split; the same photos as the image models' validation)"}
 
 
 def asl_block_split(root=None, val_fraction: float = 0.2,

@@ -131,7 +131,8 @@ def landmark_source(detector_settings: Mapping[str, Any] | None = None, cache: b
             index = {str(p): i for i, p in enumerate(precomputed["paths"])}
             missing = [p for p in paths if p not in index]
             if missing:
-                raise ValueError(f"the precomputed landmarks hold no row for {len(missing)} photo(s), e.g. {missing[0]}")
+                raise ValueError(f"the precomputed landmarks hold no row for {len(missing)} photo(s), "
+                                 f"e.g. {missing[0]}")
             rows = [index[p] for p in paths]
             lm = {k: np.asarray(v)[rows] for k, v in precomputed.items() if k != "paths"}
         else:

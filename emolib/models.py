@@ -267,7 +267,8 @@ _REGISTRY: dict[str, _Entry] = {
     "resnetv2_50": _Entry(None, _RGB224, "resnetv2_50", "ResNet50v2 (He et al. 2016, identity mappings)",
                           {"num_classes": 4}),
     "landmark_mlp": _Entry(LandmarkMLP, InputConfig(21, 3, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
-                           description="MLP on 21 normalised hand landmarks (gestures-asl)", defaults={"num_classes": 4}),
+                           description="MLP on 21 normalised hand landmarks (gestures-asl)",
+                           defaults={"num_classes": 4}),
 }
 
 
