@@ -49,7 +49,7 @@ RECIPES: dict[str, Recipe] = {
                     batch_augment=dict(THESIS_FACE_AUGMENT)),
         notes="thesis recipe, its face augmentation on batches (BatchAugment) instead of per image",
     ),
-    # The base recipe of benchmarks/fer_gpu_study.py (67.12 % on PublicTest with the weight average there):
+    # The base recipe of benchmarks/fer_gpu_study.py (its PublicTest accuracy: results/benchmarks/fer_gpu_study.json):
     # VGG 32-256, SGD + Nesterov 0.1, one-cycle (25 % warm-up), weight decay 5e-4, label smoothing 0.1,
     # EMA 0.999, batch 128, affine + photometric augmentation on batches, 45 epochs.
     "vgg-fer2013": Recipe(
@@ -98,7 +98,7 @@ RECIPES: dict[str, Recipe] = {
         TrainConfig(epochs=16, batch_size=64, lr=3e-3, schedule="onecycle", label_smoothing=0.1,
                     weight_decay=1e-4, num_workers=0),
         augment={"shift": 0.2}, size=64, val_fraction=0.2,
-        notes="from scratch, 64x64 gray, one-cycle; about 20 minutes on this 2-core CPU"),
+        notes="from scratch, 64x64 gray, one-cycle; its training time: benchmarks/bench_hands.py (chapter 6)"),
     # The landmark model: an MLP on the 21 MediaPipe hand landmarks (normalised: wrist at the origin,
     # divided by the wrist-to-middle-knuckle distance, left hands mirrored, rotated upright). Trained by
     # emolib.experiment.run_recipe with a landmark source (emolib train passes the hand detector's, which needs
