@@ -103,7 +103,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         print("emolib export: give RUN --name --command (ship a run), or --onnx NAME", file=sys.stderr)
         return 2
     try:
-        card = ship(args.run, args.name, args.command, half=not args.fp32, root=args.data, note=args.note)
+        card = ship(args.run, args.name, args.command, half=not args.fp32, root=args.data, note=args.note,
+                    checkpoint_dir=args.checkpoint_dir, results_dir=args.results_dir)
     except (CheckpointError, FileNotFoundError, DatasetFormatError) as err:
         print(f"emolib export: {err}", file=sys.stderr)
         return 2
@@ -206,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--data", type=Path, help="data root for the test metrics (default: $EMOLIB_DATA/<dataset>)")
     x.add_argument("--note", default="", help="a remark for the card, e.g. how the machine was shared")
     x.add_argument("--fp32", action="store_true", help="store float32 weights (default: float16)")
+    x.add_argument("--checkpoint-dir", type=Path, help="where the checkpoint and its card go (default: emolib's "
+                                                       "shipped checkpoints, emolib/checkpoints/)")
+    x.add_argument("--results-dir", type=Path, default=Path("results/runs"),
+                   help="where the run's history, result and card are copied for the book (default: results/runs)")
     x.set_defaults(func=_cmd_export)
 
     m = sub.add_parser("models", help="list models and shipped checkpoints")

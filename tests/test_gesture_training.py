@@ -117,10 +117,9 @@ def test_emolib_export_ships_a_gesture_model_with_the_face_models_card(trained, 
                                                                       capsys):
     root, lm, out = trained
     ckpt = tmp_path / "ckpt"
-    monkeypatch.setattr(experiment, "CHECKPOINT_DIR", ckpt)
-    monkeypatch.chdir(tmp_path)  # the run's files go to ./results/runs/<name>/
+    monkeypatch.chdir(tmp_path)  # the run's files go to ./results/runs/<name>/ by default
     assert cli.main(["export", str(out), "--name", "gestures-test", "--command", "emolib train --recipe "
-                     "landmark_mlp-asl", "--fp32"]) == 0
+                     "landmark_mlp-asl", "--fp32", "--checkpoint-dir", str(ckpt)]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     card = json.loads((ckpt / "gestures-test.json").read_text())
     result = json.loads((out / "result.json").read_text())
