@@ -49,6 +49,8 @@ from emolib import data as D  # noqa: E402
 from emolib import gestures as G  # noqa: E402
 from emolib import hands as H  # noqa: E402
 from emolib import models as M  # noqa: E402
+from emolib.experiment import run_recipe  # noqa: E402
+from emolib.experiment import ship as ship_run  # noqa: E402
 from emolib.recipes import get_recipe  # noqa: E402
 
 THESIS_VAL_ACC = 0.9991  # the thesis's validation accuracy of ResNet50v2 on its ASL photos
@@ -85,8 +87,8 @@ def _preds(probs: np.ndarray, found: np.ndarray) -> dict:
 
 def landmark_runs(root, runs: Path, lm: dict, split: dict, smoke: bool) -> tuple[dict, dict]:
     recipe = get_recipe("landmark_mlp-asl", epochs=3 if smoke else None)
-    res = G.run_landmark_recipe(recipe, runs / "landmark_mlp-asl", root, landmarks=lm, resume=False,
-                                progress=False, limit=200 if smoke else None)
+    res = run_recipe(recipe, runs / "landmark_mlp-asl", root, landmarks=G.landmark_source(precomputed=lm),
+                     resume=False, progress=False, limit=200 if smoke else None)
     return res, json.loads((runs / "landmark_mlp-asl" / "val_predictions.json").read_text())
 
 
@@ -251,7 +253,7 @@ def ship(args, comparison: dict, mlp_ms: float) -> dict:
     """Ship the landmark run as ``gestures-asl`` with its card (the speed measured by this benchmark)."""
     s1, s0 = comparison["speed"]["model_complexity_1"], comparison["speed"]["model_complexity_0"]
     command = ('OMP_NUM_THREADS=1 python benchmarks/bench_hands.py --ship   # with emolib[hands]: trains the recipe '
-               'landmark_mlp-asl (emolib.gestures.run_landmark_recipe) on $EMOLIB_DATA/asl and ships it')
+               'landmark_mlp-asl (emolib.experiment.run_recipe) on $EMOLIB_DATA/asl and ships it (emolib.experiment.ship)')
     text = (f"On this {comparison['machine']['cpus']}-core CPU (1 thread; load average about "
             f"{s1['loadavg_after'][0]:.0f} from other jobs): MediaPipe's detection and landmarks take "
             f"{s1['detect_ms_per_photo']:.1f} ms per {s1['photo_size'][1]}x{s1['photo_size'][0]} photo, the MLP "
@@ -261,10 +263,10 @@ def ship(args, comparison: dict, mlp_ms: float) -> dict:
             f"{comparison['lite_landmarks_val']['hands_found']} hands (the full network "
             f"{comparison['rows'][0]['val']['hands_found']}) and the MLP reads "
             f"{100 * comparison['lite_landmarks_val']['accuracy_with_hand']:.2f} % of them right.")
-    card = G.ship_gesture_model(args.runs / "landmark_mlp-asl", "gestures-asl", command, results_dir=args.out,
-                                speed={**s1, "classifier_ms_per_hand": mlp_ms, "lite": s0, "text": text},
-                                extra={"landmark_seconds": comparison["landmarks"]["seconds_total"],
-                                       "landmarks": comparison["landmarks"]})
+    card = ship_run(args.runs / "landmark_mlp-asl", "gestures-asl", command, results_dir=args.out, half=False,
+                    extra={"speed": {**s1, "classifier_ms_per_hand": mlp_ms, "lite": s0, "text": text},
+                           "landmark_seconds": comparison["landmarks"]["seconds_total"],
+                           "landmarks": comparison["landmarks"]})
     print("shipped gestures-asl:", card["val"]["accuracy"], card["size_bytes"], "bytes", flush=True)
     return card
 
@@ -319,9 +321,9 @@ def main(argv=None) -> int:
           flush=True)
     # the harder split: whole video sequences held out (the highest file numbers of each letter)
     block = G.asl_block_split(root, VAL_FRACTION)
-    blk_mlp = G.run_landmark_recipe(get_recipe("landmark_mlp-asl", epochs=3 if args.smoke else None),
-                                    args.runs / "landmark_mlp-asl-block", root, landmarks=lm, resume=False,
-                                    progress=False, split=block)
+    blk_mlp = run_recipe(get_recipe("landmark_mlp-asl", epochs=3 if args.smoke else None),
+                         args.runs / "landmark_mlp-asl-block", root, landmarks=G.landmark_source(precomputed=lm),
+                         resume=False, progress=False, split=block)
     blk_trees, _, _ = trees(lm, block)
     blk_cnn, _ = cnn_on_split(block, args.runs, "emonet-asl-block", args.smoke)
     block_rows = [

@@ -5,18 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
+
+import torch
+
+from .data import DatasetFormatError, DatasetNotFoundError, ImageFolderDataset
+from .experiment import run_recipe, ship
+from .fileio import CheckpointError, FolderBusyError
+from .gestures import cli_evaluate, is_gesture_model, landmark_source
+from .hands import HandsUnavailableError
+from .metrics import classification_report, evaluate_probs, format_report
+from .models import count_parameters, create_model, list_models, list_pretrained, load_model, model_card
+from .onnx_export import export_onnx, onnx_names
+from .pipeline_cli import register
+from .recipes import LANDMARK_MODELS, RECIPES, Recipe, get_recipe
+from .train import ResumeMismatchError, TrainConfig, predict
+from .transforms import eval_transform
 
 __all__ = ["main"]
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .experiment import run_recipe
-    from .fileio import CheckpointError, FolderBusyError
-    from .recipes import RECIPES, Recipe, get_recipe
-    from .train import ResumeMismatchError, TrainConfig
-    from dataclasses import replace
-
     if args.recipe:
         recipe = get_recipe(args.recipe, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                             device=args.device, seed=args.seed, max_batches=args.max_batches)
@@ -34,11 +44,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                                                    if v is not None}))
     if args.num_workers is not None:
         recipe = replace(recipe, config=replace(recipe.config, num_workers=args.num_workers))
+    # a landmark model reads hand landmarks: the hand detector (inference) is passed in from here
+    landmarks = landmark_source(progress=True) if recipe.model in LANDMARK_MODELS else None
     try:
         result = run_recipe(recipe, args.out, root=args.data, limit=args.limit,
                             pretrained=False if args.no_pretrained else None, init_from=args.init_from,
-                            new_stage=args.new_stage)
-    except (CheckpointError, FolderBusyError, ResumeMismatchError) as err:
+                            new_stage=args.new_stage, landmarks=landmarks)
+    except (CheckpointError, FolderBusyError, ResumeMismatchError, DatasetNotFoundError, DatasetFormatError,
+            HandsUnavailableError) as err:
         print(f"emolib train: {err}", file=sys.stderr)
         return 2
     summary = {k: result.get(k) for k in ("model", "dataset", "parameters", "epochs_run", "best_val_acc",
@@ -50,16 +63,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data import DatasetFormatError, DatasetNotFoundError, ImageFolderDataset
-    from .gestures import cli_evaluate, is_gesture_model
-
     if is_gesture_model(args.model):
         return cli_evaluate(args)
-    from .metrics import classification_report, evaluate_probs, format_report
-    from .models import CheckpointError, load_model
-    from .train import predict
-    from .transforms import eval_transform
-
     try:
         model = load_model(args.model)
     except CheckpointError as err:
@@ -97,18 +102,22 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if not (args.run and args.name and args.command):
         print("emolib export: give RUN --name --command (ship a run), or --onnx NAME", file=sys.stderr)
         return 2
-    from .experiment import ship
-
-    card = ship(args.run, args.name, args.command, half=not args.fp32, root=args.data, note=args.note)
-    print(json.dumps({k: card.get(k) for k in ("name", "parameters", "size_bytes")} |
-                     {"test_accuracy": card.get("test", {}).get("accuracy")}))
+    try:
+        card = ship(args.run, args.name, args.command, half=not args.fp32, root=args.data, note=args.note,
+                    checkpoint_dir=args.checkpoint_dir, results_dir=args.results_dir)
+    except (CheckpointError, FileNotFoundError, DatasetFormatError) as err:
+        print(f"emolib export: {err}", file=sys.stderr)
+        return 2
+    summary = {k: card.get(k) for k in ("name", "parameters", "size_bytes")}
+    if "test" in card or "val" not in card:
+        summary["test_accuracy"] = card.get("test", {}).get("accuracy")
+    else:  # a gesture model: its test photos are kept elsewhere
+        summary["val_accuracy"] = card["val"]["accuracy"]
+    print(json.dumps(summary))
     return 0
 
 
 def _cmd_export_onnx(args: argparse.Namespace) -> int:
-    from .models import CheckpointError
-    from .onnx_export import export_onnx, onnx_names
-
     if args.onnx not in onnx_names() and not Path(args.onnx).is_file():
         print(f"emolib export: --onnx takes one of {', '.join(onnx_names())} or a checkpoint file, "
               f"not {args.onnx!r}", file=sys.stderr)
@@ -124,10 +133,6 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .models import count_parameters, create_model, list_models, list_pretrained, model_card
-
-    import torch
-
     for name in list_models():
         with torch.device("meta"):  # shapes only: no memory, no initialisation
             n = count_parameters(create_model(name))
@@ -136,7 +141,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for name in list_pretrained():
         card = model_card(name)
         acc = card.get("test", {}).get("accuracy")
-        print(f"  {name:24s} test accuracy {acc:.4f}" if acc is not None else f"  {name}")
+        val = card.get("val", {}).get("accuracy")
+        print(f"  {name:24s} test accuracy {acc:.4f}" if acc is not None else
+              f"  {name:24s} validation accuracy {val:.4f}" if val is not None else f"  {name}")
     return 0
 
 
@@ -200,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--data", type=Path, help="data root for the test metrics (default: $EMOLIB_DATA/<dataset>)")
     x.add_argument("--note", default="", help="a remark for the card, e.g. how the machine was shared")
     x.add_argument("--fp32", action="store_true", help="store float32 weights (default: float16)")
+    x.add_argument("--checkpoint-dir", type=Path, help="where the checkpoint and its card go (default: emolib's "
+                                                       "shipped checkpoints, emolib/checkpoints/)")
+    x.add_argument("--results-dir", type=Path, default=Path("results/runs"),
+                   help="where the run's history, result and card are copied for the book (default: results/runs)")
     x.set_defaults(func=_cmd_export)
 
     m = sub.add_parser("models", help="list models and shipped checkpoints")
@@ -209,8 +220,6 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("action", choices=["enable", "disable", "status"])
     j.add_argument("--user", action="store_true", help="in ~/.jupyter instead of this Python environment")
     j.set_defaults(func=_cmd_serverext)
-
-    from .pipeline_cli import register
 
     register(sub)
     return p

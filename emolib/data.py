@@ -5,8 +5,8 @@ images live in one compact ``uint8`` tensor of shape ``(N, C, H, W)``. Each file
 decoded exactly once (and, optionally, the tensor is cached on disk), so an epoch is
 bound by the model, not by JPEG decoding.
 
-Labels use one canonical order everywhere, :data:`EMOTIONS` (the order of the original
-``fer2013.csv``)::
+Labels (defined in :mod:`emolib.labels`, re-exported here) use one canonical order
+everywhere, :data:`EMOTIONS` (the order of the original ``fer2013.csv``)::
 
     0 angry  1 disgust  2 fear  3 happy  4 sad  5 surprise  6 neutral
 
@@ -29,13 +29,20 @@ import torch
 from PIL import Image, ImageOps
 
 from .fileio import CheckpointError, ImageTooLargeError, load_torch, open_image, save_torch, to_8bit
+from .labels import (ASL_ALPHABET, DEFAULT_LETTER_TO_GESTURE, EMOTIONS, FER2013_FOLDERS, FER2013_LABELS,
+                     GESTURE_EMOTIONS, GESTURES, RAFDB_LABELS, check_gesture_map, gesture_folder_names)
 
 __all__ = [
+    # the label lists and maps live in emolib.labels; re-exported here
     "EMOTIONS",
+    "FER2013_LABELS",
     "FER2013_FOLDERS",
     "RAFDB_LABELS",
     "GESTURES",
     "DEFAULT_LETTER_TO_GESTURE",
+    "GESTURE_EMOTIONS",
+    "ASL_ALPHABET",
+    "check_gesture_map",
     "DatasetNotFoundError",
     "DatasetFormatError",
     "ImageDataset",
@@ -44,33 +51,18 @@ __all__ = [
     "ASLGestures",
     "ImageFolderDataset",
     "data_root",
+    "dataset_path",
+    "cache_dir",
+    "load_images",
+    "list_images",
+    "scan_class_folders",
+    "asl_files",
+    "ASL_HELP",
     "train_val_split",
     "download",
 ]
 
-#: Canonical emotion order (index = label), shared by every dataset and model.
-EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-
-#: Kaggle FER2013 folder name -> canonical emotion.
-FER2013_FOLDERS: dict[str, str] = {e: e for e in EMOTIONS}
-
-#: RAF-DB basic-expression label (1..7, as in ``list_patition_label.txt``) -> canonical emotion.
-RAFDB_LABELS: dict[int, str] = {
-    1: "surprise",
-    2: "fear",
-    3: "disgust",
-    4: "happy",  # "happiness" in the RAF-DB paper
-    5: "sad",  # "sadness"
-    6: "angry",  # "anger"
-    7: "neutral",
-}
-
-#: The thesis's four hand gestures, in label order.
-GESTURES: tuple[str, ...] = ("punch", "super", "loser", "victory")
-
-#: ASL letter -> gesture, as in the thesis (A punch, F super, L loser, V victory).
-DEFAULT_LETTER_TO_GESTURE: dict[str, str] = {"A": "punch", "F": "super", "L": "loser", "V": "victory"}
-
+# lead: at merge this becomes fileio.IMAGE_EXTENSIONS (the faces engineer moves the one list there).
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 _FER_SPLITS_CSV = {"train": "Training", "test": "PublicTest", "private_test": "PrivateTest"}
 _FER_USAGES = frozenset(_FER_SPLITS_CSV.values())
@@ -86,7 +78,7 @@ _RAFDB_HELP = (
     "by e-mail), then unpack it so that either 'Image/aligned/' and 'EmoLabel/list_patition_label.txt' "
     "or 'DATASET/train/1..7/' and 'DATASET/test/1..7/' lie under the root you pass."
 )
-_ASL_HELP = (
+ASL_HELP = (
     "Get the ASL alphabet photos with emolib.data.download('asl') (Kaggle 'grassknotted/asl-alphabet') "
     "or use any folder with one sub-folder per letter (A, F, L, V)."
 )
@@ -108,7 +100,9 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(env).expanduser() if env else Path.home() / "emolib-data"
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
+    """emolib's cache folder: ``$EMOLIB_CACHE``, else ``~/.cache/emolib`` (decoded images, landmarks)."""
+    # lead: emolib.hands.detector has its own _cache_dir (the same two lines): point it here, or move this to fileio.
     return Path(os.environ.get("EMOLIB_CACHE", Path.home() / ".cache" / "emolib")).expanduser()
 
 
@@ -244,7 +238,7 @@ def load_images(
     paths = [str(p) for p in paths]
     cache_file = None
     if cache and paths:
-        cache_root = _cache_dir() if cache is True else Path(cache)
+        cache_root = cache_dir() if cache is True else Path(cache)
         cache_file = cache_root / f"images-{_file_key(paths, mode, size)}{'-exact' if exact_size else ''}.pt"
         if cache_file.exists():
             try:
@@ -286,11 +280,12 @@ def load_images(
     return images, targets, kept_paths, skipped
 
 
-def _list_images(folder: Path) -> list[str]:
+def list_images(folder: Path) -> list[str]:
+    """The image files directly in ``folder``, sorted (by their suffix, case-insensitive)."""
     return sorted(str(p) for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
 
 
-def _scan_class_folders(
+def scan_class_folders(
     root: Path, name_to_class: Mapping[str, str], classes: Sequence[str], ignore: set[str] = frozenset()
 ) -> tuple[list[str], list[int]]:
     """Files of ``root/<class folder>/``; a folder whose name is not in ``name_to_class`` is an error."""
@@ -308,7 +303,7 @@ def _scan_class_folders(
     for folder in folders:
         if folder.name in ignore:
             continue
-        files = _list_images(folder)
+        files = list_images(folder)
         paths += files
         labels += [idx[name_to_class[folder.name]]] * len(files)
     if not paths:
@@ -316,7 +311,8 @@ def _scan_class_folders(
     return paths, labels
 
 
-def _resolve(root: str | os.PathLike | None, default_sub: str) -> Path:
+def dataset_path(root: str | os.PathLike | None, default_sub: str) -> Path:
+    """``root`` if given, else ``<data root>/<default_sub>`` when that exists, else the data root itself."""
     if root is not None:
         return Path(root).expanduser()
     base = data_root()
@@ -350,7 +346,7 @@ class FER2013(ImageDataset):
         transform: Callable | None = None,
         cache: bool = True,
     ) -> None:
-        path = _resolve(root, "fer2013")
+        path = dataset_path(root, "fer2013")
         if not path.exists():
             raise DatasetNotFoundError(
                 f"FER2013 not found at {path}: expected a folder with train/ and test/ (one sub-folder "
@@ -371,7 +367,7 @@ class FER2013(ImageDataset):
                 f"FER2013 split folder {folder} is missing: the image-folder layout needs {path}/train/ "
                 f"and {path}/test/, each with one sub-folder per emotion. {_FER_HELP}"
             )
-        paths, labels = _scan_class_folders(folder, FER2013_FOLDERS, EMOTIONS)
+        paths, labels = scan_class_folders(folder, FER2013_FOLDERS, EMOTIONS)
         images, targets, kept, skipped = load_images(paths, labels, "L", 48, cache, desc=f"FER2013 {split}",
                                                      exact_size=True)
         super().__init__(images, targets, EMOTIONS, transform, kept, skipped)
@@ -455,7 +451,7 @@ class RAFDB(ImageDataset):
     ) -> None:
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        path = _resolve(root, "rafdb")
+        path = dataset_path(root, "rafdb")
         if not path.exists():
             raise DatasetNotFoundError(f"RAF-DB not found at {path}. {_RAFDB_HELP}")
         label_file = path / "EmoLabel" / "list_patition_label.txt"
@@ -464,7 +460,7 @@ class RAFDB(ImageDataset):
             paths, labels = _rafdb_official(path, label_file, split)
         elif kaggle is not None:
             folders = {str(k): v for k, v in RAFDB_LABELS.items()}
-            paths, labels = _scan_class_folders(kaggle, folders, EMOTIONS)
+            paths, labels = scan_class_folders(kaggle, folders, EMOTIONS)
         else:
             raise DatasetNotFoundError(
                 f"RAF-DB layout not recognised under {path}: expected {label_file} with Image/aligned/, "
@@ -511,30 +507,32 @@ def _rafdb_official(root: Path, label_file: Path, split: str) -> tuple[list[str]
 # --------------------------------------------------------------------------- hands
 
 
-# Classes of the Kaggle ASL-alphabet set that are simply not used by a letter map.
-_ASL_ALPHABET = {chr(c) for c in range(ord("A"), ord("Z") + 1)} | {"del", "nothing", "space"}
+def asl_files(root: str | os.PathLike | None = None, split: str = "train",
+              letter_to_gesture: Mapping[str, str] = DEFAULT_LETTER_TO_GESTURE) -> tuple[list[str], list[int], tuple]:
+    """The photo files of an ASL folder, without decoding a pixel: ``(paths, labels, classes)``.
 
-
-def _check_gesture_map(letter_to_gesture: Mapping[str, str]) -> dict[str, str]:
-    mapping = dict(letter_to_gesture)
-    if not mapping:
-        raise ValueError("letter_to_gesture is empty")
-    bad = [k for k in mapping if k not in _ASL_ALPHABET]
-    if bad:
-        raise ValueError(f"letter_to_gesture keys must be ASL letters A..Z, got {bad}")
-    gestures = list(mapping.values())
-    if len(set(gestures)) != len(gestures):
-        raise ValueError(f"letter_to_gesture maps two letters to one gesture: {mapping}")
-    return mapping
+    ``root`` (default ``$EMOLIB_DATA/asl``) holds one folder per letter (``A/``, ``F/``...),
+    directly or under ``split/``; folders already named by gesture (``punch/``...) work too.
+    Classes are the gestures in the (checked) map's order; folders of other ASL letters are
+    ignored, any other folder is an error. :class:`ASLGestures` decodes exactly these files.
+    """
+    mapping = check_gesture_map(letter_to_gesture)
+    path = dataset_path(root, "asl")
+    if not path.exists():
+        raise DatasetNotFoundError(f"ASL photos not found at {path}: expected one folder per letter "
+                                   f"({', '.join(mapping)}). {ASL_HELP}")
+    folder = path / split if (path / split).is_dir() else path
+    classes = tuple(mapping.values())
+    paths, labels = scan_class_folders(folder, gesture_folder_names(mapping), classes,
+                                       ignore=set(ASL_ALPHABET) - set(mapping))
+    return paths, labels, classes
 
 
 class ASLGestures(ImageDataset):
     """Hand photos of ASL letters as the thesis's gestures (A punch, F super, L loser, V victory).
 
-    ``root`` holds one folder per letter (``A/``, ``F/``...), directly or under ``train/``;
-    folders already named by gesture (``punch/``...) work too. ``letter_to_gesture``
-    changes the map; classes are the gestures in the map's order. Folders of other ASL
-    letters are ignored; any other folder is an error. Images are resized to ``size``.
+    The files are those of :func:`asl_files` (``root``, ``split``, ``letter_to_gesture``: see
+    there); images are resized to ``size``.
     """
 
     def __init__(
@@ -546,21 +544,11 @@ class ASLGestures(ImageDataset):
         size: int = 224,
         cache: bool = True,
     ) -> None:
-        mapping = _check_gesture_map(letter_to_gesture)
-        path = _resolve(root, "asl")
-        if not path.exists():
-            raise DatasetNotFoundError(
-                f"ASL photos not found at {path}: expected one folder per letter ({', '.join(mapping)}). {_ASL_HELP}"
-            )
-        folder = path / split if (path / split).is_dir() else path
-        classes = tuple(mapping.values())
-        names = {**mapping, **{g: g for g in classes}}
-        ignore = _ASL_ALPHABET - set(mapping)
-        paths, labels = _scan_class_folders(folder, names, classes, ignore=ignore)
+        paths, labels, classes = asl_files(root, split, letter_to_gesture)
         images, targets, kept, skipped = load_images(paths, labels, "RGB", size, cache, desc=f"ASL {split}")
         super().__init__(images, targets, classes, transform, kept, skipped)
-        self.root = path
-        self.letter_to_gesture = mapping
+        self.root = dataset_path(root, "asl")
+        self.letter_to_gesture = check_gesture_map(letter_to_gesture)
 
 
 class ImageFolderDataset(ImageDataset):
@@ -582,7 +570,7 @@ class ImageFolderDataset(ImageDataset):
     ) -> None:
         path = Path(root).expanduser()
         mapping = dict(folder_to_class) if folder_to_class is not None else {c: c for c in classes}
-        paths, labels = _scan_class_folders(path, mapping, classes)
+        paths, labels = scan_class_folders(path, mapping, classes)
         images, targets, kept, skipped = load_images(paths, labels, mode, size, cache, desc=path.name)
         super().__init__(images, targets, classes, transform, kept, skipped)
         self.root = path
@@ -681,7 +669,7 @@ def download(name: str, root: str | os.PathLike | None = None) -> Path:
     if source is None:
         raise DownloadError(f"{cached} does not contain the expected layout (a folder with {marker}/)")
     if expected:
-        found = sum(len(_list_images(d)) for d in (source / "train").iterdir() if d.is_dir())
+        found = sum(len(list_images(d)) for d in (source / "train").iterdir() if d.is_dir())
         if found != expected:
             raise DownloadError(f"{source}/train has {found} images, expected {expected}: incomplete download")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Hand-gesture classifiers: on MediaPipe landmarks (shipped as ``gestures-asl``) or on hand images.
+"""Hand-gesture inference: a gesture model's predictions from hand landmarks (``gestures-asl``) or hand images.
 
 ::
 
@@ -12,12 +12,13 @@
 
 Two kinds of gesture model share one interface:
 
-* **landmark models** (``arch`` ``"landmark_mlp"``, :class:`LandmarkMLP`): a small MLP on
-  the 21 hand landmarks of MediaPipe Hands, normalised by
+* **landmark models** (``arch`` ``"landmark_mlp"``, :class:`emolib.models.LandmarkMLP`): a
+  small MLP on the 21 hand landmarks of MediaPipe Hands, normalised by
   :func:`emolib.hands.normalize_landmarks` (position, size, left/right and in-plane
   rotation removed). They need the hand detector (MediaPipe's networks run by onnxruntime:
-  ``pip install "emolib[hands]"``) to get the landmarks, but they never see the pixels, so backgrounds, lighting and skin tone do
-  not matter, and classifying a hand costs microseconds once it is found.
+  ``pip install "emolib[hands]"``) to get the landmarks, but they never see the pixels, so
+  backgrounds, lighting and skin tone do not matter, and classifying a hand costs little
+  once it is found (chapter 6 and ``benchmarks/bench_hands_speed.py`` measure how little).
 * **image models** (any image network of :mod:`emolib.models` with gesture classes,
   e.g. ``emonet`` trained by the recipe ``emonet-asl``, or the thesis's ``resnetv2_50``):
   they classify a crop around the hand, or the whole photo when it shows one hand, and
@@ -25,20 +26,23 @@ Two kinds of gesture model share one interface:
 
 :func:`evaluate_gestures` measures either kind on a folder of letter (``A/ F/ L/ V/``)
 or gesture sub-folders; for a landmark model, photos in which the hand detector finds no hand
-count as errors and are reported as ``no_hand``. :func:`run_landmark_recipe` trains the
-landmark model of a recipe (``landmark_mlp-asl``) and :func:`ship_gesture_model` ships
-a run as a named checkpoint with its model card.
+count as errors and are reported as ``no_hand``. :func:`landmark_source` gives training
+(:func:`emolib.experiment.run_recipe` with the recipe ``landmark_mlp-asl``, ``emolib train``)
+the landmarks of the ASL photos; training and shipping (``emolib export``) go through
+:mod:`emolib.experiment` like every model's.
+
+The data, metrics and model of gestures live in foundations and are re-exported here:
+:mod:`emolib.gesture_data` (``asl_split``, ``asl_block_split``, ``LandmarkDataset``,
+``gesture_metrics``, ``gesture_report``), :mod:`emolib.data` (``asl_files``),
+:mod:`emolib.labels` (``GESTURE_EMOTIONS``), :mod:`emolib.models` (``LandmarkMLP``) and
+:mod:`emolib.cards` (``gesture_card_markdown``, the one card writer's Markdown).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -48,27 +52,35 @@ from torch import nn
 
 from . import data as D
 from . import models as M
-from .hands import (DEFAULT_DETECTOR, HANDS_INSTALL, Hand, HandsUnavailableError, landmark_features,
-                    normalize_landmarks)
+from .cards import card_markdown as gesture_card_markdown
+from .data import asl_files
+from .fileio import load_torch
+from .gesture_data import LandmarkDataset, asl_block_split, asl_split, gesture_metrics, gesture_report
+from .hands import (DEFAULT_DETECTOR, HAND_CONNECTIONS, HANDS_INSTALL, Hand, HandDetector, HandsUnavailableError,
+                    extract_landmarks, landmark_features, normalize_landmarks, to_rgb)
+from .labels import DEFAULT_LETTER_TO_GESTURE, GESTURE_EMOTIONS, GESTURES, check_gesture_map
+from .metrics import format_report
+from .models import LandmarkMLP
+from .transforms import eval_transform
 
 __all__ = [
     "LANDMARK_ARCH",
+    "LANDMARK_INPUT",
     "GESTURE_EMOTIONS",
     "LandmarkMLP",
     "landmark_mlp",
     "load_gesture_model",
     "LandmarkDataset",
     "GestureClassifier",
+    "landmark_source",
     "asl_files",
     "asl_split",
     "asl_block_split",
-    "run_landmark_recipe",
     "gesture_metrics",
     "gesture_report",
     "evaluate_gestures",
     "is_gesture_model",
     "cli_evaluate",
-    "ship_gesture_model",
     "gesture_card_markdown",
     "comparison_markdown",
     "plot_comparison",
@@ -76,364 +88,67 @@ __all__ = [
     "plot_normalisation",
 ]
 
-#: Registry name of the landmark MLP.
+#: Registry name of the landmark MLP (:func:`emolib.models.create_model`).
 LANDMARK_ARCH = "landmark_mlp"
 
-#: The thesis's pairing of gestures with emotions (the same as :data:`emolib.book.GESTURE_EMOTIONS`).
-GESTURE_EMOTIONS: dict[str, str] = {"punch": "angry", "super": "happy", "loser": "sad", "victory": "happy"}
-
-
-# --------------------------------------------------------------------------- the landmark model
-
-
-class LandmarkMLP(nn.Module):
-    """An MLP on normalised hand landmarks: ``21 * in_chans`` inputs -> ``hidden`` -> classes.
-
-    ``in_chans`` is the number of coordinates per landmark (3 with MediaPipe's relative
-    depth ``z``, 2 without), so that the registry's ``create_model(name, num_classes,
-    in_chans)`` builds it like any image model. Input: ``(N, 21 * in_chans)`` or
-    ``(N, 21, in_chans)`` features from :func:`emolib.hands.landmark_features`.
-    """
-
-    def __init__(self, num_classes: int = 4, in_chans: int = 3, hidden: Sequence[int] = (128, 64),
-                 dropout: float = 0.2) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        cin = 21 * in_chans
-        for h in hidden:
-            layers += [nn.Linear(cin, h), nn.ReLU(inplace=True), nn.Dropout(dropout)]
-            cin = h
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(cin, num_classes)
-        self.in_chans = in_chans
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x.flatten(1)))
-
-
 #: What a landmark model records as its "input": 21 landmarks x 3 coordinates, no normalisation.
-LANDMARK_INPUT = M.InputConfig(21, 3, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+LANDMARK_INPUT = M.input_config(LANDMARK_ARCH)
+
+#: How :func:`landmark_source` normalises landmarks (recorded in the checkpoint and card).
+LANDMARK_NORMALIZATION = {"origin": "wrist", "scale": "wrist to middle MCP (2D)", "mirror_left": True}
 
 
 def landmark_mlp(num_classes: int = 4, in_chans: int = 3) -> LandmarkMLP:
-    """A new :class:`LandmarkMLP` with ``emolib_name`` and ``input_config`` set (as ``create_model`` sets them)."""
-    model = LandmarkMLP(num_classes=num_classes, in_chans=in_chans)
-    model.emolib_name = LANDMARK_ARCH
-    model.input_config = M.InputConfig(21, in_chans, (0.0,) * in_chans, (1.0,) * in_chans)
-    return model
+    """A new landmark MLP: ``emolib.models.create_model("landmark_mlp", num_classes=..., in_chans=...)``."""
+    return M.create_model(LANDMARK_ARCH, num_classes=num_classes, in_chans=in_chans)
 
 
 def load_gesture_model(name_or_path, device: str | torch.device = "cpu") -> nn.Module:
-    """Load a gesture checkpoint by shipped name or path: :func:`emolib.models.load_model`, which
-    also reads landmark models (``arch`` ``"landmark_mlp"``) when the registry does not list them.
+    """Load a gesture checkpoint by shipped name or path (:func:`emolib.models.load_model`: the one registry
+    holds the landmark MLP too). The model comes in eval mode with ``.classes``, ``.input_config`` and ``.meta``."""
+    return M.load_model(name_or_path, device)
 
-    The model comes in eval mode with ``.classes``, ``.input_config`` and ``.meta``.
+
+def landmark_source(detector_settings: Mapping[str, Any] | None = None, cache: bool = True, progress: bool = True,
+                    precomputed: Mapping[str, np.ndarray] | None = None):
+    """A landmark source (see :mod:`emolib.gesture_data`) from emolib's hand detector, for training.
+
+    ``source(paths, rotate=True)`` runs :func:`emolib.hands.extract_landmarks` on the photos
+    (with ``detector_settings``, default :data:`emolib.hands.DEFAULT_DETECTOR`; cached under
+    ``$EMOLIB_CACHE`` unless ``cache=False``) and normalises the most confident hand of each
+    with :func:`emolib.hands.normalize_landmarks`. ``precomputed``: the result of an earlier
+    ``extract_landmarks`` call (with those settings) to read the rows of ``paths`` from instead;
+    a path it does not hold is an error naming it.
     """
-    if LANDMARK_ARCH in M._REGISTRY:
-        return M.load_model(name_or_path, device)
-    path, meta = _read_meta(name_or_path)
-    if meta["arch"] != LANDMARK_ARCH:
-        return M.load_model(path, device)
-    state = M._read_checkpoint(path)
-    inp = state.get("input") or asdict(LANDMARK_INPUT)
-    model = landmark_mlp(len(state["classes"]), inp["channels"])
-    try:
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
-    except RuntimeError as err:
-        raise M.CheckpointError(f"{path} does not fit a LandmarkMLP: {err}") from None
-    model.classes = tuple(state["classes"])
-    model.meta = state.get("meta", {})
-    return model.to(device).eval()
+    settings = {**DEFAULT_DETECTOR, **(detector_settings or {})}
+    unknown = set(settings) - set(DEFAULT_DETECTOR)
+    if unknown:
+        raise TypeError(f"unknown detector settings {sorted(unknown)}; known: {sorted(DEFAULT_DETECTOR)}")
 
+    def source(paths: Sequence[str], rotate: bool = True) -> dict:
+        paths = [str(p) for p in paths]
+        if precomputed is not None:
+            index = {str(p): i for i, p in enumerate(precomputed["paths"])}
+            missing = [p for p in paths if p not in index]
+            if missing:
+                raise ValueError(f"the precomputed landmarks hold no row for {len(missing)} photo(s), "
+                                 f"e.g. {missing[0]}")
+            rows = [index[p] for p in paths]
+            lm = {k: np.asarray(v)[rows] for k, v in precomputed.items() if k != "paths"}
+        else:
+            lm = extract_landmarks(paths, cache=cache, progress=progress, **settings)
+        found = np.asarray(lm["found"], bool)
+        feats = np.zeros((len(paths), 21, 3), np.float32)
+        if found.any():
+            feats[found] = normalize_landmarks(lm["landmarks"][found], lm["handedness"][found], rotate=rotate)
+        out = {"features": feats, "found": found, "handedness": np.asarray(lm["handedness"]).astype(str),
+               "meta": {"detector": dict(settings), "normalization": dict(LANDMARK_NORMALIZATION),
+                        "requires": HANDS_INSTALL}}
+        if "seconds" in lm:
+            out["seconds"] = np.asarray(lm["seconds"], np.float32)
+        return out
 
-class LandmarkDataset(torch.utils.data.Dataset):
-    """Normalised landmarks ``(N, 21, 3)`` and targets, with optional augmentation, for :func:`emolib.train.fit`.
-
-    ``augment`` (training only): ``noise`` (std of Gaussian noise on every normalised
-    coordinate), ``scale`` (independent x and y stretch of up to this fraction:
-    viewpoint), ``rotation`` (degrees, in-plane), ``mirror`` (probability of mirroring
-    the hand, so that a wrong left/right label from MediaPipe costs little). Randomness
-    comes from torch's generator, which :func:`emolib.train.fit` seeds per epoch.
-    """
-
-    def __init__(self, features: np.ndarray, targets: Sequence[int], classes: Sequence[str],
-                 augment: Mapping[str, float] | None = None, use_z: bool = True) -> None:
-        self.features = torch.as_tensor(np.asarray(features, dtype=np.float32))
-        if self.features.ndim != 3 or self.features.shape[1] != 21:
-            raise ValueError(f"features must be normalised landmarks (N, 21, 3), got {tuple(self.features.shape)}")
-        self.targets = torch.as_tensor(targets, dtype=torch.long)
-        self.classes = tuple(classes)
-        self.augment = dict(augment or {})
-        unknown = set(self.augment) - {"noise", "scale", "rotation", "mirror"}
-        if unknown:
-            raise ValueError(f"unknown landmark augmentation {sorted(unknown)}; use noise, scale, rotation, mirror")
-        self.use_z = use_z
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def __getitem__(self, i: int):
-        x = self.features[i].clone()
-        a = self.augment
-        if a:
-            if a.get("mirror", 0) and torch.rand(()) < a["mirror"]:
-                x[:, 0] = -x[:, 0]
-            if a.get("rotation", 0):
-                ang = (torch.rand(()) * 2 - 1) * a["rotation"] * torch.pi / 180
-                c, s = torch.cos(ang), torch.sin(ang)
-                x0, y0 = x[:, 0].clone(), x[:, 1].clone()
-                x[:, 0], x[:, 1] = c * x0 - s * y0, s * x0 + c * y0
-            if a.get("scale", 0):
-                x[:, :2] *= 1 + (torch.rand(2) * 2 - 1) * a["scale"]
-            if a.get("noise", 0):
-                x += torch.randn_like(x) * a["noise"]
-        if not self.use_z:
-            x = x[:, :2]
-        return x.reshape(-1), int(self.targets[i])
-
-
-# --------------------------------------------------------------------------- data
-
-
-def _folder_names(letter_to_gesture: Mapping[str, str]) -> dict[str, str]:
-    mapping = D._check_gesture_map(letter_to_gesture)
-    return {**mapping, **{g: g for g in mapping.values()}}
-
-
-def asl_files(root=None, split: str = "train",
-              letter_to_gesture: Mapping[str, str] = D.DEFAULT_LETTER_TO_GESTURE) -> tuple[list[str], list[int], tuple]:
-    """The photo files of an ASL folder as :class:`emolib.data.ASLGestures` lists them (same order):
-    ``(paths, labels, classes)``, without decoding a pixel."""
-    mapping = D._check_gesture_map(letter_to_gesture)
-    path = D._resolve(root, "asl")
-    if not path.exists():
-        raise D.DatasetNotFoundError(f"ASL photos not found at {path}: expected one folder per letter "
-                                     f"({', '.join(mapping)}). {D._ASL_HELP}")
-    folder = path / split if (path / split).is_dir() else path
-    classes = tuple(mapping.values())
-    paths, labels = D._scan_class_folders(folder, _folder_names(mapping), classes,
-                                          ignore=D._ASL_ALPHABET - set(mapping))
-    return paths, labels, classes
-
-
-def asl_split(root=None, val_fraction: float = 0.2, seed: int = 0,
-              letter_to_gesture: Mapping[str, str] = D.DEFAULT_LETTER_TO_GESTURE) -> dict:
-    """The stratified, seeded train/validation split of the ASL photos, as file lists.
-
-    Exactly the split :func:`emolib.data.train_val_split` makes of
-    ``ASLGestures(root)`` with the same ``val_fraction`` and ``seed`` (and so of
-    :func:`emolib.experiment.run_recipe` for a recipe with that ``val_fraction``), so
-    that image and landmark models are compared on the same photos. Returns
-    ``train_idx``, ``val_idx`` (into ``paths``), ``paths``, ``labels``, ``classes``.
-    """
-    paths, labels, classes = asl_files(root, "train", letter_to_gesture)
-    stub = D.ImageDataset(torch.zeros((len(paths), 1, 1, 1), dtype=torch.uint8), labels, classes, paths=paths)
-    train, val = D.train_val_split(stub, val_fraction, seed)
-    index = {p: i for i, p in enumerate(paths)}
-    return {"train_idx": np.array([index[p] for p in train.paths]), "val_idx": np.array([index[p] for p in val.paths]),
-            "paths": paths, "labels": np.asarray(labels), "classes": classes}
-
-
-def asl_block_split(root=None, val_fraction: float = 0.2,
-                    letter_to_gesture: Mapping[str, str] = D.DEFAULT_LETTER_TO_GESTURE) -> dict:
-    """A harder split: the last ``val_fraction`` of each class's photos in file-number order.
-
-    The ASL photos are frames of short videos, numbered in order (``A0.jpg``,
-    ``A1.jpg``...): neighbouring numbers are near-twins, and a random split puts twins on
-    both sides. Holding out the highest numbers keeps whole sequences (other
-    backgrounds, light and hands) out of training. Same keys as :func:`asl_split`.
-    """
-    import re
-
-    paths, labels, classes = asl_files(root, "train", letter_to_gesture)
-    labels = np.asarray(labels)
-
-    def number(p: str):
-        digits = re.findall(r"\d+", Path(p).stem)
-        return (int(digits[-1]) if digits else -1, Path(p).name)
-
-    val: list[int] = []
-    for k in range(len(classes)):
-        idx = sorted(np.flatnonzero(labels == k).tolist(), key=lambda i: number(paths[i]))
-        n_val = max(1, int(round(val_fraction * len(idx))))
-        val += idx[len(idx) - n_val:]
-    val_set = set(val)
-    return {"train_idx": np.array([i for i in range(len(paths)) if i not in val_set]), "val_idx": np.array(sorted(val)),
-            "paths": paths, "labels": labels, "classes": classes}
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def gesture_metrics(y_true, probs, found, classes: Sequence[str]) -> dict:
-    """:func:`emolib.metrics.evaluate_probs`'s keys for gestures, where some photos have no hand.
-
-    ``probs`` ``(N, K)`` (rows of photos without a hand are ignored), ``found`` ``(N,)``
-    bool. A photo without a hand counts as an error: ``accuracy`` is over all ``n``
-    photos and the per-class recall counts it as a miss (it is nobody's false positive).
-    ``confusion`` is ``K x K`` over the photos with a hand; ``no_hand_per_class`` holds
-    the rest of each row (so each row plus its no-hand count is the class's support).
-    For the AUC a photo without a hand gets the uniform probability ``1 / K``.
-    Adds ``no_hand``, ``no_hand_per_class``, ``hands_found`` and ``accuracy_with_hand``.
-    """
-    from .metrics import classification_report, confusion, roc_auc
-
-    y_true = np.asarray(y_true)
-    found = np.asarray(found, dtype=bool)
-    k = len(classes)
-    probs = np.where(found[:, None], np.asarray(probs, dtype=np.float64), 1.0 / k)
-    y_pred = np.where(found, probs.argmax(1), -1)  # -1: no hand, never right
-    report = classification_report(y_true, y_pred, classes)
-    correct = (y_pred == y_true) & found
-    return {
-        "accuracy": float(correct.mean()) if len(y_true) else float("nan"),
-        "n": int(len(y_true)),
-        "auc": roc_auc(y_true, probs),
-        "macro_f1": float(report["macro avg"]["f1-score"]),
-        "per_class": {c: {m: float(report[c][m]) for m in ("precision", "recall", "f1-score", "support")}
-                      for c in classes},
-        "confusion": confusion(y_true[found], y_pred[found], k).tolist(),
-        "classes": list(classes),
-        "no_hand": int((~found).sum()),
-        "no_hand_per_class": {c: int(((~found) & (y_true == i)).sum()) for i, c in enumerate(classes)},
-        "hands_found": int(found.sum()),
-        "accuracy_with_hand": float(correct[found].mean()) if found.any() else float("nan"),
-    }
-
-
-def gesture_report(y_true, y_pred, classes: Sequence[str]) -> dict:
-    """:func:`emolib.metrics.classification_report` where ``y_pred`` may be -1 (no hand: a miss, no false positive);
-    ready for :func:`emolib.metrics.format_report` (its ``accuracy`` is over all photos)."""
-    from .metrics import classification_report
-
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    report = classification_report(y_true, y_pred, classes)
-    report.pop("micro avg", None)  # scikit-learn's name for the accuracy when some predictions lie outside labels
-    rest = {k: report.pop(k) for k in ("macro avg", "weighted avg")}
-    report["accuracy"] = float((y_true == y_pred).mean()) if len(y_true) else float("nan")
-    report.update(rest)
-    return report
-
-
-# --------------------------------------------------------------------------- training the landmark model
-
-
-def _landmark_options(recipe) -> dict:
-    """Normalisation options of a landmark recipe (``config.extra``): rotate (True), use_z (True)."""
-    extra = recipe.config.extra or {}
-    return {"rotate": bool(extra.get("rotate", True)), "use_z": bool(extra.get("use_z", True))}
-
-
-def run_landmark_recipe(recipe, out_dir, root=None, limit: int | None = None, resume: bool = True,
-                        progress: bool = True, landmarks: Mapping[str, np.ndarray] | None = None,
-                        letter_to_gesture: Mapping[str, str] = D.DEFAULT_LETTER_TO_GESTURE,
-                        split: Mapping | None = None) -> dict:
-    """Train a landmark recipe (``landmark_mlp-asl``) into ``out_dir``, as :func:`emolib.experiment.run_recipe` does.
-
-    1. Landmarks of every photo of the ASL training folder (MediaPipe, cached under
-       ``$EMOLIB_CACHE``; ``landmarks`` passes them in instead).
-    2. The split of :func:`asl_split` (the recipe's ``val_fraction`` and seed), or ``split``
-       (e.g. :func:`asl_block_split`).
-    3. :func:`emolib.train.fit` on the photos of the training part where a hand was
-       found (the epoch with the best validation accuracy on photos with a hand is kept).
-    4. Validation metrics over **all** validation photos, no-hand photos counted as errors.
-
-    Writes ``history.json`` (by ``fit``), ``model.pt``, ``result.json`` and
-    ``val_predictions.json``. ``limit`` keeps a stratified sample of that many photos
-    (smoke runs). Returns the content of ``result.json``.
-    """
-    from .hands import extract_landmarks
-    from .train import fit, predict
-
-    out = Path(out_dir)
-    opts = _landmark_options(recipe)
-    if split is None:
-        split = asl_split(root, recipe.val_fraction, recipe.config.seed, letter_to_gesture)
-    paths, labels, classes = split["paths"], split["labels"], split["classes"]
-    train_idx, val_idx = split["train_idx"], split["val_idx"]
-    if limit is not None and limit < len(paths):
-        rng = np.random.default_rng(recipe.config.seed)
-        keep = set()
-        for c in range(len(classes)):
-            idx = np.flatnonzero(labels == c)
-            keep |= set(rng.choice(idx, min(len(idx), max(2, limit // len(classes))), replace=False).tolist())
-        train_idx = np.array([i for i in train_idx if i in keep])
-        val_idx = np.array([i for i in val_idx if i in keep])
-    if landmarks is None:
-        needed = sorted(set(train_idx.tolist()) | set(val_idx.tolist()))
-        sub = extract_landmarks([paths[i] for i in needed], progress=progress)
-        landmarks = {k: np.zeros((len(paths),) + v.shape[1:], v.dtype) for k, v in sub.items() if k != "paths"}
-        for k in landmarks:
-            landmarks[k][needed] = sub[k]
-        landmarks["paths"] = np.array(paths)
-    lm, found, hand = landmarks["landmarks"], landmarks["found"].astype(bool), landmarks["handedness"]
-    feats = np.zeros((len(paths), 21, 3), np.float32)
-    feats[found] = normalize_landmarks(lm[found], hand[found], rotate=opts["rotate"])
-    tr = train_idx[found[train_idx]]
-    va = val_idx[found[val_idx]]
-    train_set = LandmarkDataset(feats[tr], labels[tr], classes, recipe.augment, opts["use_z"])
-    val_set = LandmarkDataset(feats[va], labels[va], classes, None, opts["use_z"])
-    in_chans = 3 if opts["use_z"] else 2
-    torch.manual_seed(recipe.config.seed)  # the initial weights too: the same run gives the same model
-    model = landmark_mlp(len(classes), in_chans)
-    history = fit(model, train_set, val_set, recipe.config, out, resume=resume, progress=progress)
-    model.eval()
-    # validation over all photos of the split, no-hand photos counted as errors
-    all_val = LandmarkDataset(feats[val_idx], labels[val_idx], classes, None, opts["use_z"])
-    t0 = time.perf_counter()
-    probs, _ = predict(model, all_val, batch_size=1024, device="cpu", progress=False)
-    mlp_seconds = time.perf_counter() - t0
-    val_found = found[val_idx]
-    metrics = gesture_metrics(labels[val_idx], probs.numpy(), val_found, classes)
-    root_path = D._resolve(root, "asl")
-    meta = {
-        "kind": "landmarks",
-        "normalization": {**opts, "mirror_left": True, "scale": "wrist to middle MCP (2D)", "origin": "wrist"},
-        "detector": {k: v for k, v in DEFAULT_DETECTOR.items()},
-        "letter_to_gesture": dict(letter_to_gesture),
-        "folder_to_class": _folder_names(letter_to_gesture),
-        "gesture_emotions": {c: GESTURE_EMOTIONS.get(c) for c in classes},
-        "requires": HANDS_INSTALL,
-    }
-    save_path = M.save_checkpoint(model, out / "model.pt", classes, recipe={**asdict(recipe), "config":
-                                  asdict(recipe.config)}, **meta)
-    det_ms = landmarks["seconds"][val_idx][val_found] * 1000 if "seconds" in landmarks else np.array([])
-    result = {
-        "recipe": {**asdict(recipe), "config": asdict(recipe.config)},
-        "model": LANDMARK_ARCH,
-        "dataset": "asl",
-        "kind": "landmarks",
-        "parameters": M.count_parameters(model),
-        "train_images": int(len(train_idx)),
-        "train_hands": int(len(tr)),
-        "val_images": int(len(val_idx)),
-        "val_hands": int(len(va)),
-        "epochs_run": len(history),
-        "best_epoch": max(history, key=lambda h: h["val_acc"])["epoch"] if history else None,
-        "best_val_acc_with_hand": max((h["val_acc"] for h in history), default=None),
-        "best_val_acc": metrics["accuracy"],
-        "train_seconds": sum(h["seconds"] for h in history),
-        "val": metrics,
-        "classifier_ms_per_hand": 1000 * mlp_seconds / max(len(val_idx), 1),
-        "detector_ms_per_image_median": float(np.median(det_ms)) if len(det_ms) else None,
-        "device": platform.processor() or "cpu",
-        "torch_threads": torch.get_num_threads(),
-        "limit": limit,
-        "data_root": str(root_path),
-        "checkpoint": str(save_path),
-        **meta,
-    }
-    (out / "result.json").write_text(json.dumps(result, indent=1))
-    base = root_path / "train" if (root_path / "train").is_dir() else root_path
-    pred = np.where(val_found, probs.numpy().argmax(1), -1)
-    (out / "val_predictions.json").write_text(json.dumps({
-        "classes": list(classes), "root": str(base),
-        "paths": [os.path.relpath(paths[i], base) for i in val_idx],
-        "y_true": labels[val_idx].tolist(), "y_pred": pred.tolist(),
-        "probs": np.round(probs.numpy(), 4).tolist(),
-        "handedness": [str(hand[i]) for i in val_idx],
-    }))
-    return result
+    return source
 
 
 # --------------------------------------------------------------------------- the classifier
@@ -446,10 +161,7 @@ def _read_meta(name_or_path) -> tuple[Path, dict]:
     if not path.is_file():
         raise M.CheckpointError(
             f"{name_or_path!r} is neither a shipped model ({', '.join(M.list_pretrained()) or 'none'}) nor a file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:
-        state = M._read_checkpoint(path)
+    state = load_torch(path)
     if not isinstance(state, dict) or "arch" not in state:
         raise M.CheckpointError(f"{path} is not an emolib checkpoint (no 'arch')")
     return path, {"arch": state["arch"], "classes": list(state.get("classes", [])), **(state.get("meta") or {})}
@@ -464,7 +176,7 @@ def is_gesture_model(name_or_path) -> bool:
         return False
     if meta["arch"] == LANDMARK_ARCH or meta.get("kind") == "landmarks" or meta.get("letter_to_gesture"):
         return True
-    return bool(meta["classes"]) and set(meta["classes"]) <= set(D.GESTURES)
+    return bool(meta["classes"]) and set(meta["classes"]) <= set(GESTURES)
 
 
 class GestureClassifier:
@@ -489,7 +201,7 @@ class GestureClassifier:
             self.model = load_gesture_model(model, device)
         self.name = str(getattr(self.model, "emolib_name", "")) if isinstance(model, nn.Module) else str(model)
         self.device = torch.device(device)
-        self.classes = tuple(getattr(self.model, "classes", D.GESTURES))
+        self.classes = tuple(getattr(self.model, "classes", GESTURES))
         self.meta = dict(getattr(self.model, "meta", {}) or {})
         arch = getattr(self.model, "emolib_name", None)
         self.kind = "landmarks" if arch == LANDMARK_ARCH or self.meta.get("kind") == "landmarks" else "image"
@@ -506,8 +218,6 @@ class GestureClassifier:
     def detector(self):
         """The :class:`~emolib.hands.HandDetector` this model was trained with (created on first use)."""
         if self._detector is None:
-            from .hands import HandDetector
-
             settings = {**DEFAULT_DETECTOR, **self.meta.get("detector", {})}
             self._detector = HandDetector(**{k: settings[k] for k in DEFAULT_DETECTOR})
         return self._detector
@@ -528,21 +238,27 @@ class GestureClassifier:
         return torch.softmax(self.model(x.to(self.device)).float(), 1).cpu().numpy()
 
     @torch.no_grad()
-    def predict_images(self, images: torch.Tensor) -> np.ndarray:
-        """Class probabilities ``(N, K)`` for ``uint8`` images ``(N, C, H, W)`` of single hands (image models)."""
+    def predict_images(self, images: torch.Tensor, tta: Sequence[str] = ()) -> np.ndarray:
+        """Class probabilities ``(N, K)`` for ``uint8`` images ``(N, C, H, W)`` of single hands (image models).
+
+        ``tta`` as :func:`emolib.train.predict`'s: ``"flip"`` averages in the mirrored image,
+        ``"shift"`` the image shifted by two pixels in the four directions.
+        """
         if self.kind == "landmarks":
             raise TypeError(f"{self.name} is a landmark model: use predict_landmarks or classify")
-        from .transforms import eval_transform
-
+        unknown = set(tta) - {"flip", "shift"}
+        if unknown:
+            raise ValueError(f"unknown test-time augmentation {sorted(unknown)}; use flip, shift")
         cfg = self.model.input_config
         tf = eval_transform(cfg.size, cfg.channels, cfg.mean, cfg.std)
         x = torch.stack([tf(im) for im in images]).to(self.device)
-        return torch.softmax(self.model(x).float(), 1).cpu().numpy()
+        views = [x] + ([torch.flip(x, dims=[-1])] if "flip" in tta else [])
+        if "shift" in tta:
+            views += [torch.roll(x, shifts=s, dims=(-2, -1)) for s in ((2, 0), (-2, 0), (0, 2), (0, -2))]
+        return torch.stack([torch.softmax(self.model(v).float(), 1) for v in views]).mean(0).cpu().numpy()
 
     def _crops(self, image: Any, hands: Sequence[Hand]) -> torch.Tensor:
         from PIL import Image
-
-        from .hands import to_rgb
 
         rgb = to_rgb(image)
         h, w = rgb.shape[:2]
@@ -593,13 +309,13 @@ class GestureClassifier:
 
 
 def _scan_gesture_folder(folder: Path, classes: Sequence[str], letter_to_gesture: Mapping[str, str]):
-    mapping = D._check_gesture_map(letter_to_gesture)
+    mapping = check_gesture_map(letter_to_gesture)
     unknown = sorted(set(mapping.values()) - set(classes))
     if unknown:
         raise ValueError(f"letter_to_gesture maps to {unknown}, which the model does not know (its classes: "
                          f"{list(classes)})")
     names = {**{k: v for k, v in mapping.items()}, **{c: c for c in classes}}
-    return D._scan_class_folders(Path(folder), names, classes, ignore=D._ASL_ALPHABET - set(names))
+    return D.scan_class_folders(Path(folder), names, classes, ignore=set(D.ASL_ALPHABET) - set(names))
 
 
 def evaluate_gestures(model_name, folder, letter_to_gesture: Mapping[str, str] | None = None,
@@ -616,13 +332,11 @@ def evaluate_gestures(model_name, folder, letter_to_gesture: Mapping[str, str] |
     replaces the letter map recorded in the model.
     """
     clf = GestureClassifier(model_name)
-    mapping = letter_to_gesture or clf.meta.get("letter_to_gesture") or D.DEFAULT_LETTER_TO_GESTURE
+    mapping = letter_to_gesture or clf.meta.get("letter_to_gesture") or DEFAULT_LETTER_TO_GESTURE
     paths, labels = _scan_gesture_folder(Path(folder), clf.classes, mapping)
     labels = np.asarray(labels)
     k = len(clf.classes)
     if clf.kind == "landmarks":
-        from .hands import extract_landmarks
-
         settings = {**DEFAULT_DETECTOR, **clf.meta.get("detector", {})}
         lm = extract_landmarks(paths, cache=cache, progress=progress, **{k_: settings[k_] for k_ in DEFAULT_DETECTOR})
         readable = lm["n_hands"] >= 0
@@ -633,18 +347,14 @@ def evaluate_gestures(model_name, folder, letter_to_gesture: Mapping[str, str] |
         skipped = [p for p, r in zip(paths, readable) if not r]
         keep = readable
     else:
-        from .train import predict
-        from .transforms import eval_transform
-
         cfg = clf.model.input_config
-        images, targets, kept, skipped = D.load_images(paths, labels.tolist(), "L" if cfg.channels == 1 else "RGB",
-                                                       clf.meta.get("stored_size", cfg.size))
-        ds = D.ImageDataset(images, targets, clf.classes, eval_transform(cfg.size, cfg.channels, cfg.mean, cfg.std))
-        p, _ = predict(clf.model, ds, tta=tuple(tta), progress=progress)
+        images, _, kept, skipped = D.load_images(paths, labels.tolist(), "L" if cfg.channels == 1 else "RGB",
+                                                 clf.meta.get("stored_size", cfg.size))
+        p = np.concatenate([clf.predict_images(images[i:i + 256], tta) for i in range(0, len(images), 256)])
         index = {q: i for i, q in enumerate(kept)}
         keep = np.array([q in index for q in paths])
         probs = np.full((len(paths), k), 1.0 / k)
-        probs[keep] = p.numpy()[[index[q] for q in np.asarray(paths)[keep]]]
+        probs[keep] = p[[index[q] for q in np.asarray(paths)[keep]]]
         found = keep.copy()
     result = gesture_metrics(labels[keep], probs[keep], found[keep], clf.classes)
     result.update(
@@ -658,8 +368,6 @@ def evaluate_gestures(model_name, folder, letter_to_gesture: Mapping[str, str] |
 
 def cli_evaluate(args) -> int:
     """``emolib evaluate`` for gesture models (the CLI dispatches here when :func:`is_gesture_model`)."""
-    from .metrics import format_report
-
     try:
         result = evaluate_gestures(args.model, args.data, tta=tuple(t for t in (getattr(args, "tta", "") or "")
                                                                     .split(",") if t),
@@ -690,136 +398,8 @@ def cli_evaluate(args) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- shipping
-
-
-def gesture_card_markdown(card: dict) -> str:
-    """A gesture model card as Markdown (the ``.md`` next to the checkpoint)."""
-    cfg = card["recipe"]["config"]
-    v = card["val"]
-    norm = card.get("normalization", {})
-    lines = [
-        f"# Model card: {card['name']}",
-        "",
-        f"- what: {card['description']}",
-        f"- architecture: `{card['arch']}`, {card['parameters']:,} parameters; input: {card['input_text']}",
-        f"- needs: {card['requires']}" if card.get("requires") else "- needs: nothing beyond emolib",
-        f"- data: {card['dataset_text']}; {card['data']['train_images']:,} training photos "
-        f"({card['data'].get('train_hands', card['data']['train_images']):,} with a hand found) and "
-        f"{card['data']['val_images']:,} validation photos: {card['data']['split']}",
-        f"- classes: " + ", ".join(f"{c} ({card['gesture_emotions'].get(c)})" for c in card["classes"])
-        + " (gesture, with the emotion the thesis pairs it with)",
-        f"- letters: " + ", ".join(f"{k} {v_}" for k, v_ in card["letter_to_gesture"].items()),
-    ]
-    if norm:
-        lines.append(f"- landmark normalisation: origin {norm.get('origin')}, scale {norm.get('scale')}, left hands "
-                     f"mirrored: {norm.get('mirror_left')}, rotated upright: {norm.get('rotate')}, z used: "
-                     f"{norm.get('use_z')}")
-    lines += [
-        f"- recipe `{card['recipe_name']}`: Adam lr {cfg['lr']}, batch {cfg['batch_size']}, schedule "
-        f"{cfg['schedule']}, label smoothing {cfg['label_smoothing']}, weight decay {cfg['weight_decay']}, "
-        f"augmentation {card['recipe'].get('augment') or 'none'}; {card['epochs_run']} epochs "
-        f"(best validation epoch {card['best_epoch']})",
-        f"- command: `{card['command']}`",
-        f"- training time: {card['train_seconds']:.0f} s on {card['device']} ({card['torch_threads']} thread(s))"
-        + (f"; landmark extraction (MediaPipe, once, cached): {card['landmark_seconds']:.0f} s"
-           if card.get("landmark_seconds") else ""),
-        f"- stored as {card['stored_as']} ({card['size_bytes'] / 1e3:.0f} kB)",
-        "",
-        "## Validation metrics (weights as stored)",
-        "",
-        f"accuracy {100 * v['accuracy']:.2f} % over all {v['n']:,} validation photos (photos where MediaPipe "
-        f"found no hand, {v.get('no_hand', 0)}, count as errors; "
-        f"{100 * v.get('accuracy_with_hand', v['accuracy']):.2f} "
-        f"% on the {v.get('hands_found', v['n']):,} with a hand), macro F1 {v['macro_f1']:.3f}, macro AUC "
-        f"{v['auc']:.3f}. The held-out test photos are kept outside this project.",
-        "",
-        "| gesture | precision | recall | F1 | support | no hand |",
-        "|---|---|---|---|---|---|",
-    ]
-    lines += [f"| {c} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1-score']:.3f} | {int(r['support'])} | "
-              f"{v.get('no_hand_per_class', {}).get(c, 0)} |" for c, r in v["per_class"].items()]
-    if card.get("speed"):
-        s = card["speed"]
-        lines += ["", "## Speed", "", s["text"]]
-    return "\n".join(lines) + "\n"
-
-
-def ship_gesture_model(run_dir, name: str, command: str, checkpoint_dir=None,
-                       results_dir="results/06_hand_gestures", speed: Mapping | None = None,
-                       extra: Mapping | None = None) -> dict:
-    """Ship a finished landmark run as ``<checkpoint_dir>/<name>.pt`` with its card (``.json``, ``.md``).
-
-    The card is measured again with the weights as stored (float32: the model is a few
-    hundred kB) on the run's validation landmarks. Also copies ``history.json`` and
-    ``result.json`` to ``results_dir/<name>/``. Returns the card.
-    """
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else M.CHECKPOINT_DIR
-    run = Path(run_dir)
-    result = json.loads((run / "result.json").read_text())
-    src = load_gesture_model(run / "model.pt")
-    keys = ("kind", "normalization", "detector", "letter_to_gesture", "folder_to_class", "gesture_emotions",
-            "requires")
-    meta = {k: result[k] for k in keys if k in result}
-    path = M.save_checkpoint(src, ckpt_dir / f"{name}.pt", src.classes, half=False, recipe=result["recipe"],
-                             dataset=result["dataset"], **meta)
-    # re-measure with the stored file: same landmarks, same split
-    preds = json.loads((run / "val_predictions.json").read_text())
-    clf = GestureClassifier(path)
-    base = Path(preds["root"])
-    from .hands import extract_landmarks
-
-    lm = extract_landmarks([str(base / p) for p in preds["paths"]], progress=False,
-                           **{k: meta["detector"][k] for k in DEFAULT_DETECTOR})
-    found = lm["found"].astype(bool)
-    probs = np.full((len(found), len(clf.classes)), 1.0 / len(clf.classes))
-    if found.any():
-        probs[found] = clf.predict_landmarks(lm["landmarks"][found], lm["handedness"][found])
-    val = gesture_metrics(preds["y_true"], probs, found, clf.classes)
-    recipe = result["recipe"]
-    card = {
-        "name": name,
-        "arch": result["model"],
-        "kind": result.get("kind", "landmarks"),
-        "description": "hand-gesture classifier on MediaPipe hand landmarks (an MLP on 21 normalised points)",
-        "dataset": result["dataset"],
-        "dataset_text": "ASL letter photos (keptsecret/ASLAlphabets, Apache-2.0; 1,000 real 224x224 photos per "
-                        "letter A, F, L, V)",
-        "classes": list(src.classes),
-        "parameters": result["parameters"],
-        "input": asdict(src.input_config),
-        "input_text": "21 MediaPipe hand landmarks x (x, y, z), normalised (see below)",
-        "data": {"train_images": result["train_images"], "train_hands": result.get("train_hands"),
-                 "val_images": result["val_images"], "val_hands": result.get("val_hands"),
-                 "split": f"stratified {int(100 * recipe['val_fraction'])} % of train/, seed {recipe['config']['seed']}"
-                          " (emolib.gestures.asl_split; the same photos as the image models' validation)",
-                 "test_split": "held-out test photos, kept outside this project (never used here)"},
-        "recipe_name": "landmark_mlp-asl",
-        "recipe": recipe,
-        "command": command,
-        "epochs_run": result["epochs_run"],
-        "best_epoch": result["best_epoch"],
-        "best_val_acc": val["accuracy"],
-        "train_seconds": result["train_seconds"],
-        "device": result["device"],
-        "torch_threads": result["torch_threads"],
-        "stored_as": "float32",
-        "size_bytes": path.stat().st_size,
-        "val": val,
-        **meta,
-    }
-    if speed:
-        card["speed"] = dict(speed)
-    if extra:
-        card.update(extra)
-    from .experiment import write_card
-
-    write_card(card, gesture_card_markdown(card), ckpt_dir, run, results_dir)
-    clf.close()
-    return card
-
-
 # --------------------------------------------------------------------------- for the chapter
+# lead: these four are chapter 6's helpers (top layer): they belong in book/ at merge (the book engineer's).
 
 
 def _duration(seconds: float) -> str:
@@ -906,8 +486,6 @@ def plot_photos(paths: Sequence[str], titles: Sequence[str], cols: int = 6, cell
 def plot_normalisation(samples: Sequence[Mapping], classes: Sequence[str], axes=None):
     """Landmarks of a few hands before (pixels) and after :func:`emolib.hands.normalize_landmarks`, by class."""
     import matplotlib.pyplot as plt
-
-    from .hands import HAND_CONNECTIONS
 
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 4.4))

@@ -11,6 +11,7 @@ name                      what                                        input
 ``resnet34``              timm ``resnet34``                           224x224 RGB
 ``wide_resnet50_2``       timm ``wide_resnet50_2``                    224x224 RGB
 ``resnetv2_50``           timm ``resnetv2_50`` (hand gestures)        224x224 RGB
+``landmark_mlp``          MLP on 21 normalised hand landmarks         21 x 3 coords
 ========================  ==========================================  ==============
 
 ``create_model(name, pretrained=False, num_classes=7, in_chans=None, weights=None)``
@@ -35,6 +36,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .cards import card_markdown as model_card_markdown  # noqa: F401  (its old name; cards holds the one writer)
 from .fileio import CheckpointError, load_torch, save_torch
 from .transforms import channel_stats
 
@@ -43,6 +45,7 @@ __all__ = [
     "BaselineCNN",
     "EmoNet",
     "VGGNet",
+    "LandmarkMLP",
     "create_model",
     "list_models",
     "list_pretrained",
@@ -212,6 +215,34 @@ def _vgg_large(num_classes: int = 7, in_chans: int = 1) -> VGGNet:
     return VGGNet(num_classes, in_chans, widths=(64, 128, 256, 512))
 
 
+# --------------------------------------------------------------------------- hand landmarks
+
+
+class LandmarkMLP(nn.Module):
+    """An MLP on normalised hand landmarks: ``21 * in_chans`` inputs -> ``hidden`` -> classes (``landmark_mlp``).
+
+    ``in_chans`` is the number of coordinates per landmark (3 with MediaPipe's relative
+    depth ``z``, 2 without), so that ``create_model(name, num_classes, in_chans)`` builds it
+    like any image model. Input: ``(N, 21 * in_chans)`` or ``(N, 21, in_chans)`` features
+    (:func:`emolib.hands.landmark_features`). Its "input config" is 21 landmarks x
+    ``in_chans`` coordinates, mean 0 and std 1 (the features are normalised already).
+    """
+
+    def __init__(self, num_classes: int = 4, in_chans: int = 3, hidden=(128, 64), dropout: float = 0.2) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 21 * in_chans
+        for h in hidden:
+            layers += [nn.Linear(cin, h), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            cin = h
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(cin, num_classes)
+        self.in_chans = in_chans
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x.flatten(1)))
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -237,6 +268,9 @@ _REGISTRY: dict[str, _Entry] = {
     "wide_resnet50_2": _Entry(None, _RGB224, "wide_resnet50_2", "Wide-ResNet50-2 (Zagoruyko & Komodakis 2016)"),
     "resnetv2_50": _Entry(None, _RGB224, "resnetv2_50", "ResNet50v2 (He et al. 2016, identity mappings)",
                           {"num_classes": 4}),
+    "landmark_mlp": _Entry(LandmarkMLP, InputConfig(21, 3, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+                           description="MLP on 21 normalised hand landmarks (gestures-asl)",
+                           defaults={"num_classes": 4}),
 }
 
 
@@ -434,52 +468,3 @@ def model_card(name: str) -> dict:
     if not path.is_file():
         raise CheckpointError(f"no model card for {name!r}; shipped: {list_pretrained()}")
     return json.loads(path.read_text())
-
-
-def model_card_markdown(card: dict) -> str:
-    """A model card (as written by :func:`emolib.experiment.ship`) as Markdown."""
-    cfg = card["recipe"]["config"]
-    stages = card.get("stages") or []
-    lines = [
-        f"# Model card: {card['name']}",
-        "",
-        f"- architecture: `{card['arch']}`, {card['parameters']:,} parameters, input "
-        f"{card['input']['size']}x{card['input']['size']}x{card['input']['channels']}",
-        f"- data: {card['dataset']}, {card['data']['train_images']:,} training and {card['data']['val_images']:,} "
-        f"validation images (a stratified split of the training set); test: {card['data']['test_split']}",
-        f"- classes: {', '.join(card['classes'])}",
-        f"- recipe: Adam{'' if stages else ' lr ' + str(cfg['lr'])}, batch {cfg['batch_size']}, schedule "
-        f"{cfg['schedule']}, label smoothing {cfg['label_smoothing']}, weight decay {cfg['weight_decay']}, "
-        f"{card['epochs_run']} epochs run{f' in {len(stages)} stages' if stages else ''} "
-        f"(best validation epoch {card['best_epoch']})",
-        f"- command: `{card['command']}`",
-        f"- training time: {card['train_seconds'] / 60:.1f} min on {card['device']}"
-        + (f" ({card['note']})" if card.get("note") and not stages else ""),
-    ]
-    for k, st in enumerate(stages, 1):
-        c = st["config"]
-        lines.append(f"- stage {k}: {st['epochs_run']} epochs, Adam lr {c['lr']}, schedule {c['schedule']}, "
-                     f"{st['train_seconds'] / 60:.1f} min on {st['device']}; `{st['command']}`"
-                     + (f" ({st['note']})" if st.get("note") else ""))
-    for st in card.get("run_stages") or []:  # settings changed within one run (emolib train --new-stage)
-        if st.get("changed"):
-            lines.append(f"- from epoch {st['first_epoch']}, a new stage with other settings: "
-                         f"{'; '.join(st['changed'])}")
-    lines += [
-        f"- stored as {card['stored_as']} ({card['size_bytes'] / 1e6:.1f} MB)",
-    ]
-    if "test" in card:
-        t, tf = card["test"], card["test_tta_flip"]
-        lines += [
-            "",
-            "## Test metrics (weights as stored)",
-            "",
-            f"accuracy {100 * t['accuracy']:.2f} % ({100 * tf['accuracy']:.2f} % with flip TTA), macro F1 "
-            f"{t['macro_f1']:.3f}, macro AUC {t['auc']:.3f} on {t['n']:,} images",
-            "",
-            "| class | precision | recall | F1 | support |",
-            "|---|---|---|---|---|",
-        ]
-        lines += [f"| {c} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1-score']:.3f} | {int(r['support'])} |"
-                  for c, r in t["per_class"].items()]
-    return "\n".join(lines) + "\n"

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field, replace
 
 from .train import TrainConfig
 
-__all__ = ["Recipe", "RECIPES", "THESIS_FACE_AUGMENT", "get_recipe"]
+__all__ = ["Recipe", "RECIPES", "THESIS_FACE_AUGMENT", "LANDMARK_MODELS", "get_recipe", "landmark_options"]
+
+#: Models that read hand landmarks, not pixels: emolib.experiment.run_recipe needs a landmark source for them.
+LANDMARK_MODELS = frozenset({"landmark_mlp"})
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ RECIPES: dict[str, Recipe] = {
                     batch_augment=dict(THESIS_FACE_AUGMENT)),
         notes="thesis recipe, its face augmentation on batches (BatchAugment) instead of per image",
     ),
-    # The base recipe of benchmarks/fer_gpu_study.py (67.12 % on PublicTest with the weight average there):
+    # The base recipe of benchmarks/fer_gpu_study.py (its PublicTest accuracy: results/benchmarks/fer_gpu_study.json):
     # VGG 32-256, SGD + Nesterov 0.1, one-cycle (25 % warm-up), weight decay 5e-4, label smoothing 0.1,
     # EMA 0.999, batch 128, affine + photometric augmentation on batches, 45 epochs.
     "vgg-fer2013": Recipe(
@@ -95,11 +98,13 @@ RECIPES: dict[str, Recipe] = {
         TrainConfig(epochs=16, batch_size=64, lr=3e-3, schedule="onecycle", label_smoothing=0.1,
                     weight_decay=1e-4, num_workers=0),
         augment={"shift": 0.2}, size=64, val_fraction=0.2,
-        notes="from scratch, 64x64 gray, one-cycle; about 20 minutes on this 2-core CPU"),
+        notes="from scratch, 64x64 gray, one-cycle; its training time: benchmarks/bench_hands.py (chapter 6)"),
     # The landmark model: an MLP on the 21 MediaPipe hand landmarks (normalised: wrist at the origin,
     # divided by the wrist-to-middle-knuckle distance, left hands mirrored, rotated upright). Trained by
-    # emolib.gestures.run_landmark_recipe (needs emolib[hands] for the landmarks). augment: Gaussian noise
-    # on the normalised coordinates, scale jitter, and a random mirror (a wrong handedness label costs little).
+    # emolib.experiment.run_recipe with a landmark source (emolib train passes the hand detector's, which needs
+    # emolib[hands]). augment: Gaussian noise on the normalised coordinates (emolib.gesture_data.LandmarkDataset),
+    # scale jitter, and a random mirror (a wrong handedness label costs little). config.extra may set
+    # rotate (rotate hands upright, default True) and use_z (use the depth coordinate, default True).
     "landmark_mlp-asl": Recipe(
         "landmark_mlp", "asl",
         TrainConfig(epochs=60, batch_size=64, lr=3e-3, schedule="onecycle", label_smoothing=0.1,
@@ -116,3 +121,9 @@ def get_recipe(name: str, **overrides) -> Recipe:
     r = RECIPES[name]
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return replace(r, config=replace(r.config, **overrides)) if overrides else r
+
+
+def landmark_options(recipe: Recipe) -> dict:
+    """Landmark options of a recipe (``config.extra``): ``rotate`` (upright hands, default True), ``use_z`` (True)."""
+    extra = recipe.config.extra or {}
+    return {"rotate": bool(extra.get("rotate", True)), "use_z": bool(extra.get("use_z", True))}

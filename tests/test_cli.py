@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
 from emolib.cli import main
 from emolib.data import EMOTIONS
@@ -127,3 +128,23 @@ def test_export_ships_a_run_with_a_model_card(fer_folders, tmp_path, capsys):
     history = json.loads((tmp_path / "results" / "baseline-test" / "history.json").read_text())["history"]
     assert [(h["epoch"], h["stage"]) for h in history] == [(1, 1), (2, 2), (3, 2)]
     assert "stage 2: 2 epochs" in (tmp_path / "ckpt" / "baseline-test.md").read_text()
+
+
+def test_export_of_a_folder_without_a_run_names_the_missing_file(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "no-run"), "--name", "x-test", "--command", "emolib train ...",
+                 "--checkpoint-dir", str(tmp_path / "ckpt")]) == 2
+    assert str(tmp_path / "no-run" / "result.json") in capsys.readouterr().err
+    assert not (tmp_path / "ckpt").exists()  # nothing half-written
+
+
+def test_train_says_what_a_landmark_recipe_needs_without_a_hand_detector(tmp_path, monkeypatch, capsys):
+    # without onnxruntime (emolib[hands]) the landmark recipe stops with the install line, not a traceback
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    asl = tmp_path / "asl" / "train"
+    for letter in "AFLV":
+        (asl / letter).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (16, 16), (60 * i, 40, 90)).save(asl / letter / f"{letter}{i}.jpg")
+    assert main(["train", "--recipe", "landmark_mlp-asl", "--data", str(tmp_path / "asl"),
+                 "--out", str(tmp_path / "run"), "--epochs", "1"]) == 2
+    assert 'pip install "emolib[hands]"' in capsys.readouterr().err

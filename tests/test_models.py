@@ -29,8 +29,20 @@ TIMM = {"mobilenetv3_large": ("mobilenetv3_large_100", 7), "resnetv2_50": ("resn
 
 
 def test_registry_names():
-    # emolib.gestures adds its landmark model to the registry when imported
-    assert set(EXPECTED) | set(TIMM) | {"emonet"} <= set(M.list_models())
+    # one registry: the image models and the hand-landmark MLP (issue 11)
+    assert set(EXPECTED) | set(TIMM) | {"emonet", "landmark_mlp"} <= set(M.list_models())
+
+
+def test_the_landmark_mlp_is_in_the_registry():
+    # 21 landmarks x 3 coordinates -> 128 -> 64 -> 4 classes: weights and biases of three linear layers
+    m = M.create_model("landmark_mlp")
+    assert M.count_parameters(m) == (63 * 128 + 128) + (128 * 64 + 64) + (64 * 4 + 4)
+    assert m.emolib_name == "landmark_mlp" and m.input_config == M.InputConfig(21, 3, (0.0,) * 3, (1.0,) * 3)
+    assert m(torch.zeros(2, 63)).shape == (2, 4) and m(torch.zeros(2, 21, 3)).shape == (2, 4)
+    two = M.create_model("landmark_mlp", num_classes=5, in_chans=2)  # without the depth coordinate
+    assert two(torch.zeros(2, 42)).shape == (2, 5) and two.input_config.channels == 2
+    with pytest.raises(M.PretrainedWeightsError):
+        M.create_model("landmark_mlp", pretrained=True)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -127,11 +139,9 @@ def test_corrupt_or_missing_checkpoint(tmp_path):
 
 
 def test_shipped_checkpoints_load_and_have_cards():
-    from emolib.gestures import load_gesture_model
-
     assert {"baseline-fer2013", "gestures-asl"} <= set(M.list_pretrained())
     for name in M.list_pretrained():
-        model = load_gesture_model(name)  # emotion and gesture checkpoints alike
+        model = M.load_model(name)  # emotion and gesture checkpoints alike: one registry
         card = M.model_card(name)
         assert card["name"] == name and tuple(model.classes) == tuple(card["classes"])
         assert M.count_parameters(model) == card["parameters"]

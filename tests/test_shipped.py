@@ -108,3 +108,14 @@ def test_pipeline_input_is_the_evaluation_tensor_for_any_input_config(channels, 
     expected = eval_transform(64, channels, mean, std)(torch.from_numpy(rgb).permute(2, 0, 1).contiguous())
     tol = 1.01 / 255 / min(std) if channels == 1 else 1e-5  # gray: PIL rounds luma, torchvision truncates
     assert got.shape == expected.shape and (got - expected).abs().max() <= tol
+
+
+@pytest.mark.parametrize("name", list_pretrained())
+def test_every_shipped_card_is_written_by_the_one_card_writer(name):
+    # the .md beside each checkpoint is its JSON card as emolib.cards renders it: face and gesture models alike
+    from emolib.cards import card_markdown
+    from emolib.models import CHECKPOINT_DIR
+
+    card = model_card(name)
+    assert (CHECKPOINT_DIR / f"{name}.md").read_text() == card_markdown(card)
+    assert load_model(name).classes == tuple(card["classes"])  # one registry loads every shipped model
