@@ -22,7 +22,7 @@ from tests.conftest import needs_real
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_7 = ROOT / "book" / "07_pipeline.ipynb"
-WIDTH = 88
+WIDTH = 79  # what fits a code box at 1280 px, with the page-contents sidebar (measured)
 
 
 def _fetch_cell() -> str:
