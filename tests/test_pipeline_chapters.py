@@ -22,7 +22,7 @@ from tests.conftest import needs_real
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_7 = ROOT / "book" / "07_pipeline.ipynb"
-WIDTH = 79  # what fits a code box at 1280 px, with the page-contents sidebar (measured)
+WIDTH = 77  # what a code box holds at 1280 px, beside the page-contents sidebar (measured)
 
 
 def _fetch_cell() -> str:
@@ -115,9 +115,9 @@ def test_pages_read_well(stem):
         if cell.cell_type != "code":
             continue
         tags = cell.metadata.get("tags", [])
-        visible = not {"remove-input", "remove-cell", "hide-input", "hide-cell"} & set(tags)
-        if visible:
+        if not {"remove-input", "remove-cell", "hide-input", "hide-cell"} & set(tags):
             assert "smoke" not in cell.source, f"a visible cell of {stem} mentions smoke"
+        if not {"remove-input", "remove-cell"} & set(tags):  # hidden ones can be opened
             long = [line for line in cell.source.splitlines() if len(line) > WIDTH]
             assert not long, f"{stem}: code lines over {WIDTH} characters: {long}"
         if "remove-cell" in tags:
