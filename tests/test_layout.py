@@ -8,7 +8,8 @@ Every module belongs to one layer, and imports run one way:
 * **top** (the CLI, the book's helpers, the live page's build step) may import anything.
 
 Also checked: no import cycle between modules; no import of another emolib module inside a
-function (only optional third-party packages are imported lazily); no use of another module's
+function (only optional third-party packages are imported lazily, so an emolib module that needs
+one may be imported inside ``try: ... except ImportError:``); no use of another module's
 private (``_name``) names, in emolib, its benchmarks and its tools; no module over 700 lines; no
 JavaScript, CSS or HTML over 40 lines inside a Python string (they live in ``emolib/web/``).
 
@@ -82,8 +83,14 @@ class Imports(ast.NodeVisitor):
     def __init__(self, path: Path):
         self.path = path
         self.depth = 0
+        self.optional = 0  # inside `try: ... except ImportError:` (an optional third-party package)
         self.found: list[tuple[str, int, bool, list[str]]] = []
         self.aliases: dict[str, str] = {}  # local name -> emolib module it is bound to
+
+    @property
+    def lazy(self) -> bool:
+        """Imported inside a function, and not to guard an optional third-party package."""
+        return self.depth > 0 and not self.optional
 
     def _function(self, node):
         self.depth += 1
@@ -91,6 +98,20 @@ class Imports(ast.NodeVisitor):
         self.depth -= 1
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def visit_Try(self, node: ast.Try):
+        def names(handler):
+            t = handler.type
+            items = t.elts if isinstance(t, ast.Tuple) else [t]
+            return {getattr(i, "id", None) for i in items}
+
+        guarded = any(names(h) & {"ImportError", "ModuleNotFoundError"} for h in node.handlers)
+        self.optional += guarded
+        for child in node.body:
+            self.visit(child)
+        self.optional -= guarded
+        for child in node.handlers + node.orelse + node.finalbody:
+            self.visit(child)
 
     def visit_If(self, node: ast.If):
         test = node.test  # `if TYPE_CHECKING:` imports never run: skip them
@@ -103,7 +124,7 @@ class Imports(ast.NodeVisitor):
     def visit_Import(self, node: ast.Import):
         for alias in node.names:
             if alias.name == "emolib" or alias.name.startswith("emolib."):
-                self.found.append((alias.name, node.lineno, self.depth > 0, []))
+                self.found.append((alias.name, node.lineno, self.lazy, []))
                 self.aliases[alias.asname or alias.name] = alias.name
 
     def visit_ImportFrom(self, node: ast.ImportFrom):
@@ -119,12 +140,12 @@ class Imports(ast.NodeVisitor):
                 self.aliases[alias.asname or alias.name] = candidate
         if modules:
             for m in modules:
-                self.found.append((m, node.lineno, self.depth > 0, []))
+                self.found.append((m, node.lineno, self.lazy, []))
             rest = [n for n in names if f"{target}.{n}" not in modules]
             if rest:
-                self.found.append((target, node.lineno, self.depth > 0, rest))
+                self.found.append((target, node.lineno, self.lazy, rest))
         else:
-            self.found.append((target, node.lineno, self.depth > 0, names))
+            self.found.append((target, node.lineno, self.lazy, names))
 
 
 def module_file(module: str) -> Path | None:
@@ -293,12 +314,14 @@ def test_the_checker_sees_relative_and_lazy_imports(tmp_path, monkeypatch):
     (fake / "data.py").write_text("from .pipeline import thing\n")  # foundation -> inference
     (fake / "pipeline.py").write_text("from . import data as D\n"
                                       "def f():\n    from .train import fit\n    return D._secret\n")
-    (fake / "train.py").write_text("")
+    (fake / "train.py").write_text("def g():\n    try:\n        from . import data\n"
+                                   "    except ImportError:\n        return None\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     found = graph()
     assert ("emolib.data", 1, False, []) in found["emolib.pipeline"]
     assert ("emolib.train", 3, True, ["fit"]) in found["emolib.pipeline"]
+    assert found["emolib.train"] == [("emolib.data", 3, False, [])], "a guarded optional import is not lazy"
     assert find_cycle(unit_edges()) == ["data", "pipeline", "data"]
     assert private_uses(fake / "pipeline.py") == ["emolib/pipeline.py:4 uses emolib.data._secret"]
     with pytest.raises(AssertionError, match="data:1 \\(foundation\\) imports emolib.pipeline"):
