@@ -16,8 +16,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = ("fileio", "data", "transforms", "augment", "models", "train", "optim", "metrics", "utils", "recipes",
-               "experiment", "pipeline", "pipeline_cli", "hands", "gestures", "widgets", "onnx_export", "livepage",
-               "book", "cli", "serverext")
+               "experiment", "faces", "drawing", "video", "pipeline", "pipeline_cli", "hands", "gestures", "widgets",
+               "onnx_export", "livepage", "book", "cli", "serverext")
 _NAMES = {
     "create_model": "models", "list_models": "models", "list_pretrained": "models", "load_model": "models",
     "fit": "train", "predict": "train", "try_gpu": "train", "setup": "utils",

@@ -338,7 +338,7 @@ def test_predict_many_skips_bad_files(pipe, mixed_folder):
     assert [len(r.faces) for _, r in out.results] == [1, 0]
     assert sorted(Path(n).name for n, _ in out.skipped) == ["c_empty.jpg", "d_broken.png"]
     assert all(reason for _, reason in out.skipped)
-    assert len(pipe.batch([mixed_folder / "a_face.jpg"], progress=False)) == 1
+    assert len(pipe.predict_many([mixed_folder / "a_face.jpg"], progress=False)) == 1
 
 
 def test_cli_json_one_object_per_image(checkpoint, mixed_folder, capsys):
@@ -442,7 +442,7 @@ def test_video_errors(pipe, tmp_path):
 def test_facenet_detect_path_and_its_numpy2_trap(pipe, small_astronaut):
     # facenet-pytorch 2.5.3's own MTCNN.detect (vectorized=False) returns [None]-like
     # probabilities under numpy 2 when there is no face: that must be an empty result.
-    from emolib.pipeline import _as_float_array
+    from emolib.faces import as_float_array as _as_float_array
 
     assert _as_float_array(np.array([None], dtype=object), ()).shape == (0,)
     assert _as_float_array(None, (4,)).shape == (0, 4)
