@@ -40,7 +40,7 @@ export function resizeBox(src, w, h, ch, ow, oh) {
   return dst;
 }
 
-// The pyramid of _mtcnn_detect: scale 12 / min_face_size, then times factor while the short side >= 12.
+// The pyramid of emolib.faces.mtcnn_detect: scale 12 / min_face_size, then times factor while the short side >= 12.
 export function pyramid(rgba, w, h, minFace = 32, factor = 0.709) {
   const levels = [];
   let scale = 12 / minFace, minl = Math.min(w, h) * scale, prev = rgba, pw = w, ph = h, ch = 4;

@@ -69,7 +69,7 @@ import anywidget
 import traitlets as t
 from PIL import Image
 
-from ..data import data_root
+from .. import data
 from ..drawing import draw
 from ..faces import FaceTracker
 from ..fileio import load_image
@@ -125,10 +125,10 @@ def is_headless() -> bool:
     return not (in_colab() or "JPY_SESSION_NAME" in os.environ or "VSCODE_PID" in os.environ)
 
 
-def default_frame(root: str | os.PathLike | None = None) -> Image.Image:
+def default_frame(data_root: str | os.PathLike | None = None) -> Image.Image:
     """A real frame for headless runs: 4.5 s into ``video/short_hamilton_clip.mp4`` of the data
     root (:func:`emolib.data.data_root`), else ``photos/obama.jpg``; a plain gray 640x480 image without either."""
-    root = data_root(root)
+    root = data.data_root(data_root)
     clip = root / "video" / "short_hamilton_clip.mp4"
     if clip.is_file():
         try:
