@@ -354,6 +354,36 @@ def test_import_emolib_is_light():
     assert done.returncode == 0, done.stderr
 
 
+def test_is_headless_in_a_kernel_asks_which_frontend_started_it(monkeypatch):
+    """A kernel of a Jupyter server, Colab or VS Code has a frontend; one that papermill or nbclient
+    started (none of their marks) is headless; ``EMOLIB_HEADLESS`` overrides both."""
+    import IPython
+
+    from emolib.widgets import is_headless
+
+    class Kernel:
+        kernel = object()
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Kernel())
+    for name in ("EMOLIB_HEADLESS", "JPY_SESSION_NAME", "VSCODE_PID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert is_headless()  # papermill, nbclient, nbval: no server, no Colab, no VS Code
+    monkeypatch.setenv("JPY_SESSION_NAME", "webcam.ipynb")
+    assert not is_headless()
+    monkeypatch.setenv("EMOLIB_HEADLESS", "1")
+    assert is_headless()
+    monkeypatch.delenv("EMOLIB_HEADLESS")
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    monkeypatch.setenv("VSCODE_PID", "1234")
+    assert not is_headless()
+    monkeypatch.delenv("VSCODE_PID")
+    monkeypatch.setitem(sys.modules, "google.colab", type(sys)("google.colab"))
+    assert not is_headless()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)  # a script
+    assert is_headless()
+
+
 def test_headless_webcam_shows_one_annotated_frame(checkpoint, monkeypatch):
     from emolib.widgets import is_headless, webcam
 
