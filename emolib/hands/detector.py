@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-from ..fileio import load_image
+from ..fileio import PipelineInputError, load_image
 from .features import HAND_CONNECTIONS
 from .landmark import LandmarkModel
 from .palm import PalmDetector
@@ -319,15 +319,12 @@ def extract_landmarks(
     }
     import time
 
-    from PIL import Image, ImageOps
-
     bad = []
     for i, p in enumerate(tqdm(paths, desc="hand landmarks", unit="img", leave=False,
                                disable=not progress or n < 50)):
         try:
-            with Image.open(p) as im:
-                rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"), dtype=np.uint8)
-        except (OSError, ValueError, SyntaxError):
+            rgb = np.asarray(load_image(p), dtype=np.uint8)  # emolib's one decoder: EXIF, 16-bit, alpha
+        except PipelineInputError:
             out["n_hands"][i] = -1
             bad.append(p)
             continue
