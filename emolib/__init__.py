@@ -15,9 +15,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("fileio", "labels", "data", "gesture_data", "cards", "transforms", "augment", "models", "train", "optim",
-               "metrics", "utils", "recipes", "experiment", "pipeline", "pipeline_cli", "hands", "gestures", "widgets", "onnx_export", "livepage",
-               "book", "cli", "serverext")
+_SUBMODULES = ("utils", "labels", "fileio", "data", "gesture_data", "transforms", "augment", "models", "cards",
+               "metrics", "optim", "train", "recipes", "experiment", "faces", "hands", "gestures", "pipeline",
+               "drawing", "video", "widgets", "onnx_export", "serverext", "pipeline_cli", "cli", "livepage", "book")
 _NAMES = {
     "create_model": "models", "list_models": "models", "list_pretrained": "models", "load_model": "models",
     "fit": "train", "predict": "train", "try_gpu": "train", "setup": "utils",

@@ -11,7 +11,12 @@
 * **Images** are opened with PIL's decompression-bomb guard turned into a clear error
   (:class:`ImageTooLargeError`; ``EMOLIB_MAX_IMAGE_PIXELS`` raises the limit), and
   16-bit and other high-bit-depth images are scaled to 8 bits instead of clipped
-  (:func:`to_8bit`).
+  (:func:`to_8bit`). :func:`load_image` is emolib's one image decoder for paths, PIL
+  images, numpy arrays and torch tensors (upright RGB out, one-line errors that name the
+  file: :class:`PipelineInputError`); :data:`IMAGE_EXTENSIONS` and :data:`VIDEO_EXTENSIONS`
+  are emolib's one list of each, and :func:`list_images` lists a folder's images. This
+  module never imports torch (the Jupyter server extension imports it): tensors are
+  recognised by their type's module.
 * **Output folders** are locked while a run writes to them (:func:`lock_folder`): a
   second process gets :class:`FolderBusyError` naming the folder and the other
   process's id; the lock of a process that died is taken over.
@@ -32,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "CheckpointError",
@@ -46,12 +51,20 @@ __all__ = [
     "load_torch",
     "open_image",
     "to_8bit",
+    "load_image",
+    "list_images",
+    "PipelineInputError",
+    "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
     "lock_folder",
     "LOCK_NAME",
     "MAX_PIXELS_ENV",
 ]
 
 LOCK_NAME = ".emolib.lock"
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp",
+                              ".ppm", ".pgm", ".pbm", ".pnm", ".jfif"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 _OPEN_LOCK = threading.Lock()
 MAX_PIXELS_ENV = "EMOLIB_MAX_IMAGE_PIXELS"
 
@@ -66,6 +79,10 @@ class FolderBusyError(RuntimeError):
 
 class ImageTooLargeError(ValueError):
     """An image has more pixels than the decompression-bomb limit allows."""
+
+
+class PipelineInputError(ValueError):
+    """An input that cannot be read as an image: missing, empty or unreadable file, unsupported format, bad array."""
 
 
 # --------------------------------------------------------------------------- atomic writes
@@ -264,6 +281,121 @@ def to_8bit(img: Image.Image) -> Image.Image:
             top = hi
     out = np.clip(np.rint(arr * (255.0 / top)), 0, 255).astype(np.uint8)
     return Image.fromarray(out, "L")
+
+
+# --------------------------------------------------------------------------- image input
+
+
+def _describe(image: Any) -> str:
+    return str(image) if isinstance(image, (str, os.PathLike)) else f"<{type(image).__name__}>"
+
+
+def _is_tensor(x: Any) -> bool:
+    """A torch tensor, recognised without importing torch."""
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach") and hasattr(x, "numpy")
+
+
+def _open_path(path: Path) -> Image.Image:
+    if not path.exists():
+        raise PipelineInputError(f"{path}: no such file")
+    if path.is_dir():
+        raise PipelineInputError(f"{path} is a folder; use EmotionPipeline.predict_many for folders")
+    if path.stat().st_size == 0:
+        raise PipelineInputError(f"{path}: the file is empty (0 bytes)")
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        raise PipelineInputError(f"{path} is a video; use emolib.video.process_video")
+    try:
+        img = open_image(path)
+    except ImageTooLargeError as err:
+        raise PipelineInputError(str(err)) from None
+    except UnidentifiedImageError:
+        raise PipelineInputError(
+            f"{path}: unsupported or unrecognised image format (PIL reads JPEG, PNG, BMP, GIF, TIFF, WebP, ...)"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise PipelineInputError(f"{path}: the image could not be decoded ({type(err).__name__}: {err})") from None
+    return img
+
+
+def _from_array(arr: Any, bgr: bool) -> Image.Image:
+    if _is_tensor(arr):
+        arr = arr.detach().cpu()
+        if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+            arr = arr.permute(1, 2, 0)  # CHW -> HWC
+        arr = arr.numpy()
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise PipelineInputError(
+            f"an image array must be (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA; got shape {arr.shape}"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise PipelineInputError(f"the image array is empty (shape {arr.shape})")
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise PipelineInputError("the image array holds NaN or infinite values")
+        scale = 255.0 if arr.max(initial=0) <= 1.0 else 1.0  # [0, 1] floats, else [0, 255]
+        arr = np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        if not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() > 255:
+            raise PipelineInputError(f"unsupported array dtype {arr.dtype} (give uint8 0..255 or floats 0..1)")
+        arr = arr.astype(np.uint8)
+    if bgr and arr.ndim == 3:
+        arr = arr[:, :, [2, 1, 0, 3][: arr.shape[2]]]
+    return Image.fromarray(np.ascontiguousarray(arr))
+
+
+def load_image(image: Any, bgr: bool = False) -> Image.Image:
+    """Any supported input as an upright RGB PIL image.
+
+    ``image``: a path (str or Path), a PIL image, a numpy array ``(H, W)``, ``(H, W, 1|3|4)``
+    (``uint8``, or floats in ``[0, 1]``) or a torch tensor (``CHW`` or ``HWC``). The EXIF
+    orientation of files and PIL images is applied (:func:`PIL.ImageOps.exif_transpose`);
+    transparency is composited on white; 16-bit images are scaled to 8 bits (:func:`to_8bit`).
+    ``bgr=True`` swaps the channels of arrays (OpenCV's order); PIL images and files are
+    always RGB. Raises :class:`PipelineInputError`, naming the file, for anything it cannot read.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        img = _open_path(Path(image))
+    elif isinstance(image, Image.Image):
+        img = image
+    elif isinstance(image, np.ndarray) or _is_tensor(image):
+        img = _from_array(image, bgr)
+    else:
+        raise PipelineInputError(
+            f"unsupported input type {type(image).__name__}: give a path, a PIL image or a numpy array"
+        )
+    if img.width == 0 or img.height == 0:
+        raise PipelineInputError(f"{_describe(image)}: zero-size image ({img.width}x{img.height})")
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block must not lose the photo
+        pass
+    img = to_8bit(img)  # 16-bit and float images scaled to 0..255, not clipped to white
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(bg, rgba)
+    if img.mode != "RGB":
+        try:
+            img = img.convert("RGB")
+        except (ValueError, OSError) as err:
+            raise PipelineInputError(f"{_describe(image)}: cannot convert mode {img.mode!r} to RGB ({err})") from None
+    return img
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """The image files (by extension, not hidden) directly in ``folder``, sorted; a file gives ``[file]``."""
+    folder = Path(folder)
+    if folder.is_file():
+        return [folder]
+    if not folder.is_dir():
+        raise PipelineInputError(f"{folder}: no such file or folder")
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and not p.is_dir())
 
 
 # --------------------------------------------------------------------------- folder locks

@@ -28,7 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
+
+from .drawing import draw
+from .fileio import VIDEO_EXTENSIONS, PipelineInputError, list_images, save_image
+from .models import CheckpointError
+from .pipeline import DEFAULT_MODEL, EmotionPipeline, process_video
 
 __all__ = ["register", "build_parser", "main", "annotated_name"]
 
@@ -67,10 +73,6 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def _pipeline(args: argparse.Namespace):
-    from .pipeline import DEFAULT_MODEL, EmotionPipeline
-
-    import warnings
-
     kwargs = dict(model=args.model or DEFAULT_MODEL, device=args.device,
                   contrast=None if args.contrast == "none" else args.contrast, margin=args.margin,
                   hands={"auto": "auto", "on": True, "off": False}[args.hands], hand_regions=args.hand_regions)
@@ -126,9 +128,6 @@ def _emit(result, name: str, as_json: bool) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .models import CheckpointError
-    from .pipeline import VIDEO_EXTENSIONS, list_images
-
     src: Path = args.input
     if not src.exists():
         print(f"emolib predict: {src}: no such file or folder", file=sys.stderr)
@@ -193,9 +192,6 @@ def annotated_name(out_dir: Path, image: Path) -> Path:
 
 
 def _write_annotated(name: str, result, target: Path, inputs: set[Path]) -> None:
-    from .fileio import save_image
-    from .pipeline import PipelineInputError, draw
-
     if target.resolve() in inputs:
         print(f"emolib predict: not writing {target}: it is one of the input images", file=sys.stderr)
         return
@@ -206,8 +202,6 @@ def _write_annotated(name: str, result, target: Path, inputs: set[Path]) -> None
 
 
 def _predict_video(args: argparse.Namespace, pipe) -> int:
-    from .pipeline import PipelineInputError, process_video
-
     done = {"frames": 0, "rows": 0}
 
     def each(index, t, img, result):

@@ -41,6 +41,8 @@ from typing import Any
 
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
+from .fileio import write_text
+
 __all__ = ["NoDelayConnection", "ENV", "config_file", "enable", "is_enabled"]
 
 ENV = "EMOLIB_NODELAY"  # the same name as emolib.widgets.NODELAY_ENV
@@ -87,8 +89,6 @@ def config_file(user: bool = False) -> Path:
 def enable(on: bool = True, user: bool = False) -> Path:
     """Enable (or with ``on=False`` disable) the extension for Jupyter servers started from
     now on; returns the file written. Restart a running server for it to take effect."""
-    from .fileio import write_text
-
     path = config_file(user)
     write_text(path, json.dumps({"ServerApp": {"jpserver_extensions": {"emolib.serverext": bool(on)}}}, indent=2)
                + "\n")

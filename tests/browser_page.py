@@ -1,8 +1,8 @@
-"""Static pages in headless Chromium: a local file server and a DevTools session (for tests and benchmarks).
+"""Pages in headless Chromium, for tests and benchmarks: Chromium with a fake camera, a DevTools client,
+a local file server, one ``wait_for`` helper, and the book's live page.
 
-Used by ``tests/test_live_page.py``, ``benchmarks/live_fps.py`` and
-``benchmarks/browser_detectors.py``. Chromium's flags, the DevTools client and the
-y4m writer are those of ``tests/test_webcam_browser.py``.
+Used by ``tests/test_webcam_browser.py`` (the widget in JupyterLab), ``tests/test_live_page.py``,
+``benchmarks/live_fps.py`` and ``benchmarks/browser_detectors.py``.
 """
 
 from __future__ import annotations
@@ -11,12 +11,128 @@ import contextlib
 import functools
 import http.server
 import json
+import os
+import signal
+import socket
+import subprocess
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
-from tests.test_webcam_browser import CDP, CHROMIUM, _start_chromium, _stop, write_y4m  # noqa: F401
+import numpy as np
+from PIL import Image
+
+CHROMIUM = Path("/usr/bin/chromium")
+SIZE = (640, 480)  # the fake camera's frames
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars", "--mute-audio", "--use-fake-ui-for-media-stream",
+         "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
+         "--remote-allow-origins=*", "--window-size=1280,1400"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- fake camera
+
+
+def write_y4m(src: Path, dst: Path, start_s: float = 0.0, seconds: float = 2.0, size=SIZE) -> int:
+    """Write ``seconds`` of video ``src`` from ``start_s`` as an uncompressed YUV4MPEG2 file.
+
+    Each frame is centre-cropped to the aspect ratio of ``size``, resized, and stored as
+    I420 (``FRAME`` then the Y, U and V planes), the layout Chromium's fake camera reads.
+    Returns the number of frames written.
+    """
+    import av
+
+    w, h = size
+    n = 0
+    with av.open(str(src)) as container, open(dst, "wb") as out:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or 30
+        out.write(f"YUV4MPEG2 W{w} H{h} F{rate.numerator}:{rate.denominator} Ip A1:1 C420jpeg\n".encode())
+        t0 = None
+        for frame in container.decode(stream):
+            t = float(frame.time or 0.0)
+            t0 = t if t0 is None else t0
+            if t - t0 < start_s:
+                continue
+            if t - t0 >= start_s + seconds:
+                break
+            rgb = frame.to_ndarray(format="rgb24")
+            fh, fw = rgb.shape[:2]
+            cw, ch = (fh * w // h, fh) if fw * h > fh * w else (fw, fw * h // w)
+            x0, y0 = (fw - cw) // 2, (fh - ch) // 2
+            img = Image.fromarray(rgb[y0:y0 + ch, x0:x0 + cw]).resize(size, Image.BILINEAR)
+            yuv = av.VideoFrame.from_ndarray(np.asarray(img), format="rgb24").reformat(format="yuv420p")
+            planes = yuv.to_ndarray()  # (h * 3 / 2, w): Y, then U, then V
+            out.write(b"FRAME\n")
+            out.write(np.ascontiguousarray(planes).tobytes())
+            n += 1
+    return n
+
+
+class CDP:
+    """A minimal Chrome DevTools Protocol client (one page target) over ``websocket-client``."""
+
+    def __init__(self, ws_url: str) -> None:
+        import websocket
+
+        self.ws = websocket.create_connection(ws_url, timeout=120, suppress_origin=True)
+        self.next_id = 0
+
+    def call(self, method: str, **params):
+        self.next_id += 1
+        msg_id = self.next_id
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def js(self, expression: str, await_promise: bool = False):
+        res = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise)
+        if "exceptionDetails" in res:
+            raise RuntimeError(f"JavaScript failed: {res['exceptionDetails']}")
+        return res["result"].get("value")
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def start_chromium(profile: Path, y4m: Path, log) -> tuple[subprocess.Popen, int]:
+    """Headless Chromium with ``FLAGS`` and a fake camera reading ``y4m``; returns it and its DevTools port."""
+    profile.mkdir(parents=True, exist_ok=True)
+    cmd = [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", f"--use-file-for-fake-video-capture={y4m}",
+           "--remote-debugging-port=0", "about:blank"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    port_file = profile / "DevToolsActivePort"
+    wait_for(lambda: port_file.is_file() and port_file.read_text().strip() or proc.poll() is not None, 60,
+             "Chromium's DevTools port", 0.2)
+    if proc.poll() is not None:
+        raise RuntimeError(f"chromium exited with {proc.returncode} (see its log)")
+    return proc, int(port_file.read_text().split()[0])
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    """End a process started in its own session (Chromium, JupyterLab) with all its children."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)  # its own session: the kernel and renderer processes too
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -47,7 +163,7 @@ def chromium(profile: Path, y4m: Path | None, log_path: Path):
         if y4m is None:
             y4m = profile.parent / "none.y4m"
             y4m.write_bytes(b"YUV4MPEG2 W16 H16 F30:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(16 * 16 * 3 // 2))
-        proc, port = _start_chromium(profile, y4m, log)
+        proc, port = start_chromium(profile, y4m, log)
         cdp = None
         try:
             targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
@@ -59,7 +175,7 @@ def chromium(profile: Path, y4m: Path | None, log_path: Path):
         finally:
             if cdp is not None:
                 cdp.close()
-            _stop(proc)
+            stop(proc)
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.25):

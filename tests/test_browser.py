@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,12 +26,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.browser_page import CHROMIUM, free_port
+
 try:
     from test_book import ROOT, STEMS, built_book
 except ImportError:  # pragma: no cover - collected as a package by another import mode
     from .test_book import ROOT, STEMS, built_book
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = os.environ.get("EMOLIB_SCREENSHOTS")
 BROWSER_TIMEOUT = 120
 
@@ -47,17 +47,11 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--hide-scrollbars", "--mute-audio"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``python -m http.server`` on a free port of 127.0.0.1, serving the built book; yields its base URL."""
     html = built_book(tmp_path_factory)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
                              "--directory", str(html)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"

@@ -526,3 +526,39 @@ def test_draw_hands_draws_boxes_and_bones():
     ax = H.draw_hands(np.zeros((240, 200, 3), np.uint8), [hand])
     assert len(ax.patches) == 1 and len(ax.lines) == len(H.HAND_CONNECTIONS)
     assert "left: victory" in [t.get_text() for t in ax.texts]
+
+
+def test_palm_iou_is_torchvisions_box_iou_on_xywh_boxes():
+    from emolib.hands.palm import iou_xywh
+
+    a = np.array([[0, 0, 10, 10], [5, 5, 10, 10], [0, 0, 0, 10]], float)  # the last one has no area
+    b = np.array([[5, 0, 10, 10], [20, 20, 1, 1]], float)
+    iou = iou_xywh(a, b)
+    assert iou.shape == (3, 2)
+    assert iou[0, 0] == pytest.approx(50 / 150) and iou[0, 1] == 0.0
+    assert iou[1, 0] == pytest.approx(50 / 150)  # x 5..15 both, y 5..10 shared
+    assert iou[2].tolist() == [0.0, 0.0]  # no NaN for an empty box
+    assert iou_xywh(a[:1], a[:1])[0, 0] == pytest.approx(1.0)
+
+
+def test_extract_landmarks_reads_with_emolibs_decoder_and_counts_bad_files(tmp_path):
+    from PIL import Image
+
+    from emolib.hands import DEFAULT_DETECTOR, extract_landmarks
+
+    class NoHands:  # the decoding is under test, not MediaPipe
+        settings = dict(DEFAULT_DETECTOR)
+        seen = []
+
+        def detect(self, rgb):
+            self.seen.append(rgb.shape)
+            return []
+
+    rgba = tmp_path / "rgba.png"
+    Image.new("RGBA", (30, 20), (0, 0, 0, 0)).save(rgba)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    with pytest.warns(UserWarning, match="1 unreadable image.*broken.jpg"):
+        out = extract_landmarks([rgba, broken], detector=NoHands(), cache=False, progress=False)
+    assert out["n_hands"].tolist() == [0, -1] and out["size"][0].tolist() == [30, 20]
+    assert NoHands.seen == [(20, 30, 3)]  # RGBA composited to RGB, as emolib.fileio.load_image does

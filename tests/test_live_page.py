@@ -25,11 +25,15 @@ Skips with a reason without Chromium, the video, PyAV or ``web/node_modules`` (`
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.browser_page import ROOT, build_live_page, chromium, open_live_page, run_camera, serve, wait_for, write_y4m
 
@@ -90,6 +94,38 @@ def test_thumbnail_matches_frames():
     thumbs = np.stack([thumbnail(f) for f in frames])
     assert thumbs.shape == (3, 192)
     assert np.argmin(((thumbs - thumbnail(frames[1])) ** 2).sum(1)) == 1
+
+
+RESAMPLE_JS = """
+import { resizeBilinear } from "%(web)s/face.js";
+import { resizeBox } from "%(web)s/mtcnn.js";
+const [gray, rgb, n, w, h] = JSON.parse(process.argv[2]);
+const g = Uint8Array.from(gray), c = Uint8Array.from(rgb);
+const out = { bilinear: Array.from(resizeBilinear(g, n, 13)), bilinearUp: Array.from(resizeBilinear(g, n, 50)),
+              box: Array.from(resizeBox(c, w, h, 3, 17, 11)) };
+console.log(JSON.stringify(out));
+"""
+
+
+def test_page_resampling_is_pillows(tmp_path):
+    """The page's one Pillow resampling loop (face.js ``resampleCoeffs``) gives PIL's pixels for both of
+    its filters: bilinear (the face crops) and box (MTCNN's pyramid, mtcnn.js ``resizeBox``)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (the page's modules are checked in Node)")
+    rng = np.random.default_rng(1)
+    gray = rng.integers(0, 256, (31, 31), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (40, 57, 3), dtype=np.uint8)
+    script = tmp_path / "resample.mjs"
+    script.write_text(RESAMPLE_JS % {"web": (ROOT / "emolib" / "web").as_posix()})
+    args = json.dumps([gray.ravel().tolist(), rgb.ravel().tolist(), 31, 57, 40])
+    done = subprocess.run([node, str(script), args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    g = Image.fromarray(gray)
+    assert out["bilinear"] == np.asarray(g.resize((13, 13), Image.BILINEAR)).ravel().tolist()
+    assert out["bilinearUp"] == np.asarray(g.resize((50, 50), Image.BILINEAR)).ravel().tolist()
+    assert out["box"] == np.asarray(Image.fromarray(rgb).resize((17, 11), Image.BOX)).ravel().tolist()
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -338,7 +340,7 @@ def test_predict_many_skips_bad_files(pipe, mixed_folder):
     assert [len(r.faces) for _, r in out.results] == [1, 0]
     assert sorted(Path(n).name for n, _ in out.skipped) == ["c_empty.jpg", "d_broken.png"]
     assert all(reason for _, reason in out.skipped)
-    assert len(pipe.batch([mixed_folder / "a_face.jpg"], progress=False)) == 1
+    assert len(pipe.predict_many([mixed_folder / "a_face.jpg"], progress=False)) == 1
 
 
 def test_cli_json_one_object_per_image(checkpoint, mixed_folder, capsys):
@@ -442,7 +444,7 @@ def test_video_errors(pipe, tmp_path):
 def test_facenet_detect_path_and_its_numpy2_trap(pipe, small_astronaut):
     # facenet-pytorch 2.5.3's own MTCNN.detect (vectorized=False) returns [None]-like
     # probabilities under numpy 2 when there is no face: that must be an empty result.
-    from emolib.pipeline import _as_float_array
+    from emolib.faces import as_float_array as _as_float_array
 
     assert _as_float_array(np.array([None], dtype=object), ()).shape == (0,)
     assert _as_float_array(None, (4,)).shape == (0, 4)
@@ -467,3 +469,93 @@ def test_loaded_model_runs_channels_last_with_the_same_outputs(checkpoint, pipe,
     given = EmotionPipeline(plain, device="cpu", hands=False)
     assert not getattr(given.model, "emolib_channels_last", False)
     np.testing.assert_allclose(given.classify(batch), expected, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- the module layout (issue 11)
+
+
+def test_fileio_load_image_errors_name_the_file(tmp_path, small_astronaut):
+    from emolib import fileio
+
+    empty = tmp_path / "empty photo.jpg"
+    empty.write_bytes(b"")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"this is not a png")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\0" * 16)
+    truncated = tmp_path / "truncated.jpg"
+    Image.fromarray(small_astronaut).save(truncated, quality=90)
+    truncated.write_bytes(truncated.read_bytes()[:600])
+    for path in (empty, broken, clip, truncated, tmp_path / "missing.jpg", tmp_path):
+        with pytest.raises(fileio.PipelineInputError) as err:
+            fileio.load_image(path)
+        assert str(path) in str(err.value) and "\n" not in str(err.value)
+    # the pipeline's names are fileio's: one decoder, one extension list
+    import emolib.pipeline as P
+
+    assert P.load_image is fileio.load_image and P.PipelineInputError is fileio.PipelineInputError
+    assert P.IMAGE_EXTENSIONS is fileio.IMAGE_EXTENSIONS and P.list_images is fileio.list_images
+    assert np.array_equal(np.asarray(fileio.load_image(small_astronaut)), small_astronaut)
+
+
+def test_importing_fileio_does_not_import_torch():
+    code = ("import sys, emolib.fileio as f; assert 'torch' not in sys.modules, 'torch imported'; "
+            "import numpy as np; img = f.load_image(np.zeros((4, 6, 3), np.uint8)); "
+            "assert img.size == (6, 4) and 'torch' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+
+
+def test_settings_are_grouped_and_keywords_still_work():
+    from emolib.faces import CropOptions, DetectionOptions
+    from emolib.pipeline import HandOptions
+
+    class FakeMTCNN:
+        min_face_size = 40
+
+    p = EmotionPipeline(None, detector=FakeMTCNN(), hands=False, margin=0.3, contrast=None, max_side=640,
+                        min_score=0.9, hand_regions="image")
+    assert p.crop == CropOptions(margin=0.3, contrast=None)
+    assert p.detection == DetectionOptions(max_side=640, min_score=0.9)
+    assert p.hand_options == HandOptions(hand_regions="image")
+    # a group given whole, and one of its settings overridden by keyword
+    q = EmotionPipeline(None, detector=FakeMTCNN(), hands=False, detection=DetectionOptions(min_score=0.5),
+                        min_face_size=64)
+    assert q.detection.min_score == 0.5 and q.detection.min_face_size == 64
+    assert "margin=0.2" in repr(q) and "min_face_size=40" in repr(q)  # the detector's own size is reported
+    with pytest.raises(TypeError, match="unknown settings.*marginn"):
+        EmotionPipeline(None, detector=FakeMTCNN(), hands=False, marginn=0.3)
+    with pytest.raises(ValueError, match="max_side"):
+        DetectionOptions(max_side=8)
+    with pytest.raises(ValueError, match="hand_regions"):
+        HandOptions(hand_regions="room")
+    with pytest.raises(ValueError, match="margin"):
+        EmotionPipeline(None, detector=FakeMTCNN(), hands=False, margin=-1)
+
+
+def test_tracker_stage_is_mtcnn_last_stage(pipe, small_astronaut):
+    """The tracker and the detector share one O-Net stage: on the detector's own boxes it keeps the face."""
+    from emolib.faces import FaceTracker
+
+    img = Image.fromarray(small_astronaut)
+    full = pipe(img)
+    tracker = FaceTracker(pipe, detect_every=3)
+    first = tracker(img)
+    assert tracker.full_detections == 1 and len(first) == len(full) == 1
+    second = tracker(img)  # O-Net alone on the previous boxes
+    assert tracker.full_detections == 1 and tracker.since_full == 1 and len(second) == 1
+    assert _iou(second.faces[0].box, full.faces[0].box) > 0.8
+    assert second.faces[0].emotion is not None and set(second.faces[0].probabilities) == set(full.faces[0].probabilities)
+
+
+def test_widget_javascript_and_css_are_files():
+    pytest.importorskip("anywidget", reason="the widgets extra (anywidget) is needed")
+    from emolib.widgets import WebcamWidget, camera
+
+    web = Path(camera.__file__).resolve().parents[1] / "web"
+    esm, css = WebcamWidget._esm, WebcamWidget._css
+    assert esm == (web / "draw.js").read_text() + "\n" + (web / "webcam.js").read_text()
+    assert "export function drawFaces" in esm and "export default { render }" in esm
+    assert css == (web / "webcam.css").read_text() and ".emolib-webcam-overlay" in css
+    assert not hasattr(WebcamWidget, "process")

@@ -35,9 +35,6 @@ import io
 import json
 import os
 import platform
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,11 +46,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.browser_page import CDP, CHROMIUM, SIZE, free_port, start_chromium, stop, wait_for, write_y4m
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 DATA = Path(os.environ.get("EMOLIB_DATA") or ROOT.parent / "shared" / "data")
 CLIP = DATA / "video" / "short_hamilton_clip.mp4"
-SIZE = (640, 480)
 CLIP_START_S, CLIP_SECONDS = 3.3, 2.0  # one face, turned to the camera
 WARMUP_FRAMES = 5
 MEASURE_S = 15.0
@@ -79,19 +76,6 @@ def _results_dir(tmp_path: Path) -> Path:
     folder = (ROOT / target if not Path(target).is_absolute() else Path(target)) if target else tmp_path / "results"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--mute-audio", "--use-fake-ui-for-media-stream",
-         "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
-         "--remote-allow-origins=*", "--window-size=1280,1400"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _test_model(folder: Path) -> tuple[str, str]:
     """The shipped model when there is one, else an untrained baseline checkpoint written to ``folder``."""
     from emolib.data import EMOTIONS
@@ -101,45 +85,6 @@ def _test_model(folder: Path) -> tuple[str, str]:
         return "baseline-fer2013", "baseline-fer2013 (shipped)"
     path = save_checkpoint(create_model("baseline"), folder / "baseline-untrained.pt", EMOTIONS)
     return str(path), "baseline, UNTRAINED weights (baseline-fer2013 not shipped yet; same speed, labels meaningless)"
-
-
-# --------------------------------------------------------------------------- fake camera
-
-
-def write_y4m(src: Path, dst: Path, start_s: float = 0.0, seconds: float = 2.0, size=SIZE) -> int:
-    """Write ``seconds`` of video ``src`` from ``start_s`` as an uncompressed YUV4MPEG2 file.
-
-    Each frame is centre-cropped to the aspect ratio of ``size``, resized, and stored as
-    I420 (``FRAME`` then the Y, U and V planes), the layout Chromium's fake camera reads.
-    Returns the number of frames written.
-    """
-    import av
-
-    w, h = size
-    n = 0
-    with av.open(str(src)) as container, open(dst, "wb") as out:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or 30
-        out.write(f"YUV4MPEG2 W{w} H{h} F{rate.numerator}:{rate.denominator} Ip A1:1 C420jpeg\n".encode())
-        t0 = None
-        for frame in container.decode(stream):
-            t = float(frame.time or 0.0)
-            t0 = t if t0 is None else t0
-            if t - t0 < start_s:
-                continue
-            if t - t0 >= start_s + seconds:
-                break
-            rgb = frame.to_ndarray(format="rgb24")
-            fh, fw = rgb.shape[:2]
-            cw, ch = (fh * w // h, fh) if fw * h > fh * w else (fw, fw * h // w)
-            x0, y0 = (fw - cw) // 2, (fh - ch) // 2
-            img = Image.fromarray(rgb[y0:y0 + ch, x0:x0 + cw]).resize(size, Image.BILINEAR)
-            yuv = av.VideoFrame.from_ndarray(np.asarray(img), format="rgb24").reformat(format="yuv420p")
-            planes = yuv.to_ndarray()  # (h * 3 / 2, w): Y, then U, then V
-            out.write(b"FRAME\n")
-            out.write(np.ascontiguousarray(planes).tobytes())
-            n += 1
-    return n
 
 
 def test_write_y4m(tmp_path):
@@ -339,7 +284,7 @@ def test_server_nodelay_and_the_advice(checkpoint, monkeypatch, capsys):
     assert W.server_nodelay() is None
     monkeypatch.setenv("JPY_SESSION_NAME", "webcam.ipynb")
     assert W.server_nodelay() is False
-    monkeypatch.setattr(W, "_NODELAY_ADVISED", False)
+    monkeypatch.setattr(W.camera, "_NODELAY_ADVISED", False)
     W.webcam(checkpoint, headless=False)
     W.webcam(checkpoint, headless=False)
     out = capsys.readouterr().out
@@ -409,6 +354,36 @@ def test_import_emolib_is_light():
     assert done.returncode == 0, done.stderr
 
 
+def test_is_headless_in_a_kernel_asks_which_frontend_started_it(monkeypatch):
+    """A kernel of a Jupyter server, Colab or VS Code has a frontend; one that papermill or nbclient
+    started (none of their marks) is headless; ``EMOLIB_HEADLESS`` overrides both."""
+    import IPython
+
+    from emolib.widgets import is_headless
+
+    class Kernel:
+        kernel = object()
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Kernel())
+    for name in ("EMOLIB_HEADLESS", "JPY_SESSION_NAME", "VSCODE_PID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert is_headless()  # papermill, nbclient, nbval: no server, no Colab, no VS Code
+    monkeypatch.setenv("JPY_SESSION_NAME", "webcam.ipynb")
+    assert not is_headless()
+    monkeypatch.setenv("EMOLIB_HEADLESS", "1")
+    assert is_headless()
+    monkeypatch.delenv("EMOLIB_HEADLESS")
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    monkeypatch.setenv("VSCODE_PID", "1234")
+    assert not is_headless()
+    monkeypatch.delenv("VSCODE_PID")
+    monkeypatch.setitem(sys.modules, "google.colab", type(sys)("google.colab"))
+    assert not is_headless()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)  # a script
+    assert is_headless()
+
+
 def test_headless_webcam_shows_one_annotated_frame(checkpoint, monkeypatch):
     from emolib.widgets import is_headless, webcam
 
@@ -426,46 +401,6 @@ def test_headless_webcam_shows_one_annotated_frame(checkpoint, monkeypatch):
 
 
 # --------------------------------------------------------------------------- JupyterLab and Chromium
-
-
-class CDP:
-    """A minimal Chrome DevTools Protocol client (one page target) over ``websocket-client``."""
-
-    def __init__(self, ws_url: str) -> None:
-        import websocket
-
-        self.ws = websocket.create_connection(ws_url, timeout=120, suppress_origin=True)
-        self.next_id = 0
-
-    def call(self, method: str, **params):
-        self.next_id += 1
-        msg_id = self.next_id
-        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == msg_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-
-    def js(self, expression: str, await_promise: bool = False):
-        res = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise)
-        if "exceptionDetails" in res:
-            raise RuntimeError(f"JavaScript failed: {res['exceptionDetails']}")
-        return res["result"].get("value")
-
-    def close(self) -> None:
-        self.ws.close()
-
-
-def _wait(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def _read_json(path: Path) -> dict | None:
@@ -572,32 +507,6 @@ def _run_cell(cdp: "CDP", index: int) -> None:
     }})()""", await_promise=True)
 
 
-def _start_chromium(profile: Path, y4m: Path, log) -> tuple[subprocess.Popen, int]:
-    profile.mkdir(parents=True, exist_ok=True)
-    cmd = [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", f"--use-file-for-fake-video-capture={y4m}",
-           "--remote-debugging-port=0", "about:blank"]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    port_file = profile / "DevToolsActivePort"
-    _wait(lambda: port_file.is_file() and port_file.read_text().strip() or proc.poll() is not None, 60,
-          "Chromium's DevTools port", 0.2)
-    if proc.poll() is not None:
-        pytest.fail(f"chromium exited with {proc.returncode}")
-    return proc, int(port_file.read_text().split()[0])
-
-
-def _stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)  # its own session: the kernel and renderer processes too
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def _cpu_seconds(chrome: subprocess.Popen, lab: subprocess.Popen) -> dict[str, float]:
     """CPU seconds used so far by Chromium (all its processes), the Jupyter server and the kernel."""
     import psutil
@@ -666,7 +575,7 @@ def test_webcam_in_jupyterlab(tmp_path):
     lab = chrome = cdp = None
     lab_log = open(tmp_path / "jupyterlab.log", "w")
     chrome_log = open(tmp_path / "chromium.log", "w")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     t_start = time.time()
     try:
@@ -680,14 +589,14 @@ def test_webcam_in_jupyterlab(tmp_path):
             except OSError:
                 return False
 
-        _wait(lab_up, 90, "JupyterLab to answer")
-        chrome, devtools = _start_chromium(tmp_path / "profile", y4m, chrome_log)
+        wait_for(lab_up, 90, "JupyterLab to answer")
+        chrome, devtools = start_chromium(tmp_path / "profile", y4m, chrome_log)
         targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{devtools}/json/list", timeout=10).read())
         page = next(tg for tg in targets if tg["type"] == "page")
         cdp = CDP(page["webSocketDebuggerUrl"])
         cdp.call("Page.enable")
         cdp.call("Page.navigate", url=f"{base}/lab/tree/webcam.ipynb")
-        _wait(lambda: cdp.js(f"!!(window.jupyterapp && {FIND_PANEL})"), 120, "JupyterLab to open the notebook")
+        wait_for(lambda: cdp.js(f"!!(window.jupyterapp && {FIND_PANEL})"), 120, "JupyterLab to open the notebook")
         status = cdp.js(f"""(async () => {{
             const panel = {FIND_PANEL};
             jupyterapp.shell.activateById(panel.id);
@@ -705,13 +614,13 @@ def test_webcam_in_jupyterlab(tmp_path):
                 pytest.fail(f"the widget reports: {s['status']}")
             return s if s and s["frames_processed"] >= WARMUP_FRAMES else None
 
-        first = _wait(progress, 180, f"{WARMUP_FRAMES} processed frames (see {tmp_path}/jupyterlab.log)")
+        first = wait_for(progress, 180, f"{WARMUP_FRAMES} processed frames (see {tmp_path}/jupyterlab.log)")
         assert first["status"] == "running"
         assert first["last_size"] == list(SIZE), "frames are sent at 640x480"
         assert first["server_nodelay"] is NODELAY, "emolib.serverext is (not) on as the test asked"
         assert any(h[2] >= 1 for h in first["history"]), "no face found in the fake camera's frames"
         assert cdp.js("document.querySelector('.emolib-webcam video').videoWidth") == SIZE[0]
-        _wait(lambda: cdp.js(OVERLAY_PIXELS) > 0, 20, "boxes drawn on the overlay canvas")
+        wait_for(lambda: cdp.js(OVERLAY_PIXELS) > 0, 20, "boxes drawn on the overlay canvas")
 
         # 2. annotated frames per second, and who used the CPU meanwhile
         t0, n0 = first["t"], first["frames_processed"]
@@ -739,7 +648,7 @@ def test_webcam_in_jupyterlab(tmp_path):
 
         # 3. the snapshot button: the annotated image reaches the kernel
         cdp.js("document.querySelector('.emolib-webcam-snap').click()")
-        snap = _wait(lambda: (s := _read_json(stats_file)) and s["snapshots"] >= 1 and s, 60, "the snapshot")
+        snap = wait_for(lambda: (s := _read_json(stats_file)) and s["snapshots"] >= 1 and s, 60, "the snapshot")
 
         # 4. a screenshot of the live widget
         results = _results_dir(tmp_path)
@@ -757,7 +666,7 @@ def test_webcam_in_jupyterlab(tmp_path):
 
         # 5. the same with a kernel that answers at once: what the round trip costs without the pipeline
         _run_cell(cdp, 1)
-        echo0 = _wait(lambda: (s := _read_json(stats_file)) and s["last_faces"] == [] and s, 30, "the echo kernel")
+        echo0 = wait_for(lambda: (s := _read_json(stats_file)) and s["last_faces"] == [] and s, 30, "the echo kernel")
         time.sleep(ECHO_S)
         echo1 = _read_json(stats_file)
         echo_hist = [h for h in echo1["history"] if h[0] > echo0["t"]]
@@ -799,9 +708,9 @@ def test_webcam_in_jupyterlab(tmp_path):
         cdp.js("navigator.mediaDevices.getUserMedia = () => "
                "Promise.reject(new DOMException('Permission denied', 'NotAllowedError'))")
         cdp.js("document.querySelector('.emolib-webcam-toggle').click()")  # Stop
-        _wait(lambda: (_read_json(stats_file) or {}).get("status") == "stopped", 30, "the widget to stop")
+        wait_for(lambda: (_read_json(stats_file) or {}).get("status") == "stopped", 30, "the widget to stop")
         cdp.js("document.querySelector('.emolib-webcam-toggle').click()")  # Start again: refused
-        denied = _wait(lambda: (s := _read_json(stats_file)) and s["status"].startswith("no camera") and s, 30,
+        denied = wait_for(lambda: (s := _read_json(stats_file)) and s["status"].startswith("no camera") and s, 30,
                        "the refused camera to be reported")
         assert denied["status"].startswith("no camera: NotAllowedError"), denied["status"]
         message = cdp.js("document.querySelector('.emolib-webcam-message').textContent")
@@ -810,8 +719,8 @@ def test_webcam_in_jupyterlab(tmp_path):
     finally:
         if cdp is not None:
             cdp.close()
-        _stop(chrome)
-        _stop(lab)
+        stop(chrome)
+        stop(lab)
         lab_log.close()
         chrome_log.close()
 

@@ -50,7 +50,7 @@ right hands, so one classifier serves both) and, optionally, of its in-plane rot
 (the wrist to middle-knuckle direction is turned to point up).
 """
 
-from .detector import (DEFAULT_DETECTOR, Hand, HandDetector, box_iou, draw_hands, extract_landmarks, hand_box,
+from .detector import (DEFAULT_DETECTOR, Hand, HandDetector, draw_hands, extract_landmarks, hand_box,
                        to_rgb)
 from .features import (HAND_CONNECTIONS, LANDMARK_NAMES, MIDDLE_MCP, PALM, WRIST, landmark_features,
                        mirror_landmarks, normalize_landmarks)
@@ -77,7 +77,6 @@ __all__ = [
     "extract_landmarks",
     "draw_hands",
     "hand_box",
-    "box_iou",
     "to_rgb",
     "WRIST",
     "MIDDLE_MCP",

@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torchvision.ops import box_iou
 
+from ..fileio import PipelineInputError, load_image
 from .features import HAND_CONNECTIONS
 from .landmark import LandmarkModel
 from .palm import PalmDetector
@@ -76,8 +79,6 @@ def to_rgb(image: Any) -> np.ndarray:
     """An ``(H, W, 3)`` uint8 RGB array from a path, PIL image, array or tensor (as the face pipeline reads them)."""
     if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
         return np.ascontiguousarray(image)
-    from ..pipeline import load_image  # lazy: the pipeline imports this package
-
     return np.asarray(load_image(image), dtype=np.uint8)
 
 
@@ -97,13 +98,12 @@ def hand_box(points: np.ndarray, width: int, height: int, margin: float) -> tupl
     return box, outside or bool(clipped_close)
 
 
-def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """IoU of two ``[x1, y1, x2, y2]`` boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+def _is_new(hand: Hand, hands: Sequence[Hand], threshold: float = 0.5) -> bool:
+    """Whether ``hand``'s box overlaps every box of ``hands`` by less than ``threshold`` IoU."""
+    if not hands:
+        return True
+    iou = box_iou(torch.tensor([hand.box], dtype=torch.float64), torch.tensor([h.box for h in hands], dtype=torch.float64))
+    return bool((iou.nan_to_num(0.0) < threshold).all())
 
 
 # --------------------------------------------------------------------------- the detector
@@ -113,7 +113,7 @@ class HandDetector:
     """MediaPipe Hands on still images (``static_image_mode``): ``detector(image) -> list[Hand]``.
 
     ``image``: a path, PIL image, RGB ``uint8`` array ``(H, W, 3)`` or anything
-    :func:`emolib.pipeline.load_image` reads. Parameters:
+    :func:`emolib.fileio.load_image` reads. Parameters:
 
     * ``max_num_hands``: at most this many hands per image (per region);
     * ``model_complexity``: 0 (lite palm detector and landmark network, faster) or 1 (full,
@@ -210,7 +210,7 @@ class HandDetector:
                 if x2 - x1 < 8 or y2 - y1 < 8:
                     continue
                 for hand in self._detect_array(rgb[y1:y2, x1:x2], x1, y1, width, height):
-                    if all(box_iou(hand.box, h.box) < 0.5 for h in hands):
+                    if _is_new(hand, hands):  # two persons' regions overlap: one hand, found twice
                         hands.append(hand)
         return sorted(hands, key=lambda h: (h.box[0] + h.box[2]) / 2)
 
@@ -319,15 +319,12 @@ def extract_landmarks(
     }
     import time
 
-    from PIL import Image, ImageOps
-
     bad = []
     for i, p in enumerate(tqdm(paths, desc="hand landmarks", unit="img", leave=False,
                                disable=not progress or n < 50)):
         try:
-            with Image.open(p) as im:
-                rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"), dtype=np.uint8)
-        except (OSError, ValueError, SyntaxError):
+            rgb = np.asarray(load_image(p), dtype=np.uint8)  # emolib's one decoder: EXIF, 16-bit, alpha
+        except PipelineInputError:
             out["n_hands"][i] = -1
             bad.append(p)
             continue

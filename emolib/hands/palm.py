@@ -32,6 +32,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+from torchvision.ops import box_iou
 
 from .warp import RotatedRect, image_to_tensor
 
@@ -101,24 +103,26 @@ def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, m
     return dets
 
 
-def _overlap(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two ``[xmin, ymin, width, height]`` boxes (0 when they do not intersect)."""
-    ix = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    iy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    if ix < 0 or iy < 0:
-        return 0.0
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
+def iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every ``[xmin, ymin, width, height]`` box of ``a`` (n, 4) with every one of ``b`` (m, 4):
+    :func:`torchvision.ops.box_iou` on the corners; 0 for boxes without area."""
+    def corners(x: np.ndarray) -> torch.Tensor:
+        t = torch.as_tensor(np.asarray(x, np.float64).reshape(-1, 4))
+        return torch.cat([t[:, :2], t[:, :2] + t[:, 2:]], 1)
+
+    return box_iou(corners(a), corners(b)).nan_to_num(0.0).numpy()
 
 
 def weighted_nms(dets: list[PalmDetection], threshold: float = 0.3) -> list[PalmDetection]:
     """``NonMaxSuppressionCalculator`` with ``algorithm: WEIGHTED`` (``dets`` best first)."""
-    remaining, out = list(dets), []
+    if not dets:
+        return []
+    iou = iou_xywh(np.array([d.box for d in dets]), np.array([d.box for d in dets]))
+    remaining, out = list(range(len(dets))), []
     while remaining:
-        top = remaining[0]
-        group = [d for d in remaining if _overlap(d.box, top.box) > threshold]
-        rest = [d for d in remaining if _overlap(d.box, top.box) <= threshold]
+        top = dets[remaining[0]]
+        group = [dets[i] for i in remaining if iou[i, remaining[0]] > threshold]
+        rest = [i for i in remaining if iou[i, remaining[0]] <= threshold]
         weights = np.array([d.score for d in group])
         total = weights.sum()
         corners = np.array([[d.box[0], d.box[1], d.box[0] + d.box[2], d.box[1] + d.box[3]] for d in group])
@@ -169,10 +173,9 @@ def transform_rect(rect: NormRect, width: int, height: int, scale_x: float, scal
     return NormRect(xc, yc, w * scale_x, h * scale_y, r)
 
 
-def _rect_iou(a: NormRect, b: NormRect) -> float:
-    """IoU of the axis-aligned boxes of two regions (rotation ignored, as ``GetRectangle`` does)."""
-    box = lambda r: np.array([r.x_center - r.width / 2, r.y_center - r.height / 2, r.width, r.height])  # noqa: E731
-    return _overlap(box(a), box(b))
+def _rect_box(r: NormRect) -> list[float]:
+    """The axis-aligned ``[xmin, ymin, width, height]`` of a region (rotation ignored, as ``GetRectangle`` does)."""
+    return [r.x_center - r.width / 2, r.y_center - r.height / 2, r.width, r.height]
 
 
 def associate(items: list[tuple[NormRect, PalmDetection]], threshold: float = 0.5) -> list[tuple[NormRect, PalmDetection]]:
@@ -180,7 +183,9 @@ def associate(items: list[tuple[NormRect, PalmDetection]], threshold: float = 0.
     ``threshold``) replaces it, at the end of the list."""
     out: list[tuple[NormRect, PalmDetection]] = []
     for item in items:
-        out = [o for o in out if _rect_iou(item[0], o[0]) <= threshold]
+        if out:
+            iou = iou_xywh(np.array([_rect_box(item[0])]), np.array([_rect_box(o[0]) for o in out]))[0]
+            out = [o for o, v in zip(out, iou) if v <= threshold]
         out.append(item)
     return out
 

@@ -1,7 +1,7 @@
 // Drawing faces on an overlay canvas: each face's box, its emotion with the probability, and one bar per
-// class. The book's live page uses it; it is written to be shared with the Jupyter webcam widget
-// (emolib/widgets.py draws the same way). A face: {box: [x1, y1, x2, y2], emotion, p, probabilities: {name: p},
-// score, hands}; boxes in the pixels of a w x h frame.
+// class. The book's live page and the Jupyter webcam widget (emolib/web/webcam.js) both use it. A face:
+// {box: [x1, y1, x2, y2], emotion, p, probabilities: {name: p}, score, hands}; boxes in the pixels of a
+// w x h frame.
 
 export const PALETTE = [[230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180], [70, 240, 240],
                         [240, 50, 230], [210, 245, 60], [250, 190, 190], [0, 128, 128]];

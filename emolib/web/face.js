@@ -1,4 +1,4 @@
-// Faces in the browser, as emolib's Python pipeline reads them (emolib/pipeline.py):
+// Faces in the browser, as emolib's Python pipeline reads them (emolib/pipeline.py, emolib/faces.py):
 // BlazeFace's anchors and decoding (MediaPipe's short-range face detector), the box calibration to
 // MTCNN-like boxes, and the preprocessing of a face crop: square crop with margin (border pixels
 // repeated), ITU-R 601 luma as PIL's convert("L"), PIL's bilinear resize (with its antialiasing and
@@ -89,17 +89,27 @@ export function toFrameBox(det, lb, width, height, cal) {
 
 // ---------------------------------------------------------------- preprocessing (as emolib.pipeline)
 
-const PRECISION_BITS = 32 - 8 - 2;  // Pillow's fixed-point resampling of 8-bit images
+export const PRECISION_BITS = 32 - 8 - 2;  // Pillow's fixed-point resampling of 8-bit images
 
 function roundHalfEven(v) {
   const r = Math.round(v);
   return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-// Pillow's precompute_coeffs + normalize_coeffs_8bpc for the bilinear (triangle) filter.
-function coeffs(inSize, outSize) {
-  const scale = inSize / outSize, filterscale = Math.max(scale, 1), support = filterscale;
-  const ksize = Math.ceil(support) * 2 + 1, bounds = new Int32Array(outSize * 2), kk = new Float64Array(outSize * ksize);
+// Pillow's resampling filters (libImaging/Resample.c): the support of each and its weight function.
+export const BILINEAR = { name: "bilinear", support: 1.0, weight: (t) => { t = Math.abs(t); return t < 1 ? 1 - t : 0; } };
+export const BOX = { name: "box", support: 0.5, weight: (t) => (t > -0.5 && t <= 0.5 ? 1 : 0) };
+const coeffCache = new Map();
+
+// Pillow's precompute_coeffs + normalize_coeffs_8bpc for `filter` (BILINEAR or BOX), fixed point, cached:
+// per output pixel the window start and length (bounds), then `ksize` coefficients (kk). The one copy
+// of this loop: resizeBilinear below and mtcnn.js's resizeBox use it.
+export function resampleCoeffs(inSize, outSize, filter) {
+  const key = `${filter.name}:${inSize}:${outSize}`;
+  if (coeffCache.has(key)) return coeffCache.get(key);
+  const scale = inSize / outSize, filterscale = Math.max(scale, 1), support = filter.support * filterscale;
+  const ksize = Math.ceil(support) * 2 + 1, bounds = new Int32Array(outSize * 2), kk = new Int32Array(outSize * ksize);
+  const pre = new Float64Array(ksize);
   for (let xx = 0; xx < outSize; xx++) {
     const center = (xx + 0.5) * scale, ss = 1 / filterscale;
     let xmin = Math.trunc(center - support + 0.5), xmax = Math.trunc(center + support + 0.5);
@@ -108,16 +118,18 @@ function coeffs(inSize, outSize) {
     xmax -= xmin;
     let ww = 0;
     for (let x = 0; x < xmax; x++) {
-      const t = Math.abs((x + xmin - center + 0.5) * ss), w = t < 1 ? 1 - t : 0;
-      kk[xx * ksize + x] = w; ww += w;
+      const w = filter.weight((x + xmin - center + 0.5) * ss);
+      pre[x] = w; ww += w;
     }
     for (let x = 0; x < xmax; x++) {
-      const v = ww !== 0 ? kk[xx * ksize + x] / ww : kk[xx * ksize + x];
+      const v = ww !== 0 ? pre[x] / ww : pre[x];
       kk[xx * ksize + x] = Math.trunc(v < 0 ? -0.5 + v * (1 << PRECISION_BITS) : 0.5 + v * (1 << PRECISION_BITS));
     }
     bounds[2 * xx] = xmin; bounds[2 * xx + 1] = xmax;
   }
-  return { ksize, bounds, kk };
+  const c = { ksize, bounds, kk };
+  coeffCache.set(key, c);
+  return c;
 }
 
 const clip8 = (ss) => { const v = Math.floor(ss / (1 << PRECISION_BITS)); return v < 0 ? 0 : v > 255 ? 255 : v; };
@@ -125,7 +137,7 @@ const clip8 = (ss) => { const v = Math.floor(ss / (1 << PRECISION_BITS)); return
 // Image.resize((out, out), Image.BILINEAR) of a square uint8 gray image: horizontal pass, then vertical.
 export function resizeBilinear(src, size, out) {
   if (size === out) return src;
-  const c = coeffs(size, out), tmp = new Uint8Array(size * out), dst = new Uint8Array(out * out);
+  const c = resampleCoeffs(size, out, BILINEAR), tmp = new Uint8Array(size * out), dst = new Uint8Array(out * out);
   const half = 1 << (PRECISION_BITS - 1);
   for (let y = 0; y < size; y++) {
     for (let xx = 0; xx < out; xx++) {
@@ -146,7 +158,7 @@ export function resizeBilinear(src, size, out) {
   return dst;
 }
 
-// emolib.pipeline.clahe: OpenCV's CLAHE (clip limit, tile grid) as emolib writes it in numpy.
+// emolib.faces.clahe: OpenCV's CLAHE (clip limit, tile grid) as emolib writes it in numpy.
 export function clahe(gray, h, w, clipLimit = 2.0, grid = 8) {
   const th = Math.ceil(h / grid), tw = Math.ceil(w / grid), area = th * tw, n = grid * grid;
   const sym = (i, size) => (i < size ? i : 2 * size - 1 - i);  // numpy's "symmetric" padding
@@ -192,7 +204,7 @@ export function clahe(gray, h, w, clipLimit = 2.0, grid = 8) {
   return out;
 }
 
-// The square crop of emolib.pipeline._square_crop, as gray (PIL's convert("L")) uint8, side s.
+// The square crop of emolib.faces.square_crop, as gray (PIL's convert("L")) uint8, side s.
 export function squareCropGray(rgba, width, height, box, margin) {
   const [x1, y1, x2, y2] = box;
   const side = Math.max(x2 - x1, y2 - y1, 1) * (1 + margin);
@@ -224,7 +236,7 @@ export function preprocessFace(rgba, width, height, box, { size = 48, margin = 0
 // ---------------------------------------------------------------- MTCNN's box helpers (used by mtcnn.js)
 
 // facenet-pytorch's rerec (a box made square around its centre), the patch region of
-// emolib.pipeline._mtcnn_crops (truncated, clipped, one pixel wider on the top left) and bbreg
+// emolib.faces.mtcnn_crops (truncated, clipped, one pixel wider on the top left) and bbreg
 // (a network's regression applied to a box).
 export function rerec(box) {
   const [x1, y1, x2, y2] = box, w = x2 - x1, h = y2 - y1, l = Math.max(w, h);
@@ -243,7 +255,7 @@ export function bbreg(box, reg) {
 }
 
 // torchvision's roi_align (aligned=True, sampling_ratio 2) of one box of an RGBA image, as
-// emolib.pipeline._mtcnn_crops cuts MTCNN's patches: size x size, RGB planes (CHW), pixels in 0..1.
+// emolib.faces.mtcnn_crops cuts MTCNN's patches: size x size, RGB planes (CHW), pixels in 0..1.
 export function roiAlign(rgba, width, height, region, size, sampling = 2, out = null, offset = 0) {
   const [x1, y1, x2, y2] = region;
   const sx = x1 - 0.5, sy = y1 - 0.5, bw = (x2 - x1) / size, bh = (y2 - y1) / size, norm = 1 / (sampling * sampling * 255);

@@ -1,48 +1,15 @@
-// MTCNN as emolib's Python pipeline runs it (emolib/pipeline.py, _mtcnn_detect, after facenet-pytorch),
+// MTCNN as emolib's Python pipeline runs it (emolib/faces.py, mtcnn_detect, after facenet-pytorch),
 // restricted to regions around the faces BlazeFace found: the image pyramid made as Python makes it
 // (each level from the previous one with PIL's BOX filter), P-Net on each level's part around the faces
 // (P-Net is convolutional with stride 2, so its outputs there equal the whole level's), then the same
 // NMS passes, R-Net, O-Net and regressions. The boxes come out where Python's MTCNN puts them.
 
-import { mtcnnRegion, rerec, roiAlign, bbreg } from "./face.js";
-
-const PRECISION_BITS = 32 - 8 - 2;
-const coeffCache = new Map();
-
-// Pillow's precompute_coeffs for the BOX filter (support 0.5), fixed point as normalize_coeffs_8bpc;
-// kept flat (Int32Array): the window start and length per output pixel, then the coefficients.
-function boxCoeffs(inSize, outSize) {
-  const key = `${inSize}:${outSize}`;
-  if (coeffCache.has(key)) return coeffCache.get(key);
-  const scale = inSize / outSize, filterscale = Math.max(scale, 1), support = 0.5 * filterscale;
-  const ksize = Math.ceil(support) * 2 + 1, bounds = new Int32Array(outSize * 2), kk = new Int32Array(outSize * ksize);
-  const pre = new Float64Array(ksize);
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale, ss = 1 / filterscale;
-    let xmin = Math.trunc(center - support + 0.5), xmax = Math.trunc(center + support + 0.5);
-    if (xmin < 0) xmin = 0;
-    if (xmax > inSize) xmax = inSize;
-    xmax -= xmin;
-    let ww = 0;
-    for (let x = 0; x < xmax; x++) {
-      const t = (x + xmin - center + 0.5) * ss, w = t > -0.5 && t <= 0.5 ? 1 : 0;
-      pre[x] = w; ww += w;
-    }
-    for (let x = 0; x < xmax; x++) {
-      const v = ww !== 0 ? pre[x] / ww : pre[x];
-      kk[xx * ksize + x] = Math.trunc(v < 0 ? -0.5 + v * (1 << PRECISION_BITS) : 0.5 + v * (1 << PRECISION_BITS));
-    }
-    bounds[2 * xx] = xmin; bounds[2 * xx + 1] = xmax;
-  }
-  const c = { ksize, bounds, kk };
-  coeffCache.set(key, c);
-  return c;
-}
+import { BOX, PRECISION_BITS, bbreg, mtcnnRegion, resampleCoeffs, rerec, roiAlign } from "./face.js";
 
 // Image.resize((ow, oh), Image.BOX) of an RGB(A) uint8 image with `ch` channels per pixel; returns RGB.
 // Integer arithmetic as Pillow's (the sums stay below 2^31: 255 times coefficients that sum to 2^22).
 export function resizeBox(src, w, h, ch, ow, oh) {
-  const cx = boxCoeffs(w, ow), cy = boxCoeffs(h, oh), half = 1 << (PRECISION_BITS - 1);
+  const cx = resampleCoeffs(w, ow, BOX), cy = resampleCoeffs(h, oh, BOX), half = 1 << (PRECISION_BITS - 1);
   const tmp = new Uint8ClampedArray(h * ow * 3), dst = new Uint8ClampedArray(ow * oh * 3);
   const bx = cx.bounds, kx = cx.kk, kxs = cx.ksize, by = cy.bounds, ky = cy.kk, kys = cy.ksize;
   for (let y = 0; y < h; y++) {
@@ -73,7 +40,7 @@ export function resizeBox(src, w, h, ch, ow, oh) {
   return dst;
 }
 
-// The pyramid of _mtcnn_detect: scale 12 / min_face_size, then times factor while the short side >= 12.
+// The pyramid of emolib.faces.mtcnn_detect: scale 12 / min_face_size, then times factor while the short side >= 12.
 export function pyramid(rgba, w, h, minFace = 32, factor = 0.709) {
   const levels = [];
   let scale = 12 / minFace, minl = Math.min(w, h) * scale, prev = rgba, pw = w, ph = h, ch = 4;
