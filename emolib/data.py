@@ -17,7 +17,6 @@ Per-dataset maps translate to it: the Kaggle FER2013 folders by name
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +27,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from .fileio import CheckpointError, ImageTooLargeError, load_torch, open_image, save_torch, to_8bit
+from .fileio import (IMAGE_EXTENSIONS, CheckpointError, ImageTooLargeError, cache_dir, files_key, load_torch, open_image,
+                     save_torch, to_8bit)
 from .labels import (ASL_ALPHABET, DEFAULT_LETTER_TO_GESTURE, EMOTIONS, FER2013_FOLDERS, FER2013_LABELS,
                      GESTURE_EMOTIONS, GESTURES, RAFDB_LABELS, check_gesture_map, gesture_folder_names)
 
@@ -62,8 +62,6 @@ __all__ = [
     "download",
 ]
 
-# lead: at merge this becomes fileio.IMAGE_EXTENSIONS (the faces engineer moves the one list there).
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 _FER_SPLITS_CSV = {"train": "Training", "test": "PublicTest", "private_test": "PrivateTest"}
 _FER_USAGES = frozenset(_FER_SPLITS_CSV.values())
 _FER_HELP = (
@@ -98,12 +96,6 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
         return Path(root).expanduser()
     env = os.environ.get("EMOLIB_DATA")
     return Path(env).expanduser() if env else Path.home() / "emolib-data"
-
-
-def cache_dir() -> Path:
-    """emolib's cache folder: ``$EMOLIB_CACHE``, else ``~/.cache/emolib`` (decoded images, landmarks)."""
-    # lead: emolib.hands.detector has its own _cache_dir (the same two lines): point it here, or move this to fileio.
-    return Path(os.environ.get("EMOLIB_CACHE", Path.home() / ".cache" / "emolib")).expanduser()
 
 
 class ImageDataset(torch.utils.data.Dataset):
@@ -203,14 +195,6 @@ def _listing(paths: Sequence[str], limit: int = 3) -> str:
     return ", ".join(paths[:limit]) + more
 
 
-def _file_key(paths: Sequence[str], mode: str, size: int | None) -> str:
-    h = hashlib.sha1(f"{mode}|{size}".encode())
-    for p in paths:
-        st = os.stat(p)
-        h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:20]
-
-
 def load_images(
     paths: Sequence[str],
     labels: Sequence[int],
@@ -239,7 +223,8 @@ def load_images(
     cache_file = None
     if cache and paths:
         cache_root = cache_dir() if cache is True else Path(cache)
-        cache_file = cache_root / f"images-{_file_key(paths, mode, size)}{'-exact' if exact_size else ''}.pt"
+        key = files_key(paths, f"{mode}|{size}")
+        cache_file = cache_root / f"images-{key}{'-exact' if exact_size else ''}.pt"
         if cache_file.exists():
             try:
                 blob = load_torch(cache_file, what="image cache")
@@ -282,7 +267,7 @@ def load_images(
 
 def list_images(folder: Path) -> list[str]:
     """The image files directly in ``folder``, sorted (by their suffix, case-insensitive)."""
-    return sorted(str(p) for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
+    return sorted(str(p) for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
 def scan_class_folders(

@@ -17,6 +17,10 @@
   are emolib's one list of each, and :func:`list_images` lists a folder's images. This
   module never imports torch (the Jupyter server extension imports it): tensors are
   recognised by their type's module.
+* **Caches** (decoded images, hand landmarks) live under :func:`cache_dir`, are named by
+  :func:`files_key` (the settings and each file's name, size and modification time) and are
+  written atomically (:func:`save_torch`, :func:`save_arrays`); a cache that cannot be read
+  is rebuilt, never trusted.
 * **Output folders** are locked while a run writes to them (:func:`lock_folder`): a
   second process gets :class:`FolderBusyError` naming the folder and the other
   process's id; the lock of a process that died is taken over.
@@ -26,13 +30,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import shutil
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +53,9 @@ __all__ = [
     "save_torch",
     "save_image",
     "copy_file",
+    "save_arrays",
+    "cache_dir",
+    "files_key",
     "load_torch",
     "open_image",
     "to_8bit",
@@ -158,6 +166,31 @@ def copy_file(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
 
 
 # --------------------------------------------------------------------------- checkpoints
+
+
+def save_arrays(arrays: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """``numpy.savez_compressed(**arrays)`` to ``path`` atomically; returns the path."""
+    with atomic_write(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    return Path(path)
+
+
+# --------------------------------------------------------------------------- caches
+
+
+def cache_dir() -> Path:
+    """emolib's cache folder: ``$EMOLIB_CACHE``, else ``~/.cache/emolib`` (decoded images, landmarks)."""
+    return Path(os.environ.get("EMOLIB_CACHE", Path.home() / ".cache" / "emolib")).expanduser()
+
+
+def files_key(paths: Sequence[str | os.PathLike], settings: str = "") -> str:
+    """A short name for a cache of ``paths`` made with ``settings``: it changes when a file is
+    renamed, resized or rewritten (its size or modification time), or when the settings change."""
+    h = hashlib.sha1(settings.encode())
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20]
 
 
 def load_torch(path: str | os.PathLike, map_location: Any = "cpu", what: str = "checkpoint",

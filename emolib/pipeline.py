@@ -79,7 +79,7 @@ from PIL import Image
 from torch import nn
 
 from . import video as _video
-from .data import EMOTIONS
+from .labels import EMOTIONS
 from .drawing import draw
 from .faces import CropOptions, DetectionOptions, clahe, detect_faces, enhance, make_mtcnn, square_crop
 from .fileio import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, PipelineInputError, list_images, load_image

@@ -32,7 +32,7 @@ from PIL import Image
 
 from .drawing import PALETTE, draw
 from .fileio import PipelineInputError, atomic_write, save_image
-from .data import EMOTIONS  # emolib.labels.EMOTIONS once that module lands (issue 11)
+from .labels import EMOTIONS
 
 __all__ = ["iter_video_frames", "process_video", "frame_rows", "csv_columns", "write_emotion_csv",
            "read_emotion_csv", "plot_emotions_over_time"]

@@ -11,8 +11,8 @@ mediapipe itself.
 
 from __future__ import annotations
 
-import hashlib
 import os
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-from ..fileio import PipelineInputError, load_image
+from ..fileio import PipelineInputError, cache_dir, files_key, load_image, save_arrays
 from .features import HAND_CONNECTIONS
 from .landmark import LandmarkModel
 from .palm import PalmDetector
@@ -245,18 +245,6 @@ class HandDetector:
 # --------------------------------------------------------------------------- datasets of landmarks
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("EMOLIB_CACHE", Path.home() / ".cache" / "emolib")).expanduser()
-
-
-def _key(paths: Sequence[str], settings: dict) -> str:
-    h = hashlib.sha1((BACKEND + repr(sorted(settings.items()))).encode())
-    for p in paths:
-        st = os.stat(p)
-        h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:20]
-
-
 def extract_landmarks(
     paths: Sequence[str | os.PathLike],
     detector: HandDetector | None = None,
@@ -294,8 +282,8 @@ def extract_landmarks(
         settings = {**DEFAULT_DETECTOR, **settings}
     cache_file = None
     if cache:
-        folder = _cache_dir() if cache is True else Path(cache)
-        cache_file = folder / f"landmarks-{_key(paths, settings)}.npz"
+        folder = cache_dir() if cache is True else Path(cache)
+        cache_file = folder / f"landmarks-{files_key(paths, BACKEND + repr(sorted(settings.items())))}.npz"
         if cache_file.exists():
             try:
                 with np.load(cache_file, allow_pickle=False) as z:
@@ -317,8 +305,6 @@ def extract_landmarks(
         "seconds": np.zeros(n, dtype=np.float32),
         "paths": np.array(paths),
     }
-    import time
-
     bad = []
     for i, p in enumerate(tqdm(paths, desc="hand landmarks", unit="img", leave=False,
                                disable=not progress or n < 50)):
@@ -345,10 +331,7 @@ def extract_landmarks(
     if own:
         detector.close()
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(cache_file.name + ".tmp.npz")
-        np.savez_compressed(tmp, **out)
-        os.replace(tmp, cache_file)
+        save_arrays(out, cache_file)
     return out
 
 
