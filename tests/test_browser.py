@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.browser_page import CHROMIUM, free_port
+from tests.browser_page import CHROMIUM, chromium, free_port, wait_for
 
 try:
     from test_book import ROOT, STEMS, built_book
@@ -169,3 +169,29 @@ def test_screenshot_of_the_data_chapter(server, tmp_path):
         folder = Path(SCREENSHOTS) if Path(SCREENSHOTS).is_absolute() else ROOT / SCREENSHOTS
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, folder / "02_data.png")
+
+
+WIDE_BLOCKS = """[...document.querySelectorAll('div.highlight pre, div.cell_output pre, div.output pre')]
+  .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+  .map(e => e.textContent.split('\\n').reduce((a, b) => (a.length >= b.length ? a : b)).slice(0, 120))"""
+
+
+def test_no_code_block_scrolls_sideways(server, tmp_path):
+    """At a 1280-pixel-wide window (a common laptop), no code cell and no printed output of a
+    chapter is wider than its box: lines of up to 88 characters fit (book/_static/book.css)."""
+    wide = {}
+    with chromium(tmp_path / "profile", None, tmp_path / "chromium.log") as cdp:
+        cdp.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
+        for page in STEMS:
+            url = f"{server}/book/{page}.html"
+            cdp.call("Page.navigate", url=url)
+            wait_for(lambda: cdp.js("location.href") == url and cdp.js("document.readyState") == "complete",
+                     60, f"{page} to load")
+            cdp.js("document.fonts.ready.then(() => true)", await_promise=True)
+            blocks = cdp.js("document.querySelectorAll('div.highlight pre').length")
+            assert blocks, f"{page}: no code block found (did the theme's markup change?)"
+            found = cdp.js(WIDE_BLOCKS)
+            if found:
+                wide[page] = found
+    assert not wide, "blocks wider than their box at 1280 px (longest line of each):\n" + "\n".join(
+        f"{page}: {line!r}" for page, lines in wide.items() for line in lines)
