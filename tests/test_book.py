@@ -175,6 +175,14 @@ def test_per_class_auc_is_sklearns_and_the_macro_is_metrics_roc_auc():
     assert np.isnan(aucs["d"])
     assert aucs["macro"] == pytest.approx(metrics.roc_auc(y, probs))
 
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = book.plot_roc(y, probs, ["a", "b", "c", "d"])
+    curves = [line for line in ax.lines if line.get_label().startswith(("a", "b", "c", "d"))]
+    assert len(curves) == 3, "one curve per class present in y_true"
+    assert f"{aucs['a']:.2f}" in curves[0].get_label() and f"{aucs['macro']:.3f}" in ax.get_title()
+
 
 def test_image_grid_draws_every_image_and_leaves_empty_cells_blank():
     import matplotlib

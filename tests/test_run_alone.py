@@ -38,8 +38,15 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
 CELL_TIMEOUT = 600
 PROBE = "EMOLIB_LOADED_FROM="
 
-# Measured on this branch (see the report of issue 13's package work); the chapters' engineers fix them.
-KNOWN_FAILURES: dict[str, str] = {}
+# Measured on 2026-11-27 on main's chapters with this branch's emolib; the chapters' work (issue 13).
+KNOWN_FAILURES: dict[str, str] = {
+    "06_hand_gestures": "6 of 8 figure cells empty alone: the chapter reads its recorded results "
+                        "(results/06_hand_gestures, results/benchmarks/hands*.json) from the reader's folder "
+                        "(book.output_path/repo_path), not with book.result_file, which falls back to the packaged "
+                        "copies; the demo photos are not in the package; the smoke training cell draws no curves",
+    "08_webcam": "the recorded screenshot results/08_webcam/webcam.png is an image, not packaged (small JSON only): "
+                 "cell 8 shows the recorded table without the screenshot",
+}
 
 pytestmark = pytest.mark.slow
 

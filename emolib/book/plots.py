@@ -217,7 +217,8 @@ def plot_roc(y_true, probs, classes: Sequence[str], ax=None, title: str = ""):
         _, ax = plt.subplots(figsize=(4.8, 4.2))
     for k, c in enumerate(classes):
         if not np.isnan(aucs[c]):
-            RocCurveDisplay.from_predictions(y_true == k, probs[:, k], ax=ax, name=c, lw=1.2)
+            RocCurveDisplay.from_predictions(y_true == k, probs[:, k], ax=ax, name=c)
+            ax.lines[-1].set_linewidth(1.2)  # (style keywords differ between scikit-learn versions)
     ax.plot([0, 1], [0, 1], color="gray", lw=0.8, ls="--")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
