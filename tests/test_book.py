@@ -27,10 +27,13 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
+import torch
 
 from emolib import book
 from emolib import data as D
+from tests.toy import make_fake_data
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = book.chapters(ROOT)
@@ -65,7 +68,7 @@ def _images(outputs) -> int:
 @pytest.fixture(scope="session")
 def fake_data(tmp_path_factory) -> Path:
     """A generated data root with fer2013/, rafdb/ and asl/ (smooth noise images)."""
-    return book.make_fake_data(tmp_path_factory.mktemp("fake-data"), n_per_class=6)
+    return make_fake_data(tmp_path_factory.mktemp("fake-data"), n_per_class=6)
 
 
 # --------------------------------------------------------------------------- the table of contents
@@ -156,6 +159,141 @@ def test_tables_and_plots(fake_data):
     fig = book.plot_samples(fer, per_class=3)
     assert len(fig.axes) == 7 * 3
     assert len(book.plot_samples(fer, per_class=1).axes) == 7
+
+
+def test_per_class_auc_is_sklearns_and_the_macro_is_metrics_roc_auc():
+    from sklearn.metrics import roc_auc_score
+
+    from emolib import metrics
+
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])  # class 3 absent
+    probs = rng.dirichlet(np.ones(4), size=len(y))
+    aucs = book.per_class_auc(y, probs, ["a", "b", "c", "d"])
+    for k, c in enumerate("abc"):
+        assert aucs[c] == pytest.approx(roc_auc_score(y == k, probs[:, k]))
+    assert np.isnan(aucs["d"])
+    assert aucs["macro"] == pytest.approx(metrics.roc_auc(y, probs))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = book.plot_roc(y, probs, ["a", "b", "c", "d"])
+    curves = [line for line in ax.lines if line.get_label().startswith(("a", "b", "c", "d"))]
+    assert len(curves) == 3, "one curve per class present in y_true"
+    assert f"{aucs['a']:.2f}" in curves[0].get_label() and f"{aucs['macro']:.3f}" in ax.get_title()
+
+
+def test_image_grid_draws_every_image_and_leaves_empty_cells_blank():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    gray = np.full((8, 6), 200, np.uint8)
+    chw = torch.zeros(3, 8, 6, dtype=torch.uint8)
+    fig = book.image_grid([gray, chw, None], ["g", "c", ""], cols=2, cell=1.0, row_labels=["r0", "r1"])
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == 4 and len(drawn) == 2
+    assert drawn[0].images[0].get_array().shape == (8, 6) and drawn[1].images[0].get_array().shape == (8, 6, 3)
+    assert drawn[0].images[0].get_clim() == (0, 255), "8-bit gray is not stretched"
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["g", "c"] and fig.axes[2].get_ylabel() == "r1"
+
+
+def test_plot_predictions_colours_right_and_wrong(fake_data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fer = book.load_dataset("fer2013", "train", fake_data, smoke=True, per_class=2)
+    probs = torch.nn.functional.one_hot(fer.targets, 7).float()
+    probs[0] = torch.roll(probs[0], 1)  # one wrong prediction
+    fig = book.plot_predictions(fer, probs, n=len(fer), correct=False)
+    titled = [ax for ax in fig.axes if ax.get_title()]
+    assert len(titled) == 1 and titled[0].title.get_color() == "tab:red"
+
+
+def test_placeholder_data_is_rafdb_only(tmp_path):
+    root = book.placeholder_data("rafdb", n_per_class=2, dest=tmp_path)
+    assert len(D.RAFDB(root / "rafdb", "train", cache=False)) == 7
+    with pytest.raises(ValueError, match="RAF-DB only"):
+        book.placeholder_data("fer2013", dest=tmp_path)
+
+
+# --------------------------------------------------------------------------- runs: the reader's and the reference
+
+
+def test_packaged_reference_equals_the_committed_results():
+    differ = book.sync_reference(check=True)
+    assert not differ, f"the packaged reference differs from results/ ({differ}): " \
+                       f"run python -m emolib.book sync-reference"
+    assert (book.REFERENCE_DIR / "runs" / "baseline-fer2013" / "history.json").is_file()
+    assert all(p.suffix == ".json" for p in book.REFERENCE_DIR.rglob("*") if p.is_file()), "small JSON only"
+
+
+def test_sync_reference_copies_and_removes(tmp_path):
+    results, dest = tmp_path / "results", tmp_path / "ref"
+    (results / "runs" / "r").mkdir(parents=True)
+    (results / "runs" / "r" / "card.json").write_text("{}")
+    (results / "runs" / "r" / "model.pt").write_bytes(b"weights")
+    (dest / "benchmarks").mkdir(parents=True)
+    (dest / "benchmarks" / "gone.json").write_text("{}")
+    assert book.sync_reference(check=True, results=results, dest=dest) == ["benchmarks/gone.json", "runs/r/card.json"]
+    assert (dest / "benchmarks" / "gone.json").is_file(), "check changes nothing"
+    assert book.sync_reference(results=results, dest=dest) == ["benchmarks/gone.json", "runs/r/card.json"]
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.*")) == ["runs/r/card.json"]
+    assert book.sync_reference(check=True, results=results, dest=dest) == []
+
+
+def _write_run(folder: Path, epochs: int, finished: bool) -> None:
+    folder.mkdir(parents=True)
+    history = [{"epoch": e, "train_loss": 1.0, "val_loss": 1.0, "train_acc": 0.5, "val_acc": 0.5}
+               for e in range(1, epochs + 1)]
+    (folder / "history.json").write_text(json.dumps({"history": history, "config": {"epochs": 3}}))
+    if finished:
+        (folder / "result.json").write_text(json.dumps({"test": {"accuracy": 0.5}}))
+
+
+def test_load_run_outside_a_checkout_prefers_the_readers_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no _toc.yml above: as on Colab, relative folders are the current one
+    ref = book.load_run("baseline-fer2013")
+    assert ref["source"] == "reference" and ref["status"] == "shipped"
+    assert ref["path"] == book.REFERENCE_DIR / "runs" / "baseline-fer2013"
+    assert len(ref["history"]) > 1 and ref["card"]["name"] == "baseline-fer2013"
+    assert book.reader_run("baseline-fer2013") is None
+
+    _write_run(tmp_path / "runs" / "baseline-fer2013", epochs=2, finished=False)
+    mine = book.load_run("baseline-fer2013")
+    assert mine["source"] == "reader" and mine["status"] == "in progress" and len(mine["history"]) == 2
+    both = book.compare_runs("baseline-fer2013")
+    assert both["reader"]["path"] == tmp_path / "runs" / "baseline-fer2013"
+    assert both["reference"]["history"] == ref["history"]
+    assert book.load_run("baseline-fer2013", runs_dir=None)["source"] == "reference"
+
+    _write_run(tmp_path / "mine" / "x", epochs=3, finished=True)
+    assert book.load_run("x", runs_dir="mine")["status"] == "finished, not shipped"
+    assert book.load_run("no-such-run") is None
+    card_only = book.load_run("gestures-asl")
+    assert card_only["source"] == "card" and card_only["history"] is None
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = book.plot_runs({"your run": both["reader"], "reference": both["reference"], "absent": None})
+    assert [len(ax.lines) for ax in fig.axes] == [4, 4]
+    with pytest.raises(ValueError, match="no.*history|has a training history"):
+        book.plot_runs({"absent": None})
+
+
+def test_result_file_falls_back_to_the_packaged_copy(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert book.result_file("results/benchmarks/pipeline.json") == book.REFERENCE_DIR / "benchmarks" / "pipeline.json"
+    assert "| photo |" in book.pipeline_benchmark_table()
+    assert book.webcam_record()[1] is not None and book.live_page_table() is not None
+    own = tmp_path / "results" / "benchmarks" / "pipeline.json"
+    own.parent.mkdir(parents=True)
+    own.write_text("{}")
+    assert book.result_file("results/benchmarks/pipeline.json") == own, "the reader's own file first"
+    assert book.result_file("results/none.json") == tmp_path / "results" / "none.json"
+    with pytest.raises(FileNotFoundError, match="none.json"):
+        book.reference_file("results/none.json")
 
 
 def test_output_path_is_under_the_repository(tmp_path, monkeypatch):
