@@ -8,12 +8,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .data import DatasetFormatError, DatasetNotFoundError, ImageFolderDataset
 from .experiment import run_recipe, ship
 from .fileio import CheckpointError, FolderBusyError
-from .gestures import cli_evaluate, is_gesture_model, landmark_source
+from .gestures import evaluate_gestures, is_gesture_model, landmark_source
 from .hands import HandsUnavailableError
 from .metrics import classification_report, evaluate_probs, format_report
 from .models import count_parameters, create_model, list_models, list_pretrained, load_model, model_card
@@ -62,9 +63,41 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_gestures(args: argparse.Namespace) -> int:
+    """``emolib evaluate`` for gesture models (:func:`emolib.gestures.is_gesture_model`)."""
+    try:
+        tta = tuple(t for t in (getattr(args, "tta", "") or "").split(",") if t)
+        result = evaluate_gestures(args.model, args.data, tta=tta,
+                                   progress=not getattr(args, "json", False))
+    except HandsUnavailableError as err:
+        print(f"emolib evaluate: {args.model} is a landmark model: {err}", file=sys.stderr)
+        return 2
+    except (DatasetNotFoundError, DatasetFormatError, CheckpointError, ValueError) as err:
+        print(f"emolib evaluate: {err}", file=sys.stderr)
+        return 2
+    if getattr(args, "json", False):
+        print(json.dumps(result))
+        return 0
+    report = {c: r for c, r in result["per_class"].items()}
+    sup = sum(r["support"] for r in report.values())
+    macro = {m: float(np.mean([r[m] for r in report.values()])) for m in ("precision", "recall", "f1-score")}
+    weighted = {m: float(sum(r[m] * r["support"] for r in report.values()) / max(sup, 1))
+                for m in ("precision", "recall", "f1-score")}
+    report.update({"accuracy": result["accuracy"], "macro avg": {**macro, "support": sup},
+                   "weighted avg": {**weighted, "support": sup}})
+    print(format_report(report))
+    print(f"\naccuracy {result['accuracy']:.4f} on {result['n']} images; macro AUC {result['auc']:.4f}")
+    if result["kind"] == "landmarks":
+        print(f"no hand found in {result['no_hand']} image(s) (counted as errors); accuracy on the "
+              f"{result['hands_found']} with a hand {result['accuracy_with_hand']:.4f}")
+    if result["skipped"]:
+        print(f"{result['skipped']} unreadable file(s) skipped")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     if is_gesture_model(args.model):
-        return cli_evaluate(args)
+        return _evaluate_gestures(args)
     try:
         model = load_model(args.model)
     except CheckpointError as err:

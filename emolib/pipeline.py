@@ -114,7 +114,6 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "baseline-fer2013"
-_square_crop = square_crop  # emolib/book.py's import, until it imports emolib.faces.square_crop (issue 11)
 _GRAY48 = InputConfig(48, 1, (0.5,), (0.5,))
 _HANDS_OFF_WARNED = False  # the "hands are off" warning is given once per process
 

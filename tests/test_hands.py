@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 
+from emolib import cli
 from emolib import data as D
 from emolib import gestures as G
 from emolib import hands as H
@@ -221,6 +222,11 @@ def image_gesture_ckpt(tmp_path):
                              letter_to_gesture=D.DEFAULT_LETTER_TO_GESTURE)
 
 
+def _evaluate_argv(args: argparse.Namespace) -> list[str]:
+    """``emolib evaluate`` arguments for the model, folder and ``--json`` of ``args``."""
+    return ["evaluate", "--model", str(args.model), "--data", str(args.data)] + (["--json"] if args.json else [])
+
+
 def test_evaluate_an_image_gesture_model_on_a_letter_folder(asl_folders, image_gesture_ckpt, capsys):
     assert G.is_gesture_model(image_gesture_ckpt)
     assert not G.is_gesture_model("no-such-model")
@@ -228,16 +234,16 @@ def test_evaluate_an_image_gesture_model_on_a_letter_folder(asl_folders, image_g
     assert not G.is_gesture_model(emotions)
     (asl_folders / "train" / "B").mkdir()  # other ASL letters are ignored
     args = argparse.Namespace(model=str(image_gesture_ckpt), data=asl_folders / "train", json=True, tta=None)
-    assert G.cli_evaluate(args) == 0
+    assert cli.main(_evaluate_argv(args)) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert JSON_KEYS <= set(out) and out["n"] == 16 and out["no_hand"] == 0 and out["kind"] == "image"
     assert out["classes"] == list(D.GESTURES) and set(out["per_class"]["punch"]) == {
         "precision", "recall", "f1-score", "support"}
     args.json = False
-    assert G.cli_evaluate(args) == 0
+    assert cli.main(_evaluate_argv(args)) == 0
     assert "precision" in capsys.readouterr().out
     args.data = asl_folders / "missing"
-    assert G.cli_evaluate(args) == 2 and "expected a folder" in capsys.readouterr().err
+    assert cli.main(_evaluate_argv(args)) == 2 and "expected a folder" in capsys.readouterr().err
 
 
 def test_emolib_evaluate_dispatches_gesture_models(asl_folders, image_gesture_ckpt, capsys):
@@ -271,7 +277,7 @@ def test_without_onnxruntime_a_landmark_model_says_how_to_install_it(asl_folders
     with pytest.raises(H.HandsUnavailableError, match=r'pip install "emolib\[hands\]"'):
         G.evaluate_gestures(ckpt, asl_folders / "train")
     args = argparse.Namespace(model=str(ckpt), data=asl_folders / "train", json=True, tta=None)
-    assert G.cli_evaluate(args) == 2
+    assert cli.main(_evaluate_argv(args)) == 2
     assert 'pip install "emolib[hands]"' in capsys.readouterr().err
 
 

@@ -14,8 +14,8 @@ from sklearn.metrics import RocCurveDisplay, roc_auc_score
 
 from .. import data as D
 from ..metrics import roc_auc
-from ..pipeline import _square_crop  # lead: -> emolib.faces.square_crop
-from ..pipeline import clahe, load_image
+from ..faces import clahe, square_crop
+from ..fileio import load_image
 
 __all__ = ["plot_class_counts", "image_grid", "plot_samples", "plot_predictions", "plot_contrast", "show_image",
            "per_class_auc", "plot_roc", "plot_runs"]
@@ -149,7 +149,7 @@ def plot_contrast(image, box: Sequence[float] | None = None, margin: float = 0.2
         side = min(img.size) / (1 + margin)
         cx, cy = img.width / 2, img.height / 2
         box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-    gray = Image.fromarray(_square_crop(np.asarray(img), box, margin)).convert("L").resize((size, size), Image.BILINEAR)
+    gray = Image.fromarray(square_crop(np.asarray(img), box, margin)).convert("L").resize((size, size), Image.BILINEAR)
     variants = {
         "none": gray,
         "histogram equalisation": ImageOps.equalize(gray),

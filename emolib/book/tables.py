@@ -14,7 +14,7 @@ from torch import nn
 
 from .. import data as D
 from .. import transforms as T
-from ..gestures import GESTURE_EMOTIONS
+from ..labels import GESTURE_EMOTIONS
 from ..models import ResidualUnit, input_config
 from ..recipes import get_recipe
 from .runs import result_file
@@ -247,7 +247,7 @@ def hands_table(result: Mapping | object) -> str:
     loose = d.get("hands") or []
     if loose:
         lines.append("")
-        lines.append(f"Attached to no face: " + ", ".join(f"{h['handedness']} hand {hand(h)}" for h in loose))
+        lines.append("Attached to no face: " + ", ".join(f"{h['handedness']} hand {hand(h)}" for h in loose))
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..pipeline import iter_video_frames
+from ..video import iter_video_frames
 from .runs import result_file
 
 __all__ = ["webcam_record", "webcam_record_table", "webcam_variants_table", "live_page_table", "camera_frames",
