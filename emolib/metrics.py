@@ -121,8 +121,10 @@ def evaluate_probs(y_true, probs, classes: Sequence[str]) -> dict:
 
 
 def plot_confusion(cm, classes: Sequence[str], normalize: bool = False, ax=None, title: str | None = None):
-    """Draw a (normalised) confusion matrix with counts or fractions in the cells; returns the axes."""
+    """Draw a (row-normalised) confusion matrix with scikit-learn's ``ConfusionMatrixDisplay``
+    (rows: true class, columns: predicted); returns the axes."""
     import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
 
     cm = np.asarray(cm, dtype=float)
     if normalize and cm.max() > 1:
@@ -130,17 +132,13 @@ def plot_confusion(cm, classes: Sequence[str], normalize: bool = False, ax=None,
             cm = np.nan_to_num(cm / cm.sum(axis=1, keepdims=True))
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4.8))
-    im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else None)
-    ax.figure.colorbar(im, ax=ax, fraction=0.046)
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
+    display = ConfusionMatrixDisplay(cm, display_labels=list(classes))
+    display.plot(ax=ax, cmap="Blues", values_format=".2f" if normalize else ".0f", xticks_rotation=45,
+                 im_kw={"vmin": 0, "vmax": 1 if normalize else max(cm.max(), 1)}, colorbar=True,
+                 text_kw={"fontsize": 7})  # the colours start at 0, not at the smallest cell
+    plt.setp(ax.get_xticklabels(), ha="right")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    thresh = cm.max() / 2
-    for i in range(cm.shape[0]):
-        for j in range(cm.shape[1]):
-            text = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if cm[i, j] > thresh else "black")
     ax.set_title(title or ("normalized confusion matrix" if normalize else "confusion matrix"))
     return ax
 
