@@ -91,16 +91,20 @@ def _select(names: Sequence[str] | None, root=None) -> list[Path]:
 @contextmanager
 def _inline_backend():
     """Let the kernel pick the inline matplotlib backend even when ``MPLBACKEND=Agg`` is exported
-    (the Makefile does, for the tests); with Agg a notebook would show no figures."""
-    old = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    (the Makefile does, for the tests; with Agg a notebook would show no figures), and tell the
+    webcam widget that no browser is attached (``EMOLIB_HEADLESS=1``)."""
+    settings = {"MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                "EMOLIB_HEADLESS": "1"}  # no live camera in a papermill kernel (emolib.widgets.is_headless)
+    old = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 _WIDGET = "application/vnd.jupyter.widget-view+json"
