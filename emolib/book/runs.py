@@ -14,7 +14,7 @@ can be found in three places, and :func:`load_run` takes the first that exists:
 
 :func:`compare_runs` returns the reader's run and the reference run side by side.
 Relative folders are taken from the repository root (the current folder outside a
-checkout). The packaged reference (every small JSON file of :data:`REFERENCE_FILES` under
+checkout). The packaged reference (the small JSON files of :data:`REFERENCE_FILES`, and the webcam chapter's screenshot, under
 ``results/``) is a copy of the committed ``results/``; ``python -m emolib.book
 sync-reference`` refreshes it and a test checks that the two are equal.
 """
@@ -70,6 +70,7 @@ REFERENCE_FILES = (
     "06_hand_gestures/*/*.json",
     "07_pipeline/*.json",
     "08_webcam/*.json",
+    "08_webcam/webcam.png",  # the recorded widget, shown where no camera can run (200 kB)
     "benchmarks/*.json",
 )
 
