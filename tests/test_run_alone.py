@@ -12,9 +12,9 @@ with ``PYTHONPATH=TMP`` and ``EMOLIB_DATA`` set. The test asserts that
     (matched by cell id);
 (d) no output contains a traceback.
 
-Chapters that do not pass yet are marked ``xfail`` with the reason measured when this
-test was written: that is the chapters' work (issue 13). Needs the real data
-(``$EMOLIB_DATA``, see ``tests/conftest.needs_real``).
+Every chapter passes (none is marked ``xfail``). Needs the real data (``$EMOLIB_DATA``, see
+``tests/conftest.needs_real``); without it ``tests/test_book.py::test_chapter_smoke`` runs the
+chapters on generated data instead.
 """
 
 from __future__ import annotations
@@ -39,14 +39,6 @@ CELL_TIMEOUT = 600
 PROBE = "EMOLIB_LOADED_FROM="
 
 # Measured on 2026-11-27 on main's chapters with this branch's emolib; the chapters' work (issue 13).
-KNOWN_FAILURES: dict[str, str] = {
-    "06_hand_gestures": "6 of 8 figure cells empty alone: the chapter reads its recorded results "
-                        "(results/06_hand_gestures, results/benchmarks/hands*.json) from the reader's folder "
-                        "(book.output_path/repo_path), not with book.result_file, which falls back to the packaged "
-                        "copies; the demo photos are not in the package; the smoke training cell draws no curves",
-    "08_webcam": "the recorded screenshot results/08_webcam/webcam.png is an image, not packaged (small JSON only): "
-                 "cell 8 shows the recorded table without the screenshot",
-}
 
 pytestmark = pytest.mark.slow
 
@@ -84,8 +76,7 @@ def _text_of(output) -> str:
     return output.get("text", "") + data.get("text/plain", "") + data.get("text/markdown", "")
 
 
-@pytest.mark.parametrize("stem", [pytest.param(s, marks=pytest.mark.xfail(strict=False, reason=KNOWN_FAILURES[s]))
-                                  if s in KNOWN_FAILURES else s for s in STEMS])
+@pytest.mark.parametrize("stem", STEMS)
 def test_chapter_runs_alone(stem, installed, tmp_path):
     data = needs_real("fer2013").parent
     committed = nbformat.read(ROOT / "book" / f"{stem}.ipynb", as_version=4)
