@@ -218,7 +218,6 @@ def square_crop(arr: np.ndarray, box: Sequence[float], margin: float) -> np.ndar
     return part
 
 
-
 def mtcnn_crops(img: torch.Tensor, boxes: torch.Tensor, size: int, sampling: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The candidate patches of MTCNN's 2nd/3rd stage, all in one ``roi_align`` call.
 

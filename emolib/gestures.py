@@ -46,12 +46,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from . import data as D
 from . import models as M
 from .cards import card_markdown as gesture_card_markdown
 from .data import asl_files
+from .faces import square_crop
 from .fileio import load_torch
 from .gesture_data import LandmarkDataset, asl_block_split, asl_split, gesture_metrics, gesture_report
 from .hands import (DEFAULT_DETECTOR, HANDS_INSTALL, Hand, HandDetector, extract_landmarks, landmark_features, normalize_landmarks, to_rgb)
@@ -249,21 +251,11 @@ class GestureClassifier:
         return torch.stack([torch.softmax(self.model(v).float(), 1) for v in views]).mean(0).cpu().numpy()
 
     def _crops(self, image: Any, hands: Sequence[Hand]) -> torch.Tensor:
-        from PIL import Image
-
         rgb = to_rgb(image)
-        h, w = rgb.shape[:2]
         side = self.model.input_config.size
-        crops = []
-        for hand in hands:
-            x1, y1, x2, y2 = hand.box
-            half = self.crop_scale * max(x2 - x1, y2 - y1, 2) / 2
-            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            xs = np.clip(np.arange(int(cx - half), int(cx + half)), 0, w - 1)  # border pixels repeat
-            ys = np.clip(np.arange(int(cy - half), int(cy + half)), 0, h - 1)
-            crop = Image.fromarray(rgb[np.ix_(ys, xs)]).resize((side, side), Image.BILINEAR)
-            crops.append(torch.from_numpy(np.array(crop)).permute(2, 0, 1))
-        return torch.stack(crops)
+        crops = [Image.fromarray(square_crop(rgb, hand.box, self.crop_scale - 1.0)).resize((side, side), Image.BILINEAR)
+                 for hand in hands]  # the face pipeline's square crop: border pixels repeat
+        return torch.stack([torch.from_numpy(np.array(crop)).permute(2, 0, 1) for crop in crops])
 
     def classify(self, image: Any, hands: Sequence[Hand]) -> list[tuple[str, dict[str, float]]]:
         """One ``(gesture, {gesture: probability})`` per hand, in order (an empty list for no hands)."""
