@@ -7,9 +7,10 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-from PIL import Image
 
+from ..fileio import load_image
 from ..hands import HAND_CONNECTIONS, normalize_landmarks
+from .plots import image_grid
 
 __all__ = ["comparison_markdown", "plot_comparison", "plot_photos", "plot_normalisation"]
 
@@ -74,21 +75,10 @@ def plot_comparison(comparison: Mapping, axes=None):
 
 
 def plot_photos(paths: Sequence[str], titles: Sequence[str], cols: int = 6, cell: float = 1.6, suptitle: str = ""):
-    """A grid of photos with a title each (for failure cases); returns the figure."""
-
-    n = max(len(paths), 1)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(cell * cols, (cell + 0.6) * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, p, t in zip(axes.flat, paths, titles):
-        with Image.open(p) as im:
-            ax.imshow(np.asarray(im.convert("RGB")))
-        ax.set_title(t, fontsize=7)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
-    return fig
+    """A grid of photos with a title each (for failure cases): :func:`emolib.book.plots.image_grid`
+    on the decoded files; returns the figure."""
+    images = [load_image(p) for p in paths]
+    return image_grid(images, list(titles), cols=cols, cell=cell, title=suptitle, fontsize=7)
 
 
 def plot_normalisation(samples: Sequence[Mapping], classes: Sequence[str], axes=None):
