@@ -20,6 +20,7 @@ The slow ones are marked ``slow``; ``make test`` runs them all.
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -100,6 +101,27 @@ def test_chapter_has_colab_and_parameters_cells(stem):
     assert namespace["data_root"] is None and namespace["smoke"] is False
     assert namespace["output_dir"].startswith("results/")
     assert nb.metadata["kernelspec"]["name"] == book.KERNEL
+
+
+HIDDEN = {"remove-input", "remove-cell"}  # `hide-input` cells are one click away: they count as shown
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_chapter_reads_as_a_lesson(stem):
+    """Issue 13: every chapter ends with a summary and exercises, no code a reader sees mentions
+    the smoke setting (smoke is a size, set in the hidden parameters cell), and no line of shown
+    code is over 88 characters."""
+    nb = nbformat.read(ROOT / "book" / f"{stem}.ipynb", as_version=4)
+    headings = [line.strip("# ").lower() for c in nb.cells if c.cell_type == "markdown"
+                for line in c.source.splitlines() if line.startswith("#")]
+    assert "summary" in headings and "exercises" in headings, f"{stem}: headings {headings}"
+    assert headings.index("exercises") > headings.index("summary")
+    shown = [c for c in nb.cells if c.cell_type == "code" and not HIDDEN & set(c.metadata.get("tags", []))]
+    assert shown, f"{stem} shows no code"
+    smoke = [c.source.splitlines()[0] for c in shown if re.search(r"\bsmoke\b", c.source)]
+    assert not smoke, f"{stem}: shown cells mention smoke: {smoke}"
+    long = [line for c in shown for line in c.source.splitlines() if len(line) > 88]
+    assert not long, f"{stem}: shown code lines over 88 characters: {long}"
 
 
 def test_cited_keys_exist_in_the_bibliography():
