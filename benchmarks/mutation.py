@@ -2,29 +2,62 @@
 
     python benchmarks/mutation.py [MODULE ...] [--max-children N]
 
-For each module (default: data transforms metrics train pipeline hands) it runs
-``mutmut run "emolib.<module>.*"`` (configured in pyproject.toml, ``[tool.mutmut]``:
+For each module (default: data labels transforms metrics train pipeline faces video fileio hands;
+``hands`` is a package: all of ``emolib/hands/*.py``) it runs ``mutmut run "emolib.<module>.*"``
+(configured in pyproject.toml, ``[tool.mutmut]``:
 the fast suite, ``-m "not slow"``, each mutant against the tests that cover its
 function), then writes ``results/mutation/<module>.json``: the counts per status, the
 score ``killed / (killed + survived)`` and every surviving mutant with its diff.
 ``results/mutation/summary.json`` sums all the module files present. mutmut keeps its
 own state under ``mutants/`` (git-ignored), so a module already run is not re-run
-unless its code or tests changed.
+unless its code or tests changed. A module whose files are missing, or not listed in
+``[tool.mutmut] only_mutate`` (mutmut would make no mutant of it and report nothing), is refused
+before anything runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "results" / "mutation"
-MODULES = ["data", "transforms", "metrics", "train", "pipeline", "hands"]
+MODULES = ["data", "labels", "transforms", "metrics", "train", "pipeline", "faces", "video", "fileio", "hands"]
+
+
+def source_files(module: str) -> list[str]:
+    """The files of ``emolib.<module>`` (a module, or every ``.py`` of a package), relative to the repository."""
+    package = REPO / "emolib" / module
+    files = sorted(package.glob("*.py")) if package.is_dir() else [REPO / "emolib" / f"{module}.py"]
+    return [f.relative_to(REPO).as_posix() for f in files if f.is_file()]
+
+
+def check_modules(modules: list[str]) -> None:
+    """Refuse a module with no source file, or with a file that ``[tool.mutmut] only_mutate`` leaves out."""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mutmut"]
+    patterns = config.get("only_mutate", [])
+    problems = []
+    for module in modules:
+        files = source_files(module)
+        if not files:
+            problems.append(f"{module}: no emolib/{module}.py nor emolib/{module}/*.py")
+        left_out = [f for f in files if patterns and not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
+        if left_out:
+            problems.append(f"{module}: {', '.join(left_out)} not in pyproject.toml [tool.mutmut] only_mutate")
+    if problems:
+        raise SystemExit("cannot run mutmut on:\n  " + "\n  ".join(problems))
+
+
+def module_path(module: str) -> str:
+    """``emolib/<module>.py``, or ``emolib/<module>/`` for a package."""
+    return f"emolib/{module}/" if (REPO / "emolib" / module).is_dir() else f"emolib/{module}.py"
 
 
 def _mutmut(*args: str, check: bool = True) -> str:
@@ -56,7 +89,8 @@ def report(module: str, seconds: float | None, log_tail: str) -> dict:
         diff = _mutmut("show", name, check=False)
         survivors.append({"mutant": name, "status": st[name], "diff": "\n".join(diff.splitlines()[1:])})
     result = {
-        "module": f"emolib/{module}.py",
+        "module": module_path(module),
+        "files": source_files(module),
         "tool": "mutmut 3.8.1 (pyproject.toml [tool.mutmut])",
         "tests": 'fast suite, pytest -m "not slow" (tests each mutant against the tests covering its function)',
         "mutants": len(st),
@@ -97,6 +131,7 @@ def main() -> None:
     p.add_argument("--max-children", type=int, default=2)
     p.add_argument("--report-only", action="store_true", help="rewrite the JSON from mutmut's stored results")
     args = p.parse_args()
+    check_modules(args.modules)
     for module in args.modules:
         seconds, tail = None, ""
         if not args.report_only:

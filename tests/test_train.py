@@ -261,6 +261,26 @@ def test_epoch_sampler_gives_the_old_order_so_old_runs_resume_identically(n, wor
     assert list(fixed) == _old_epoch_sampler(n, 0, world - 1, world, 0, shuffle=False)
 
 
+def test_fit_visits_the_training_set_in_a_new_order_each_epoch():
+    """fit moves its sampler on every epoch: epoch e's batches are EpochSampler's order for epoch e (a
+    forgotten ``set_epoch`` would train on the same order, the same batches, every epoch)."""
+    data = toy_dataset(24)
+    train, val = data.subset(range(16)), data.subset(range(16, 24))
+    seen = []
+    model = tiny_mlp()
+    model.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()) if m.training else None)
+    fit(model, train, val, TrainConfig(epochs=3, batch_size=16, schedule="none", device="cpu", seed=7),
+        progress=False)
+    images = torch.stack([train[i][0] for i in range(len(train))]).flatten(1)
+    orders = [[int((images == x.flatten()).all(1).nonzero()[0]) for x in batch] for batch in seen]
+    expected = []
+    for epoch in range(3):
+        sampler = EpochSampler(16, seed=7)
+        sampler.set_epoch(epoch)
+        expected.append(list(sampler))
+    assert orders == expected and len({tuple(o) for o in orders}) == 3
+
+
 def test_epoch_sampler_is_torchs_distributed_sampler_without_a_process_group():
     assert not torch.distributed.is_initialized()
     s = EpochSampler(10, seed=2, rank=1, world_size=2)
