@@ -29,7 +29,7 @@ chromium:
 # Mutation check (not part of `make test`; hours on 2 cores for every module): mutmut's score of the
 # fast suite per module and an independent set of planted one-line bugs, under results/mutation/.
 # `make mutate MODULES="metrics transforms"` runs some modules only.
-MODULES ?= data transforms metrics train pipeline hands
+MODULES ?= data labels transforms metrics train pipeline faces video fileio hands
 mutate: $(STAMP)
 	$(PY) -c 'import mutmut' 2>/dev/null || $(PY) -m pip install -q -e '.[mutate]'
 	$(PY) benchmarks/mutation.py $(MODULES)
