@@ -513,9 +513,9 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
             write_text(out / "history.json", json.dumps(record, indent=1))
         if is_main and progress:
             tqdm.write(
-                f"epoch {entry['epoch']:3d}  loss {entry['train_loss']:.3f} acc {entry['train_acc']:.3f}  "
-                f"val loss {val_loss:.3f} acc {val_acc:.3f} auc {entry['val_auc']:.3f}  "
-                f"lr {entry['lr']:.1e}  {entry['seconds']:.0f}s"
+                f"epoch {entry['epoch']:3d} loss {entry['train_loss']:.3f} acc {entry['train_acc']:.3f} "
+                f"val_loss {val_loss:.3f} val_acc {val_acc:.3f} auc {entry['val_auc']:.3f} "
+                f"lr {entry['lr']:.1e} {entry['seconds']:.0f}s"
             )
         if on_epoch_end is not None and is_main:
             on_epoch_end(entry)

@@ -247,7 +247,10 @@ def test_packaged_reference_equals_the_committed_results():
     assert not differ, f"the packaged reference differs from results/ ({differ}): " \
                        f"run python -m emolib.book sync-reference"
     assert (book.REFERENCE_DIR / "runs" / "baseline-fer2013" / "history.json").is_file()
-    assert all(p.suffix == ".json" for p in book.REFERENCE_DIR.rglob("*") if p.is_file()), "small JSON only"
+    files = [p for p in book.REFERENCE_DIR.rglob("*") if p.is_file()]
+    other = [p.relative_to(book.REFERENCE_DIR).as_posix() for p in files if p.suffix != ".json"]
+    assert other == ["08_webcam/webcam.png"], f"small JSON only, and the webcam screenshot: {other}"
+    assert sum(p.stat().st_size for p in files) < 2_000_000, "the packaged reference must stay small"
 
 
 def test_sync_reference_copies_and_removes(tmp_path):

@@ -365,9 +365,10 @@ def test_progress_line_reports_the_epoch_numbers(capsys):
     assert line.split()[:2] == ["epoch", "1"]
     words = line.split()
     values = {words[i]: words[i + 1] for i in range(2, len(words) - 1, 2)}
-    assert values["loss"] == f"{h['train_loss']:.4f}" and values["acc"] == f"{h['train_acc']:.4f}"
-    assert values["val_loss"] == f"{h['val_loss']:.4f}" and values["val_acc"] == f"{h['val_acc']:.4f}"
-    assert values["auc"] == f"{h['val_auc']:.4f}" and values["lr"] == f"{h['lr']:.2e}"
+    assert values["loss"] == f"{h['train_loss']:.3f}" and values["acc"] == f"{h['train_acc']:.3f}"
+    assert values["val_loss"] == f"{h['val_loss']:.3f}" and values["val_acc"] == f"{h['val_acc']:.3f}"
+    assert values["auc"] == f"{h['val_auc']:.3f}" and values["lr"] == f"{h['lr']:.1e}"
+    assert len(line) <= 88, "the line must fit a book page (88 characters)"
 
 
 def test_set_seed_is_the_one_in_utils():
