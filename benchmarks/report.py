@@ -94,7 +94,7 @@ def main() -> None:
         lines.append("")
     comparison = _load(ROOT / "results" / "06_hand_gestures" / "comparison.json")
     if comparison:
-        from emolib.gestures import comparison_markdown
+        from emolib.book import comparison_markdown
 
         lines += ["## Hand gestures on this CPU (`benchmarks/bench_hands.py`)", "", comparison_markdown(comparison), ""]
         for key, sp in comparison.get("speed", {}).items():

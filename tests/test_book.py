@@ -232,11 +232,17 @@ def test_plot_predictions_colours_right_and_wrong(fake_data):
     assert len(titled) == 1 and titled[0].title.get_color() == "tab:red"
 
 
-def test_placeholder_data_is_rafdb_only(tmp_path):
-    root = book.placeholder_data("rafdb", n_per_class=2, dest=tmp_path)
+def test_placeholder_data_for_each_data_set_the_chapters_fall_back_on(tmp_path):
+    """Chapter 3 falls back on a FER2013 placeholder and chapter 4 on ASL photos when the real data
+    cannot be had (offline); RAF-DB always (it cannot be redistributed)."""
+    root = book.placeholder_data("rafdb", n_per_class=2, dest=tmp_path / "r")
     assert len(D.RAFDB(root / "rafdb", "train", cache=False)) == 7
-    with pytest.raises(ValueError, match="RAF-DB only"):
-        book.placeholder_data("fer2013", dest=tmp_path)
+    root = book.placeholder_data("fer2013", n_per_class=2, dest=tmp_path / "f")
+    assert len(D.FER2013(root / "fer2013", "train", cache=False)) == 14
+    root = book.make_fake_asl(tmp_path / "a" / "asl", n_per_class=2)
+    assert sorted(p.name for p in (root / "train").iterdir()) == ["A", "F", "L", "V"]
+    with pytest.raises(ValueError, match="no placeholder for 'imagenet'"):
+        book.placeholder_data("imagenet", dest=tmp_path)
 
 
 # --------------------------------------------------------------------------- runs: the reader's and the reference

@@ -135,17 +135,40 @@ class Imports(ast.NodeVisitor):
         modules = []
         for alias in node.names:  # `from . import data as D` imports the module emolib.data
             candidate = f"{target}.{alias.name}"
+            if target == "emolib" and alias.name in TOP_NAMES:  # `from emolib import fit`: emolib.train
+                candidate = f"emolib.{TOP_NAMES[alias.name]}"
             if module_file(candidate) is not None:
                 modules.append(candidate)
                 self.aliases[alias.asname or alias.name] = candidate
         if modules:
             for m in modules:
                 self.found.append((m, node.lineno, self.lazy, []))
-            rest = [n for n in names if f"{target}.{n}" not in modules]
+            rest = [n for n in names if f"{target}.{n}" not in modules and n not in TOP_NAMES]
             if rest:
                 self.found.append((target, node.lineno, self.lazy, rest))
         else:
             self.found.append((target, node.lineno, self.lazy, names))
+
+
+    def visit_Attribute(self, node: ast.Attribute):
+        """``import emolib`` then ``emolib.train.fit``: an import of ``emolib.train`` where it is used."""
+        if isinstance(node.value, ast.Name) and self.aliases.get(node.value.id) == "emolib":
+            module = f"emolib.{TOP_NAMES.get(node.attr, node.attr)}"
+            if module_file(module) is not None:
+                self.found.append((module, node.lineno, self.lazy, []))
+        self.generic_visit(node)
+
+
+def _top_names() -> dict[str, str]:
+    """The names ``import emolib`` offers lazily (``emolib.fit`` is ``emolib.train.fit``)."""
+    tree = ast.parse((Path(__file__).resolve().parents[1] / "emolib" / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "_NAMES":
+            return ast.literal_eval(node.value)
+    return {}
+
+
+TOP_NAMES = _top_names()
 
 
 def module_file(module: str) -> Path | None:
@@ -303,6 +326,21 @@ def test_no_long_code_in_python_strings():
     assert not long, "long strings (JavaScript, CSS or HTML belong in emolib/web/):\n" + "\n".join(long)
 
 
+def test_every_emolib_name_imported_by_benchmarks_tools_and_tests_exists():
+    """A moved or removed name breaks scripts that no other test runs (benchmarks, tools)."""
+    import importlib
+
+    missing = []
+    for path in sources(ROOT / "benchmarks") + sources(ROOT / "tools") + sources(ROOT / "tests"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("emolib"):
+                module = importlib.import_module(node.module)
+                missing += [f"{path.relative_to(ROOT)}:{node.lineno} {node.module}.{a.name}" for a in node.names
+                            if a.name != "*" and not hasattr(module, a.name)
+                            and module_file(f"{node.module}.{a.name}") is None]
+    assert not missing, "imported names that do not exist:\n" + "\n".join(missing)
+
+
 # --------------------------------------------------------------------------- the check checks itself
 
 
@@ -316,12 +354,15 @@ def test_the_checker_sees_relative_and_lazy_imports(tmp_path, monkeypatch):
                                       "def f():\n    from .train import fit\n    return D._secret\n")
     (fake / "train.py").write_text("def g():\n    try:\n        from . import data\n"
                                    "    except ImportError:\n        return None\n")
+    (fake / "faces.py").write_text("from emolib import fit\nimport emolib\n\n\ndef h():\n    return emolib.train.fit\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     found = graph()
     assert ("emolib.data", 1, False, []) in found["emolib.pipeline"]
     assert ("emolib.train", 3, True, ["fit"]) in found["emolib.pipeline"]
     assert found["emolib.train"] == [("emolib.data", 3, False, [])], "a guarded optional import is not lazy"
+    assert ("emolib.train", 1, False, []) in found["emolib.faces"], "`from emolib import fit` is emolib.train"
+    assert ("emolib.train", 6, True, []) in found["emolib.faces"], "`emolib.train.fit` in a function is lazy"
     assert find_cycle(unit_edges()) == ["data", "pipeline", "data"]
     assert private_uses(fake / "pipeline.py") == ["emolib/pipeline.py:4 uses emolib.data._secret"]
     with pytest.raises(AssertionError, match="data:1 \\(foundation\\) imports emolib.pipeline"):

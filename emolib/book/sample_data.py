@@ -23,7 +23,8 @@ from PIL import Image
 
 from .. import data as D
 
-__all__ = ["dataset_root", "load_dataset", "sample_data_root", "noise_image", "make_fake_rafdb", "placeholder_data"]
+__all__ = ["dataset_root", "load_dataset", "sample_data_root", "noise_image", "make_fake_rafdb", "make_fake_fer2013",
+           "make_fake_asl", "placeholder_data"]
 
 _DATASETS = {"fer2013": "FER2013", "rafdb": "RAF-DB", "asl": "ASL hand photos"}
 
@@ -205,22 +206,50 @@ def make_fake_rafdb(root: str | os.PathLike, n_per_class: int = 10, seed: int = 
     return root
 
 
+def make_fake_fer2013(root, n_per_class: int = 10, seed: int = 0) -> Path:
+    """A FER2013 look-alike (Kaggle image-folder layout, 48x48 gray noise JPEGs) in ``root``:
+    ``train/<emotion>/`` with ``n_per_class`` images and ``test/<emotion>/`` with half as many."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_per_class), ("test", max(1, n_per_class // 2))):
+        for k, emotion in enumerate(D.EMOTIONS):
+            folder = root / split / emotion
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                noise_image(rng, 48, 1, k).save(folder / f"{split}_{emotion}_{i:04d}.jpg", quality=90)
+    return root
+
+
+def make_fake_asl(root, n_per_class: int = 10, seed: int = 0, size: int = 64) -> Path:
+    """ASL look-alike photos (``train/A``, ``F``, ``L``, ``V``; RGB noise JPEGs) in ``root``."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    for k, letter in enumerate(D.DEFAULT_LETTER_TO_GESTURE):
+        folder = root / "train" / letter
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(n_per_class):
+            noise_image(rng, size, 3, k).save(folder / f"{letter}{i}.jpg", quality=90)
+    return root
+
+
 def placeholder_data(name: str = "rafdb", n_per_class: int = 8, seed: int = 0,
                      dest: str | os.PathLike | None = None) -> Path:
-    """A data root holding a generated look-alike of RAF-DB (``rafdb/`` in its official layout, see
-    :func:`make_fake_rafdb`), made once under ``dest`` (default: a fixed folder in the system's
-    temporary directory) and reused afterwards.
+    """A data root holding a generated look-alike of data set ``name`` (``name/`` in its real
+    layout), made once under ``dest`` (default: a fixed folder in the system's temporary
+    directory) and reused afterwards.
 
-    The images are **random noise**: placeholders that let a chapter run its code where
-    RAF-DB, which may not be redistributed, is absent. Say so wherever they are shown.
+    The images are **random noise** (:func:`make_fake_rafdb`, :func:`make_fake_fer2013`,
+    :func:`make_fake_asl`): placeholders that let a chapter run its code where the real data set
+    is absent (RAF-DB above all, which may not be redistributed; FER2013 or the ASL photos
+    offline). Say so wherever they are shown.
     """
-    if name != "rafdb":
-        raise ValueError(f"placeholder data exist for RAF-DB only (asked for {name!r}): "
-                         f"the other data sets can be downloaded (see emolib.data)")
+    makers = {"rafdb": make_fake_rafdb, "fer2013": make_fake_fer2013, "asl": make_fake_asl}
+    if name not in makers:
+        raise ValueError(f"no placeholder for {name!r}; choose one of {sorted(makers)}")
     root = Path(dest) if dest is not None else (
         Path(tempfile.gettempdir()) / "emolib-book-samples" / f"placeholder-{name}-{n_per_class}-{seed}")
     done = root / name / ".complete"
     if not done.is_file():
-        make_fake_rafdb(root / name, n_per_class=n_per_class, seed=seed)
+        makers[name](root / name, n_per_class=n_per_class, seed=seed)
         done.write_text("")
     return root
