@@ -59,7 +59,7 @@ from .gesture_data import LandmarkDataset, asl_block_split, asl_split, gesture_m
 from .hands import (DEFAULT_DETECTOR, HANDS_INSTALL, Hand, HandDetector, extract_landmarks, landmark_features, normalize_landmarks, to_rgb)
 from .labels import DEFAULT_LETTER_TO_GESTURE, GESTURE_EMOTIONS, GESTURES, check_gesture_map
 from .models import LandmarkMLP
-from .transforms import eval_transform
+from .transforms import eval_transform, tta_views
 
 __all__ = [
     "LANDMARK_ARCH",
@@ -245,9 +245,7 @@ class GestureClassifier:
         cfg = self.model.input_config
         tf = eval_transform(cfg.size, cfg.channels, cfg.mean, cfg.std)
         x = torch.stack([tf(im) for im in images]).to(self.device)
-        views = [x] + ([torch.flip(x, dims=[-1])] if "flip" in tta else [])
-        if "shift" in tta:
-            views += [torch.roll(x, shifts=s, dims=(-2, -1)) for s in ((2, 0), (-2, 0), (0, 2), (0, -2))]
+        views = tta_views(x, tta)
         return torch.stack([torch.softmax(self.model(v).float(), 1) for v in views]).mean(0).cpu().numpy()
 
     def _crops(self, image: Any, hands: Sequence[Hand]) -> torch.Tensor:

@@ -58,6 +58,7 @@ from .augment import BatchAugment
 from .fileio import CheckpointError, load_torch, lock_folder, save_torch, write_text
 from .metrics import roc_auc
 from .optim import make_ema, make_optimizer
+from .transforms import tta_views
 from .utils import set_seed
 
 __all__ = ["TrainConfig", "fit", "predict", "try_gpu", "set_seed", "EpochSampler", "load_history",
@@ -180,13 +181,7 @@ def predict(
         x = x.to(device)
         if batch_transform is not None:
             x = batch_transform(x)
-        views = [x]
-        if "flip" in tta:
-            views.append(torch.flip(x, dims=[-1]))
-        if "shift" in tta:
-            for dy, dx in ((2, 0), (-2, 0), (0, 2), (0, -2)):
-                views.append(torch.roll(x, shifts=(dy, dx), dims=(-2, -1)))
-        p = torch.stack([torch.softmax(model(v).float(), dim=1) for v in views]).mean(0)
+        p = torch.stack([torch.softmax(model(v).float(), dim=1) for v in tta_views(x, tta)]).mean(0)
         probs.append(p.cpu())
         targets.append(torch.as_tensor(y))
     return torch.cat(probs), torch.cat(targets)

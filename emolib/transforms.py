@@ -39,6 +39,7 @@ __all__ = [
     "hand_train_transform",
     "eval_transform",
     "denormalize",
+    "tta_views",
     "show_augmentations",
     "channel_stats",
 ]
@@ -167,6 +168,18 @@ def eval_transform(
     """Resize, convert gray <-> RGB as the model needs, scale to [0, 1] and normalise
     (a ``mean``/``std`` of another channel count is adapted by :func:`channel_stats`)."""
     return v2.Compose(_to_model_input(size, channels, mean, std))
+
+
+def tta_views(x: torch.Tensor, tta: Sequence[str] = ()) -> list[torch.Tensor]:
+    """A batch ``(N, C, H, W)`` and its test-time augmented views: ``"flip"`` adds the mirrored
+    batch, ``"shift"`` the batch shifted by two pixels in the four directions (wrapping round).
+    A model's prediction is the mean of its probabilities over the views."""
+    views = [x]
+    if "flip" in tta:
+        views.append(torch.flip(x, dims=[-1]))
+    if "shift" in tta:
+        views += [torch.roll(x, shifts=s, dims=(-2, -1)) for s in ((2, 0), (-2, 0), (0, 2), (0, -2))]
+    return views
 
 
 def denormalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
