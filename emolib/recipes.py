@@ -42,8 +42,9 @@ RECIPES: dict[str, Recipe] = {
     ),
     # The same recipe with the same augmentation done on whole batches on the training device
     # (emolib.augment.BatchAugment, crop_padding for the padded random crop), and mixed precision (amp: bfloat16
-    # autocast on the CPU, float16 on CUDA; weights, optimizer and batch-norm statistics stay float32): together
-    # about twice the per-image recipe's training throughput on this CPU (benchmarks/bench_train.py).
+    # autocast on the CPU, float16 on CUDA; weights, optimizer and batch-norm statistics stay float32): faster
+    # than the per-image recipe on this CPU (benchmarks/bench_train.py). Accuracy against it: see the report of
+    # issue 16 (not yet measured in full when this was written).
     "baseline_batch-fer2013": Recipe(
         "baseline", "fer2013",
         TrainConfig(epochs=26, batch_size=64, lr=1e-3, schedule="plateau", early_stopping=12, num_workers=0,
