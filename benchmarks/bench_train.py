@@ -14,7 +14,7 @@ VARIANT ``fp32`` (no autocast), ``bf16`` (bfloat16 autocast), ``no_ema`` (no wei
 steps with torchvision's transforms v2, then the eval transform).
 
     flock /tmp/heavy.lock python benchmarks/bench_train.py [--models baseline:baseline_batch-fer2013 ...]
-        [--batches 60] [--workers 0 1]  -> results/benchmarks/train_throughput.json
+        [--batches 60] [--workers 0 1] [--profile 10]  -> results/benchmarks/train_throughput.json
 
 The machine is shared: every row records the load average before and after it; numbers
 taken with a load above the number of CPUs are slowed by other work.
@@ -60,7 +60,7 @@ def per_image_transform(batch_augment: dict, eval_tf, size: int):
 
 
 def measure(model_name: str, recipe_name: str, variant: str | None, batches: int, workers: int,
-            data: str) -> dict:
+            data: str, profile: int = 0) -> dict:
     from emolib.experiment import load_splits
     from emolib.models import create_model
     from emolib.optim import make_ema, make_optimizer
@@ -118,6 +118,19 @@ def measure(model_name: str, recipe_name: str, variant: str | None, batches: int
         wait, aug_time, compute = wait + t1 - t0, aug_time + t2 - t1, compute + t3 - t2
         n += len(y)
     total = wait + aug_time + compute
+    top_ops = None
+    if profile:  # where the time goes: more batches under torch.profiler, the top operators by self time
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(profile):
+                x, y = next(it)
+                step(prepare(augment(x, generator=gen)) if augment is not None else x, y)[0].item()
+        events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        whole = sum(e.self_cpu_time_total for e in events)
+        top_ops = [{"op": e.key, "self_cpu_share": e.self_cpu_time_total / whole, "calls": e.count}
+                   for e in events[:12]]
     label = recipe_name if variant is None else f"{recipe_name}, {VARIANTS[variant]}"
     return {"model": model_name, "recipe": label, "recipe_name": recipe_name, "variant": variant,
             "batch_size": cfg.batch_size, "augmentation": "batch" if augment is not None else "per image",
@@ -127,7 +140,8 @@ def measure(model_name: str, recipe_name: str, variant: str | None, batches: int
             "data_wait_share": (wait + aug_time) / total, "augment_share": aug_time / total,
             "compute_images_per_second": n / compute,
             "epoch_minutes_estimate": len(train) / (n / total) / 60,
-            "load_average_before": load_before, "load_average_after": os.getloadavg()}
+            "load_average_before": load_before, "load_average_after": os.getloadavg(),
+            **({"profile_top_ops": top_ops} if top_ops else {})}
 
 
 def main() -> None:
@@ -139,6 +153,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1])
     p.add_argument("--data", default=os.path.join(os.environ.get("EMOLIB_DATA", "../shared/data"), "fer2013"))
     p.add_argument("--out", default="results/benchmarks/train_throughput.json")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="after timing, profile N more batches and record the top operators by self CPU time")
     args = p.parse_args()
     rows = []
     for spec in args.models:
@@ -146,7 +162,7 @@ def main() -> None:
         per_image = get_recipe(recipe).config.batch_augment is None or variant == "per_image"
         # The batch path's loader only indexes stored images: one row, in the main process.
         for w in args.workers if per_image else args.workers[:1]:
-            row = measure(model, recipe, variant, args.batches, w, args.data)
+            row = measure(model, recipe, variant, args.batches, w, args.data, args.profile)
             print(json.dumps(row), flush=True)
             rows.append(row)
     result = {"runs": rows, "machine": {"processor": platform.processor() or platform.machine(),
