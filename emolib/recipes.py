@@ -44,7 +44,7 @@ RECIPES: dict[str, Recipe] = {
     # (emolib.augment.BatchAugment, crop_padding for the padded random crop), and mixed precision (amp: bfloat16
     # autocast on the CPU, float16 on CUDA; weights, optimizer and batch-norm statistics stay float32): faster
     # than the per-image recipe on this CPU (benchmarks/bench_train.py). One run of this recipe (26 epochs, 15.3
-    # min, 2026-11-27, load average 1.4-6 from other jobs): best validation 62.45 % (baseline-fer2013's first
+    # min, 2026-11-27, load average 1.4-6.7, other jobs): best validation 62.45 % (baseline-fer2013's first
     # stage: 61.83 %), PublicTest 61.10 % (62.11 % with flip TTA); not shipped, no second stage yet.
     "baseline_batch-fer2013": Recipe(
         "baseline", "fer2013",
