@@ -1,15 +1,20 @@
 """Training throughput of a model on FER2013 on this machine, and the data-loading share.
 
-Runs the recipe's DataLoader and training step (its optimizer, label smoothing and weight
-average) for a number of batches and splits the time into preparing the data and
-computing. A recipe with per-image augmentation (``baseline-fer2013``) augments in the
-DataLoader, so its data time is the wait for the loader; a recipe with ``batch_augment``
-(``baseline_batch-fer2013``, ``vgg-fer2013``) reads the stored ``uint8`` images and augments
-whole batches as :func:`emolib.train.fit` does: its data time is the wait plus that
+Runs the recipe's DataLoader and :class:`emolib.train.TrainStep` (the step :func:`emolib.train.fit`
+takes: its optimizer, autocast, label smoothing, weight average) for a number of batches and
+splits the time into preparing the data and computing. A recipe with per-image augmentation
+(``baseline-fer2013``) augments in the DataLoader, so its data time is the wait for the loader;
+a recipe with ``batch_augment`` (``baseline_batch-fer2013``, ``vgg_cpu-fer2013``) reads the stored
+``uint8`` images and augments whole batches as ``fit`` does: its data time is the wait plus that
 augmentation (``augment_share``). ``data_wait_share`` is the data time over the total in both.
 
-    flock /tmp/heavy.lock python benchmarks/bench_train.py [--models baseline:baseline-fer2013 ...]
-        [--batches 60] [--workers 0 1]  -> results/benchmarks/train_throughput.json
+A row may change one thing of its recipe, for an ablation's cost: ``MODEL:RECIPE:VARIANT`` with
+VARIANT ``fp32`` (no autocast), ``bf16`` (bfloat16 autocast), ``no_ema`` (no weight average) or
+``per_image`` (the recipe's batch augmentation done per image in the DataLoader instead: the same
+steps with torchvision's transforms v2, then the eval transform).
+
+    flock /tmp/heavy.lock python benchmarks/bench_train.py [--models baseline:baseline_batch-fer2013 ...]
+        [--batches 60] [--workers 0 1] [--profile 10]  -> results/benchmarks/train_throughput.json
 
 The machine is shared: every row records the load average before and after it; numbers
 taken with a load above the number of CPUs are slowed by other work.
@@ -18,6 +23,7 @@ taken with a load above the number of CPUs are slowed by other work.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -27,38 +33,72 @@ from pathlib import Path
 import torch
 from torch import nn
 
+DEFAULT_ROWS = ["baseline:baseline-fer2013", "baseline:baseline_batch-fer2013",
+                "baseline:baseline_batch-fer2013:fp32", "vgg:vgg_cpu-fer2013", "vgg:vgg_cpu-fer2013:fp32",
+                "vgg:vgg_cpu-fer2013:no_ema", "vgg:vgg_cpu-fer2013:per_image", "emonet:emonet-fer2013"]
+VARIANTS = {"fp32": "without bfloat16 autocast", "bf16": "with bfloat16 autocast",
+            "no_ema": "without the EMA", "per_image": "augmentation per image in the DataLoader"}
 
-def measure(model_name: str, recipe_name: str, batches: int, workers: int, data: str) -> dict:
+
+def per_image_transform(batch_augment: dict, eval_tf, size: int):
+    """The steps of a ``batch_augment`` dict as a per-image transforms v2 pipeline on ``size`` x ``size``
+    images, then ``eval_tf`` (uncovered pixels are black: transforms v2 has no "border" fill)."""
+    from torchvision.transforms import v2
+
+    a = batch_augment
+    steps = [v2.RandomAffine(degrees=a.get("rotation", 10.0), translate=(a.get("shift", 0.1),) * 2,
+                             scale=tuple(a.get("scale", (1.0, 1.0))))]
+    if a.get("brightness", 0.2) or a.get("contrast", 0.0):
+        steps.append(v2.ColorJitter(brightness=a.get("brightness", 0.2), contrast=a.get("contrast", 0.0)))
+    if a.get("crop_padding"):
+        steps.append(v2.RandomCrop(size, padding=a["crop_padding"], padding_mode="reflect"))
+    if a.get("flip", 0.5):
+        steps.append(v2.RandomHorizontalFlip(a.get("flip", 0.5)))
+    if a.get("erase"):
+        raise NotImplementedError("per_image: random erasing has no per-image twin here")
+    return v2.Compose([*steps, eval_tf])
+
+
+def measure(model_name: str, recipe_name: str, variant: str | None, batches: int, workers: int,
+            data: str, profile: int = 0) -> dict:
     from emolib.experiment import load_splits
     from emolib.models import create_model
     from emolib.optim import make_ema, make_optimizer
     from emolib.recipes import get_recipe
-    from emolib.train import batch_transforms
+    from emolib.train import TrainStep, batch_transforms
 
     load_before = os.getloadavg()
     recipe = get_recipe(recipe_name)
     cfg = recipe.config
+    if variant in ("fp32", "bf16"):
+        cfg = dataclasses.replace(cfg, amp=variant == "bf16")
+    elif variant == "no_ema":
+        cfg = dataclasses.replace(cfg, ema=None)
+    elif variant == "per_image":
+        if cfg.batch_augment is None:
+            raise ValueError(f"{recipe_name} already augments per image")
+    elif variant is not None:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS)}")
     train, val, _ = load_splits(recipe, data)
+    if variant == "per_image":
+        size = train.images.shape[-1]
+        train = train.with_transform(per_image_transform(cfg.batch_augment, val.transform, size))
+        cfg = dataclasses.replace(cfg, batch_augment=None)
     augment, prepare = batch_transforms(cfg, train, val)
     if augment is not None:
         train = train.with_transform(None)
+    device = torch.device("cpu")
+    amp = bool(cfg.amp)  # None: off on the CPU, as in fit
     torch.manual_seed(0)
-    model = create_model(model_name, num_classes=len(train.classes)).to(memory_format=torch.channels_last).train()
+    model = create_model(model_name, num_classes=len(train.classes)).train()
+    model = model.to(memory_format=torch.channels_last) if cfg.channels_last else model
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
     ema = make_ema(model, cfg.ema) if cfg.ema else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    step = TrainStep(model, opt, loss_fn, device, amp=amp, ema=ema, channels_last=cfg.channels_last)
     loader = torch.utils.data.DataLoader(train, batch_size=cfg.batch_size, shuffle=True,
                                          num_workers=workers, drop_last=True)
     gen = torch.Generator().manual_seed(0)
-
-    def step(x, y):
-        loss = loss_fn(model(x.contiguous(memory_format=torch.channels_last)), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if ema is not None:
-            ema.update_parameters(model)
-
     it = iter(loader)
     for _ in range(3):  # warm-up
         x, y = next(it)
@@ -72,39 +112,58 @@ def measure(model_name: str, recipe_name: str, batches: int, workers: int, data:
         if augment is not None:
             x = prepare(augment(x, generator=gen))
             t2 = time.perf_counter()
-        step(x, y)
+        loss, logits = step(x, y)
+        loss.item()  # what fit reads each step
         t3 = time.perf_counter()
         wait, aug_time, compute = wait + t1 - t0, aug_time + t2 - t1, compute + t3 - t2
         n += len(y)
     total = wait + aug_time + compute
-    return {"model": model_name, "recipe": recipe_name, "batch_size": cfg.batch_size,
-            "augmentation": "batch" if augment is not None else "per image", "optimizer": cfg.optimizer,
-            "ema": cfg.ema, "num_workers": workers, "images": n, "images_per_second": n / total,
+    top_ops = None
+    if profile:  # where the time goes: more batches under torch.profiler, the top operators by self time
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(profile):
+                x, y = next(it)
+                step(prepare(augment(x, generator=gen)) if augment is not None else x, y)[0].item()
+        events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        whole = sum(e.self_cpu_time_total for e in events)
+        top_ops = [{"op": e.key, "self_cpu_share": e.self_cpu_time_total / whole, "calls": e.count}
+                   for e in events[:12]]
+    label = recipe_name if variant is None else f"{recipe_name}, {VARIANTS[variant]}"
+    return {"model": model_name, "recipe": label, "recipe_name": recipe_name, "variant": variant,
+            "batch_size": cfg.batch_size, "augmentation": "batch" if augment is not None else "per image",
+            "precision": "bfloat16 autocast" if amp else "float32", "optimizer": cfg.optimizer,
+            "fused_optimizer": bool(opt.defaults.get("fused")), "ema": cfg.ema, "num_workers": workers,
+            "images": n, "images_per_second": n / total,
             "data_wait_share": (wait + aug_time) / total, "augment_share": aug_time / total,
             "compute_images_per_second": n / compute,
             "epoch_minutes_estimate": len(train) / (n / total) / 60,
-            "load_average_before": load_before, "load_average_after": os.getloadavg()}
+            "load_average_before": load_before, "load_average_after": os.getloadavg(),
+            **({"profile_top_ops": top_ops} if top_ops else {})}
 
 
 def main() -> None:
     from emolib.recipes import get_recipe
 
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--models", nargs="+", default=["baseline:baseline-fer2013", "baseline:baseline_batch-fer2013",
-                                                   "vgg:vgg-fer2013", "emonet:emonet-fer2013"],
-                   help="MODEL:RECIPE pairs")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=DEFAULT_ROWS, help="MODEL:RECIPE or MODEL:RECIPE:VARIANT")
     p.add_argument("--batches", type=int, default=60)
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1])
     p.add_argument("--data", default=os.path.join(os.environ.get("EMOLIB_DATA", "../shared/data"), "fer2013"))
     p.add_argument("--out", default="results/benchmarks/train_throughput.json")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="after timing, profile N more batches and record the top operators by self CPU time")
     args = p.parse_args()
     rows = []
-    for pair in args.models:
-        model, recipe = pair.split(":")
-        batch_aug = get_recipe(recipe).config.batch_augment is not None
-        for w in args.workers[:1] if batch_aug else args.workers:  # batch path: the loader only indexes stored images
-            row = measure(model, recipe, args.batches, w, args.data)
-            print(json.dumps(row))
+    for spec in args.models:
+        model, recipe, variant = (spec.split(":") + [None])[:3]
+        per_image = get_recipe(recipe).config.batch_augment is None or variant == "per_image"
+        # The batch path's loader only indexes stored images: one row, in the main process.
+        for w in args.workers if per_image else args.workers[:1]:
+            row = measure(model, recipe, variant, args.batches, w, args.data, args.profile)
+            print(json.dumps(row), flush=True)
             rows.append(row)
     result = {"runs": rows, "machine": {"processor": platform.processor() or platform.machine(),
                                         "cpus": os.cpu_count(), "torch": torch.__version__,

@@ -41,13 +41,17 @@ RECIPES: dict[str, Recipe] = {
         notes="thesis recipe; shipped: 26 epochs, then 12 from those weights at lr 3e-4 (--init-from)",
     ),
     # The same recipe with the same augmentation done on whole batches on the training device
-    # (emolib.augment.BatchAugment, crop_padding for the padded random crop): faster on a small CPU. Its
-    # accuracy against the per-image recipe is not measured yet, so baseline-fer2013 keeps the per-image path.
+    # (emolib.augment.BatchAugment, crop_padding for the padded random crop), and mixed precision (amp: bfloat16
+    # autocast on the CPU, float16 on CUDA; weights, optimizer and batch-norm statistics stay float32): faster
+    # than the per-image recipe on this CPU (benchmarks/bench_train.py). One run of this recipe (26 epochs, 15.3
+    # min, 2026-11-27, load average 1.4-6.7, other jobs): best validation 62.45 % (baseline-fer2013's first
+    # stage: 61.83 %), PublicTest 61.10 % (62.11 % with flip TTA); not shipped, no second stage yet.
     "baseline_batch-fer2013": Recipe(
         "baseline", "fer2013",
         TrainConfig(epochs=26, batch_size=64, lr=1e-3, schedule="plateau", early_stopping=12, num_workers=0,
-                    batch_augment=dict(THESIS_FACE_AUGMENT)),
-        notes="thesis recipe, its face augmentation on batches (BatchAugment) instead of per image",
+                    amp=True, batch_augment=dict(THESIS_FACE_AUGMENT)),
+        notes="thesis recipe, its face augmentation on batches (BatchAugment) instead of per image, bfloat16 "
+              "autocast on the CPU",
     ),
     # The base recipe of benchmarks/fer_gpu_study.py (its PublicTest accuracy: results/benchmarks/fer_gpu_study.json):
     # VGG 32-256, SGD + Nesterov 0.1, one-cycle (25 % warm-up), weight decay 5e-4, label smoothing 0.1,

@@ -2,7 +2,10 @@
 
 :func:`fit` trains with Adam and the thesis's ``ReduceLROnPlateau`` (factor 0.3,
 patience 5) by default, or a cosine or one-cycle schedule; label smoothing, mixed
-precision (CUDA) and channels-last are options. After every epoch it writes
+precision (``amp``: float16 on CUDA, bfloat16 autocast on the CPU) and channels-last are
+options. Each batch goes through one :class:`TrainStep` (forward, loss, backward, the
+optimizer's fused kernels of :func:`emolib.optim.make_optimizer`, a per-step schedule, the
+weight average), the object ``benchmarks/bench_train.py`` times. After every epoch it writes
 ``last.pt`` atomically (write, then rename) with the model, optimizer, scheduler,
 RNG states and history, and ``best.pt`` when validation accuracy improves;
 ``history.json`` holds the per-epoch record. Called again on the same folder it
@@ -57,12 +60,12 @@ from torch.utils.data import DistributedSampler
 from .augment import BatchAugment
 from .fileio import CheckpointError, load_torch, lock_folder, save_torch, write_text
 from .metrics import roc_auc
-from .optim import make_ema, make_optimizer
+from .optim import load_optimizer_state, make_ema, make_optimizer
 from .transforms import tta_views
 from .utils import set_seed
 
 __all__ = ["TrainConfig", "fit", "predict", "try_gpu", "set_seed", "EpochSampler", "load_history",
-           "ResumeMismatchError", "RESUME_FREE_SETTINGS", "data_signature", "batch_transforms"]
+           "ResumeMismatchError", "RESUME_FREE_SETTINGS", "data_signature", "batch_transforms", "TrainStep"]
 
 #: Settings a resumed run may change without a new stage: they do not change what is learnt
 #: (``epochs`` only under the plateau schedule and none: one-cycle and cosine are laid out over it).
@@ -211,6 +214,46 @@ def batch_transforms(cfg: TrainConfig, train_set, val_set):
         raise ValueError("batch_augment: mean and std come from the validation set's eval transform; leave them out")
     # Augment to floats in [0, 1] (mean 0, std 1), then the eval transform resizes, converts channels, normalises.
     return BatchAugment(mean=(0.0,), std=(1.0,), **cfg.batch_augment), val_set.transform
+
+
+class TrainStep:
+    """One optimisation step of :func:`fit` on a prepared batch (``benchmarks/bench_train.py`` times it).
+
+    Calling it with a batch ``(x, y)`` runs the forward pass and the loss (under autocast when
+    ``amp``: bfloat16 on the CPU, float16 with a gradient scaler on CUDA), the backward pass, the
+    optimizer step, ``sched.step()`` (a per-step schedule: one-cycle, cosine) and the weight average
+    ``ema``, and returns the detached loss and logits. ``net`` is what is called (the model, or its
+    :class:`~torch.nn.parallel.DistributedDataParallel` wrapper), ``model`` the module the average
+    follows (default: ``net``).
+
+    bfloat16 has float32's range, so the CPU's autocast needs no loss scaling: the scaler is on
+    for float16 (CUDA) only.
+    """
+
+    def __init__(self, net: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable,
+                 device: str | torch.device, amp: bool = False, sched=None, ema=None,
+                 model: nn.Module | None = None, channels_last: bool = True) -> None:
+        self.net, self.opt, self.loss_fn, self.device = net, opt, loss_fn, torch.device(device)
+        self.amp, self.sched, self.ema, self.channels_last = amp, sched, ema, channels_last
+        self.model = model if model is not None else net
+        self.dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp and self.dtype == torch.float16)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.amp):
+            logits = self.net(x)
+            loss = self.loss_fn(logits, y)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        if self.sched is not None:
+            self.sched.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return loss.detach(), logits.detach()
 
 
 def _batch_seed(seed: int, epoch: int, batch: int, rank: int) -> int:
@@ -379,7 +422,6 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
     steps = min(len(loader), cfg.max_batches or len(loader))
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
     sched = _make_scheduler(opt, cfg, steps)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
     history: list[dict] = []
@@ -408,18 +450,22 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
             sched = _make_scheduler(opt, cfg, steps, cfg.epochs - start_epoch)
         else:
             exact_resume = ckpt
-            opt.load_state_dict(ckpt["optimizer"])
+            load_optimizer_state(opt, ckpt["optimizer"])
             if sched is not None and ckpt.get("scheduler") is not None:
                 sched.load_state_dict(ckpt["scheduler"])
                 if cfg.schedule == "plateau":  # the config, not the checkpoint, sets the hyper-parameters
                     sched.factor, sched.patience = cfg.plateau_factor, _torch_patience(cfg.plateau_patience)
-            scaler.load_state_dict(ckpt["scaler"])
             best_acc, stale = ckpt["best_acc"], ckpt["stale"]
             best_state = ckpt.get("best_state")
             _set_rng_state(ckpt["rng"])
     ema = make_ema(model, cfg.ema) if cfg.ema else None  # after a resume: starts from the loaded weights
     if ema is not None and exact_resume is not None and exact_resume.get("ema") is not None:
         ema.load_state_dict(exact_resume["ema"])
+    step = TrainStep(train_model, opt, loss_fn, device, amp=amp, ema=ema, model=model,
+                     channels_last=cfg.channels_last,
+                     sched=sched if cfg.schedule in ("cosine", "onecycle") else None)
+    if exact_resume is not None and step.scaler.is_enabled() and exact_resume.get("scaler"):
+        step.scaler.load_state_dict(exact_resume["scaler"])  # a CPU bfloat16 run saved none, or an unused one
     eval_model = ema.module if ema is not None else model
     stage = stages[-1]["stage"] if len(stages) > 1 else None
     if out is not None and is_main:
@@ -445,20 +491,7 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
             if batch_aug is not None:
                 gen = torch.Generator(device=device).manual_seed(_batch_seed(cfg.seed, epoch, i, rank))
                 x = batch_tf(batch_aug(x, generator=gen))
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16,
-                                enabled=amp):
-                logits = train_model(x)
-                loss = loss_fn(logits, y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            if sched is not None and cfg.schedule in ("cosine", "onecycle"):
-                sched.step()
-            if ema is not None:
-                ema.update_parameters(model)
+            loss, logits = step(x, y)
             n = len(y)
             tot_loss += torch.tensor([loss.item() * n, (logits.argmax(1) == y).sum().item(), n], dtype=torch.float64)
             if i % 10 == 0:
@@ -496,7 +529,8 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
                 save_torch(best_state, out / "best.pt")
             save_torch(
                 {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                 "scheduler": sched.state_dict() if sched is not None else None, "scaler": scaler.state_dict(),
+                 "scheduler": sched.state_dict() if sched is not None else None,
+                 "scaler": step.scaler.state_dict(),
                  "history": history, "best_acc": best_acc, "stale": stale, "best_state": best_state,
                  "rng": _rng_state(), "config": asdict(cfg), "data": data, "stages": stages,
                  "ema": ema.state_dict() if ema is not None else None},

@@ -148,6 +148,16 @@ def test_float_input_in_0_1_gives_the_same_as_uint8():
     torch.testing.assert_close(a, b)
 
 
+def test_mean_0_std_1_returns_the_0_1_batch_as_fit_uses_it():
+    """fit augments to [0, 1] (mean 0, std 1) and normalises with the eval transform: the same draw as a
+    normalised augmentation, rescaled."""
+    imgs = _asymmetric(8)
+    kw = dict(rotation=10, shift=0.1, flip=0.5, brightness=0.2, crop_padding=4, fill="zeros")
+    raw = BatchAugment(mean=(0.0,), std=(1.0,), **kw)(imgs, generator=torch.Generator().manual_seed(3))
+    norm = BatchAugment(**kw)(imgs, generator=torch.Generator().manual_seed(3))
+    assert raw.dtype == torch.float32 and 0 <= raw.min() and raw.max() <= 1 and raw.std() > 0.05
+    torch.testing.assert_close(_unnorm(norm), raw, atol=1e-6, rtol=0)
+
 def test_bad_input_gets_a_clear_error():
     with pytest.raises(ValueError, match=r"batch \(N, C, H, W\)"):
         BatchAugment()(torch.zeros(1, 48, 48, dtype=torch.uint8))

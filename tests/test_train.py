@@ -381,3 +381,72 @@ def test_set_seed_is_the_one_in_utils():
     a = (random.random(), torch.rand(1).item())
     train.set_seed(5)
     assert (random.random(), torch.rand(1).item()) == a
+
+
+# --------------------------------------------------------------------------- speed options of the step
+
+
+def test_bfloat16_autocast_on_the_cpu_learns_and_resumes_exactly(tmp_path):
+    """amp=True on the CPU: the forward pass in bfloat16 (weights, optimizer state and the result stay float32),
+    no loss scaling, and an interrupted run resumes to the same result."""
+    data = toy_dataset(160)
+    train, val = data.subset(range(120)), data.subset(range(120, 160))
+    cfg = TrainConfig(epochs=4, batch_size=16, lr=5e-3, schedule="onecycle", device="cpu", amp=True)
+    full, model = _assert_same_run(tmp_path, tiny_cnn, train, val, cfg, cut=2)
+    assert full[-1]["val_acc"] >= 0.9 and full[-1]["train_loss"] < full[0]["train_loss"]
+    assert all(p.dtype == torch.float32 for p in model.state_dict().values() if p.is_floating_point())
+    state = torch.load(tmp_path / "full" / "last.pt", map_location="cpu", weights_only=True)
+    assert state["scaler"] == {}  # bfloat16 needs no gradient scaler
+    assert state["optimizer"]["param_groups"][0]["fused"] is True
+
+
+def test_train_step_runs_forward_backward_step_schedule_and_average():
+    from emolib.optim import make_ema, make_optimizer
+    from emolib.train import TrainStep
+
+    model = tiny_cnn()
+    opt = make_optimizer(model.parameters(), "sgd", lr=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=10)
+    ema = make_ema(model, 0.5)
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append((args[0].dtype, torch.is_autocast_enabled("cpu"))))
+    step = TrainStep(model, opt, torch.nn.CrossEntropyLoss(), "cpu", amp=True, sched=sched, ema=ema)
+    x, y = torch.randn(6, 1, 16, 16), torch.arange(6) % 4
+    before = [p.detach().clone() for p in model.parameters()]
+    lr0 = opt.param_groups[0]["lr"]
+    loss, logits = step(x, y)
+    assert seen == [(torch.float32, True)]  # autocast casts inside the layers
+    assert logits.dtype == torch.bfloat16 and logits.shape == (6, 4) and not loss.requires_grad
+    assert all(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+    assert opt.param_groups[0]["lr"] != lr0  # the per-step schedule moved
+    assert ema.n_averaged.item() == 1 and not step.scaler.is_enabled()
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+def test_cpu_optimizers_are_fused_and_a_resume_keeps_them(name):
+    """The fused kernels give the loop's update (up to rounding), and loading a state the loop saved
+    (``fused=None``) keeps them on."""
+    from emolib.optim import load_optimizer_state, make_optimizer
+
+    def run(fused: bool, steps: int, state=None):
+        model = tiny_mlp()
+        opt = make_optimizer(model.parameters(), name, lr=0.05, weight_decay=1e-2)
+        if not fused:
+            defaults = {k: v for k, v in opt.defaults.items() if k != "decoupled_weight_decay"}
+            opt = type(opt)(model.parameters(), **{**defaults, "fused": None})
+        if state is not None:
+            load_optimizer_state(opt, state)
+        g = torch.Generator().manual_seed(1)
+        for _ in range(steps):
+            for p in model.parameters():
+                p.grad = torch.randn(p.shape, generator=g)
+            opt.step()
+        return model, opt
+
+    loop_model, loop_opt = run(False, 3)
+    fused_model, fused_opt = run(True, 3)
+    assert fused_opt.param_groups[0]["fused"] is True and loop_opt.param_groups[0]["fused"] is None
+    for a, b in zip(loop_model.parameters(), fused_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    _, resumed = run(True, 1, state=loop_opt.state_dict())
+    assert resumed.param_groups[0]["fused"] is True
