@@ -19,7 +19,7 @@ from emolib.train import predict
 from emolib.transforms import eval_transform
 from tests.conftest import needs_real
 
-EMOTION_MODELS = ["baseline-fer2013", "emonet-fer2013"]
+EMOTION_MODELS = ["baseline-fer2013", "emonet-fer2013", "vgg_cpu-fer2013"]
 
 
 def _shipped(name: str):
