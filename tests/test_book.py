@@ -79,7 +79,7 @@ def test_toc_lists_the_chapters_in_order():
     assert STEMS[0] == "01_introduction" and STEMS[1] == "02_data"
     assert STEMS == sorted(STEMS), "chapters must be in numbered order"
     assert STEMS == [
-        "01_introduction", "02_data", "03_baseline", "04_transfer_learning",
+        "01_introduction", "02_data", "03_baseline", "03b_better_model", "04_transfer_learning",
         "05_evaluation", "06_hand_gestures", "07_pipeline", "08_webcam",
     ]
     assert (ROOT / "book" / "references.md").is_file() and (ROOT / "book" / "intro.md").is_file()
@@ -338,6 +338,28 @@ def test_cli_list():
     out = subprocess.run([sys.executable, "-m", "emolib.book", "list"], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == [f"book/{s}.ipynb" for s in STEMS]
+
+
+def test_a_chapter_number_selects_that_chapter_and_not_its_sections():
+    """``python -m emolib.book execute 03`` runs chapter 3 alone, though 03b_better_model (its
+    section) also starts with 03; ``03b`` selects the section."""
+    from emolib.book.runner import _select
+
+    assert [p.stem for p in _select(["03"], ROOT)] == ["03_baseline"]
+    assert [p.stem for p in _select(["03b"], ROOT)] == ["03b_better_model"]
+    with pytest.raises(SystemExit, match="matches 0 notebooks"):
+        _select(["99"], ROOT)
+
+
+def test_recipe_table_names_the_optimizer_the_batch_augmentation_and_the_average():
+    table = book.recipe_table("vgg_cpu-fer2013", "baseline-fer2013")
+    assert "| optimizer | SGD with Nesterov momentum 0.9, learning rate 0.1 | Adam, learning rate 0.001 |" \
+        in table
+    assert "| `BatchAugment` (whole batches): rotation 10.0, scale (0.9, 1.1), shift 0.1," in table
+    assert "| weight average (EMA) | decay 0.999 | no |" in table
+    assert "| autocast | on (bfloat16 on a CPU, float16 on a GPU) |" in table
+    alone = book.recipe_table("baseline-fer2013")
+    assert "weight average" not in alone and "autocast" not in alone, "rows only where a recipe uses them"
 
 
 # --------------------------------------------------------------------------- smoke runs

@@ -10,8 +10,9 @@ Command line (from the repository root)::
 ``execute`` refreshes the outputs that the published pages show (the book is built
 with ``execute_notebooks: "off"``); ``smoke`` is what the tests run: every chapter on a
 few images, without touching the committed notebooks. A CHAPTER is a notebook path or
-a prefix of its name (``02`` or ``02_data``). ``sync-reference`` refreshes the copies of
-the committed reference runs that ship inside the package (see :mod:`emolib.book.runs`).
+a prefix of its name (``02`` or ``02_data``; ``03`` is ``03_baseline`` alone, ``03b`` its
+section ``03b_better_model``). ``sync-reference`` refreshes the copies of the committed
+reference runs that ship inside the package (see :mod:`emolib.book.runs`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ def _select(names: Sequence[str] | None, root=None) -> list[Path]:
             picked.append(p.resolve())
             continue
         matches = [nb for nb in available if nb.stem.startswith(p.stem)]
+        if len(matches) > 1:  # "03" is 03_baseline, not also 03b_better_model: the number alone wins
+            matches = [nb for nb in matches if nb.stem.split("_")[0] == p.stem] or matches
         if len(matches) != 1:
             choices = ", ".join(nb.stem for nb in available)
             raise SystemExit(f"chapter {name!r} matches {len(matches)} notebooks; choose from: {choices}")

@@ -160,18 +160,26 @@ def layer_table(model: torch.nn.Module, input_size: Sequence[int] = (1, 1, 48, 4
     return "\n".join(lines)
 
 
+_OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD with Nesterov momentum 0.9"}
+
+
 def recipe_table(*recipes) -> str:
     """Recipes of :mod:`emolib.recipes` (names or ``Recipe`` objects) side by side, as a Markdown table.
 
     Rows: model, data set, input size, ImageNet weights, epochs, batch size, optimizer and
     learning rate, schedule, label smoothing, weight decay, early stopping, validation
-    share, and the face or hand augmentation with its settings (the transform's
-    defaults, updated by the recipe's ``augment``).
+    share, and the augmentation with its settings: the face or hand transform's defaults
+    updated by the recipe's ``augment``, or the ``BatchAugment`` settings of a recipe that
+    augments whole batches (``config.batch_augment``). The rows "weight average (EMA)" and
+    "autocast" appear when one of the recipes uses them.
     """
     names = [r if isinstance(r, str) else f"{r.model}-{r.dataset}" for r in recipes]
     objs = [get_recipe(r) if isinstance(r, str) else r for r in recipes]
 
     def augmentation(r) -> str:
+        if r.config.batch_augment is not None:
+            return "`BatchAugment` (whole batches): " + ", ".join(
+                f"{k} {v}" for k, v in r.config.batch_augment.items())
         fn = T.hand_train_transform if r.dataset == "asl" else T.face_train_transform
         skip = {"size", "channels", "mean", "std"}
         params = {k: p.default for k, p in inspect.signature(fn).parameters.items() if k not in skip}
@@ -193,7 +201,8 @@ def recipe_table(*recipes) -> str:
         ("ImageNet weights", lambda r: "yes" if r.pretrained else "no (from scratch)"),
         ("epochs", lambda r: r.config.epochs),
         ("batch size", lambda r: r.config.batch_size),
-        ("optimizer", lambda r: f"Adam, learning rate {r.config.lr:g}"),
+        ("optimizer", lambda r: f"{_OPTIMIZER_NAMES.get(r.config.optimizer, r.config.optimizer)}, "
+                                f"learning rate {r.config.lr:g}"),
         ("schedule", lambda r: schedule(r.config)),
         ("label smoothing", lambda r: r.config.label_smoothing),
         ("weight decay", lambda r: r.config.weight_decay),
@@ -203,6 +212,11 @@ def recipe_table(*recipes) -> str:
         ("augmentation", augmentation),
         ("seed", lambda r: asdict(r.config)["seed"]),
     ]
+    if any(r.config.ema for r in objs):
+        fields.insert(-1, ("weight average (EMA)", lambda r: f"decay {r.config.ema}" if r.config.ema else "no"))
+    if any(r.config.amp for r in objs):
+        fields.insert(-1, ("autocast", lambda r: "on (bfloat16 on a CPU, float16 on a GPU)" if r.config.amp
+                           else "off on a CPU, on (float16) on a GPU" if r.config.amp is None else "off"))
     lines = ["| | " + " | ".join(f"`{n}`" for n in names) + " |", "|---|" + "---|" * len(names)]
     lines += [f"| {label} | " + " | ".join(str(fn(r)) for r in objs) + " |" for label, fn in fields]
     return "\n".join(lines)
