@@ -12,8 +12,6 @@ export const PALM_SIZE = 192;
 export const LANDMARK_SIZE = 224;
 const NORMALIZE_Z = 0.4;
 const WRIST = 0, MIDDLE_MCP = 9;
-export const HAND_CONNECTIONS = [[0, 1], [1, 2], [2, 3], [3, 4], [0, 5], [5, 6], [6, 7], [7, 8], [5, 9], [9, 10],
-  [10, 11], [11, 12], [9, 13], [13, 14], [14, 15], [15, 16], [13, 17], [0, 17], [17, 18], [18, 19], [19, 20]];
 
 // ---------------------------------------------------------------- warp.py: ImageToTensorCalculator
 
@@ -368,7 +366,9 @@ export function assignHands(faces, hands, maxDistance = 4.0) {
 
 // HandReader: HandDetector (static mode) and GestureClassifier in one: reader.read(rgba, w, h, faces)
 // returns the hands, left to right, each {box, handedness, score, handednessScore, truncated, landmarks,
-// gesture, p, probabilities, emotion, attached}, and attaches them to `faces` (assignHands).
+// gesture, p, probabilities, emotion, face}: `face` is the index in `faces` of the person the hand is
+// attached to (assignHands; its `handedness` is then that person's left or right), or null. The faces
+// themselves are left as they are (drawFaces would draw a `hands` property).
 export class HandReader {
   constructor(ort, sessions, info, options = {}) {
     this.ort = ort;
@@ -458,8 +458,10 @@ export class HandReader {
   // Detect, classify, attach to the faces (EmotionPipeline's hand stage with hand_regions="image").
   async read(rgba, w, h, faces = []) {
     const hands = await this.classify(await this.detect(rgba, w, h));
-    const unattached = new Set(assignHands(faces, hands, this.settings.hand_distance));
-    hands.forEach((hand) => { hand.attached = !unattached.has(hand); });
+    const people = faces.map((f) => ({ box: f.box }));
+    assignHands(people, hands, this.settings.hand_distance);
+    hands.forEach((hand) => { hand.face = null; });
+    people.forEach((person, j) => Object.values(person.hands || {}).forEach((hand) => { if (hand) hand.face = j; }));
     return hands;
   }
 }

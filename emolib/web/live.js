@@ -8,10 +8,14 @@
 // face's label), data-status and data-first-ms (Start to the first annotated frame), updated at least once a
 // second; with ?log=1 in the URL, window.emolibLive.log holds one entry per processed frame (faces and a
 // 16x12 gray thumbnail of the frame, so a test can tell which camera frame it was).
+// Hands (hands.js): data-hands (how many) and data-gesture (the first hand's, left to right), the hands with
+// their landmarks in window.emolibLive.hands; ?hands=0 or the #emolib-live-hands checkbox turns them off.
 
 import { drawFaces } from "./draw.js";
 import { DETECTOR_SIZE, decodeBlazeFace, letterbox, preprocessFace, toFrameBox } from "./face.js";
 import { detectInRegions } from "./mtcnn.js";
+import { drawHands } from "./draw.js";
+import { HandReader } from "./hands.js";
 
 const HERE = new URL(".", import.meta.url).href;
 const MAX_FACES = 4;  // faces read per camera frame
@@ -38,6 +42,22 @@ det.width = det.height = DETECTOR_SIZE;
 let sessions = null, manifest = null, busy = false, startedAt = 0, lastAttrs = 0, tracked = [];
 const timing = {};
 const stamps = [];
+// ---- hands: a hook around the face steps (HandReader: hands.js)
+const handsBox = document.getElementById("emolib-live-hands");
+const CAMERA_PAD_RETRY = 0;  // the camera skips the detector's second look in a padded copy (see hands.js)
+let handReader = null;
+state.hands = [];
+async function loadHands(opts) {
+  if (new URLSearchParams(location.search).get("hands") === "0" && handsBox) handsBox.checked = false;
+  if (manifest.hands) handReader = await HandReader.create(ort, HERE + "models/", manifest.hands, {}, opts);
+}
+async function readHands(rgba, w, h, faces, still) {
+  if (!handReader || (handsBox && !handsBox.checked)) return [];
+  handReader.settings.pad_retry = still ? manifest.hands.settings.pad_retry : CAMERA_PAD_RETRY;
+  const hands = await handReader.read(rgba, w, h, faces);
+  timing.hands = handReader.timing.hands;
+  return hands;
+}
 
 function setStatus(text) {
   state.status = text;
@@ -54,6 +74,7 @@ function publish(force = false) {
   root.dataset.frames = String(state.frames);
   root.dataset.emotion = state.emotion;
   if (state.firstMs !== null) root.dataset.firstMs = state.firstMs.toFixed(0);
+  root.dataset.hands = String(state.hands.length); root.dataset.gesture = state.hands.length ? state.hands[0].gesture : "";
   if (state.stream) setStatus(`${state.fps.toFixed(1)} fps · ${state.faces} face${state.faces === 1 ? "" : "s"}`);
 }
 setInterval(() => publish(true), 500);
@@ -69,6 +90,7 @@ async function load() {
     ort.InferenceSession.create(HERE + "models/" + manifest.emotion.file, opts),
   ]);
   sessions = { detector, pnet, rnet, onet, emotion };
+  await loadHands(opts);
   setStatus(`ready: ${manifest.emotion.name} (${manifest.emotion.classes.length} emotions) and BlazeFace`);
 }
 
@@ -107,6 +129,7 @@ async function analyze(source, w, h, still = false) {
     });
     timing.emotion = performance.now() - t2;
   }
+  state.hands = await readHands(rgba, w, h, faces, still);
   timing.total = performance.now() - tFrame;
   return { faces, rgba };
 }
@@ -178,6 +201,7 @@ function onFrame() {
   analyze(video, w, h).then(({ faces, rgba }) => {
     if (!state.stream) return;
     drawFaces(overlay, faces, w, h);
+    drawHands(overlay, state.hands, w, h);
     record(faces, rgba, w, h);
   }).catch((err) => setStatus(`error: ${err}`)).finally(() => { busy = false; });
 }
@@ -226,6 +250,7 @@ async function analyzePhoto(file) {
   still.getContext("2d").drawImage(bitmap, 0, 0, w, h);
   still.hidden = false; video.hidden = true;
   drawFaces(overlay, faces, w, h);
+  drawHands(overlay, state.hands, w, h);
   record(faces, rgba, w, h);
   setStatus(`${file.name}: ${faces.length} face${faces.length === 1 ? "" : "s"}` +
             (faces.length ? ` (${faces.map((f) => f.emotion).join(", ")})` : ""));
