@@ -36,7 +36,7 @@ from .onnx_export import BLAZEFACE_FILE, export_blazeface, export_emotion, expor
 from .onnx_export import HAND_FILES, export_gestures, export_hands
 from .utils import repo_root
 
-__all__ = ["ORT_FILES", "WEB_DIR", "stage", "ort_dist", "DEFAULT_LIVE_MODEL", "DEFAULT_LIVE_GESTURES",
+__all__ = ["ORT_FILES", "WEB_DIR", "stage", "ort_dist", "DEFAULT_LIVE_MODEL", "DEFAULT_LIVE_GESTURES", "stage_hands",
            "LIVE_HAND_SETTINGS"]
 
 WEB_DIR = Path(__file__).parent / "web"
@@ -86,7 +86,7 @@ def stage(out: str | Path, model: str = DEFAULT_LIVE_MODEL, root: Path | None = 
         export_emotion(model, models)
     info = json.loads(onnx.with_suffix(".json").read_text())
     calibration = json.loads((WEB_DIR / "models" / "blazeface_to_mtcnn.json").read_text())
-    hands = _stage_hands(models)
+    hands = stage_hands(models)
     manifest = {"detector": BLAZEFACE_FILE, "refiners": list(REFINER_FILES), "emotion": info, "calibration": calibration,
                 "bytes": {p.name: p.stat().st_size for p in sorted(models.glob("*.onnx"))}}
     manifest["hands"] = hands
@@ -95,7 +95,7 @@ def stage(out: str | Path, model: str = DEFAULT_LIVE_MODEL, root: Path | None = 
     return manifest
 
 
-def _stage_hands(models: Path, gestures: str = DEFAULT_LIVE_GESTURES) -> dict:
+def stage_hands(models: Path, gestures: str = DEFAULT_LIVE_GESTURES) -> dict:
     """The hand networks and the gesture model in ``models`` (made when missing); the manifest's ``hands``."""
     if not all((models / f).is_file() for f in HAND_FILES):
         export_hands(models)
