@@ -45,14 +45,18 @@ const stamps = [];
 // ---- hands: a hook around the face steps (HandReader: hands.js)
 const handsBox = document.getElementById("emolib-live-hands");
 const CAMERA_PAD_RETRY = 0;  // the camera skips the detector's second look in a padded copy (see hands.js)
+// the camera reads hands on every HANDS_EVERY-th frame and shows the last ones in between (?handsEvery=N)
+const HANDS_EVERY = Math.max(1, +(new URLSearchParams(location.search).get("handsEvery") || 1));
+const HANDS_OFF = new URLSearchParams(location.search).get("hands") === "0";
 let handReader = null;
 state.hands = [];
 async function loadHands(opts) {
-  if (new URLSearchParams(location.search).get("hands") === "0" && handsBox) handsBox.checked = false;
+  if (HANDS_OFF && handsBox) handsBox.checked = false;
   if (manifest.hands) handReader = await HandReader.create(ort, HERE + "models/", manifest.hands, {}, opts);
 }
 async function readHands(rgba, w, h, faces, still) {
-  if (!handReader || (handsBox && !handsBox.checked)) return [];
+  if (!handReader || (handsBox ? !handsBox.checked : HANDS_OFF)) return [];
+  if (!still && state.frames % HANDS_EVERY !== 0) { timing.hands = 0; return state.hands; }
   handReader.settings.pad_retry = still ? manifest.hands.settings.pad_retry : CAMERA_PAD_RETRY;
   const hands = await handReader.read(rgba, w, h, faces);
   timing.hands = handReader.timing.hands;
