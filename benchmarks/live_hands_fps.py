@@ -8,7 +8,9 @@ the page in a fresh Chromium once per setting and measures ``--seconds`` of anno
 * ``handsEvery=1``: MediaPipe's palm detector and landmark network (lite) and the gesture
   MLP on every frame (``emolib/web/hands.js``), faces as before;
 * ``handsEvery=2`` (and more with ``--every``): hands on every 2nd frame, the last ones drawn
-  in between.
+  in between;
+* ``palmEvery=5`` (and more with ``--palm-every``): hands on every frame, but the palm detector
+  on every 5th only, the landmark network in its last hand regions in between.
 
 Records ``fps``, the median milliseconds per frame of the hand stage and of the whole frame
 (the page's ``?log=1`` timings), how many hands the page showed at the end, the load average
@@ -60,11 +62,12 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--every", type=int, nargs="+", default=[1, 2], help="handsEvery values to measure")
+    p.add_argument("--palm-every", type=int, nargs="*", default=[5], help="palmEvery values to measure")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "live_hands_fps.json")
     args = p.parse_args(argv)
     site = ROOT / "_build" / "html"
     build_live_page()
-    settings = ["hands=0"] + [f"handsEvery={n}" for n in args.every]
+    settings = ["hands=0"] + [f"handsEvery={n}" for n in args.every] + [f"palmEvery={n}" for n in args.palm_every]
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         y4m = Path(tmp) / "camera.y4m"

@@ -410,9 +410,11 @@ export class HandReader {
   }
 
   // HandDetector._run on an image (a padded copy at offset (ox, oy) of a width x height image).
-  async run(rgba, w, h, ox, oy, width, height) {
+  // `regions`: the [{rect, palm}] to read instead of running the palm detector (see detect's palmEvery).
+  async run(rgba, w, h, ox, oy, width, height, regions = null) {
     const hands = [];
-    for (const { rect, palm } of await this.palms(rgba, w, h)) {
+    this.regions = regions || await this.palms(rgba, w, h);
+    for (const { rect, palm } of this.regions) {
       const res = await this.landmarks(rgba, w, h, rect);
       if (!res) continue;
       const pts = res.landmarks.map(([x, y, z]) => [f32(x + ox), f32(y + oy), z]);
@@ -425,12 +427,21 @@ export class HandReader {
   }
 
   // HandDetector.detect on the whole image (with the padded retry when nothing is found), left to right.
-  async detect(rgba, w, h) {
+  // palmEvery > 1 (camera frames; not in Python, which reads each image anew): the palm detector runs on
+  // every palmEvery-th call only; on the calls in between, the landmark network looks again in the hand
+  // regions of the last palm detection (none if it found none), as long as it finds a hand in each of them
+  // (a hand lost: the next call detects palms). Images of another size always get the palm detector.
+  async detect(rgba, w, h, palmEvery = 1) {
     const t0 = performance.now();
-    let hands = await this.run(rgba, w, h, 0, 0, w, h);
-    if (!hands.length && this.settings.pad_retry > 0) {
+    const again = palmEvery > 1 && this.regions && this.regionSize === `${w}x${h}` && this.since < palmEvery - 1;
+    let hands = await this.run(rgba, w, h, 0, 0, w, h, again ? this.regions : null);
+    this.regionSize = `${w}x${h}`;
+    this.since = again ? this.since + 1 : 0;
+    if (again && hands.length < this.regions.length) this.regions = null;  // a hand was lost: detect palms next time
+    if (!again && !hands.length && this.settings.pad_retry > 0) {  // (photos: the camera sets pad_retry 0)
       const p = pyRound(this.settings.pad_retry * Math.max(w, h)), padded = padEdge(rgba, w, h, p);
       hands = await this.run(padded.rgba, padded.w, padded.h, -p, -p, w, h);
+      this.regions = null;  // regions of the padded copy: not for the next frame
     }
     this.timing.hands = performance.now() - t0;
     return hands.sort((a, b) => (a.box[0] + a.box[2]) / 2 - (b.box[0] + b.box[2]) / 2);
@@ -456,8 +467,8 @@ export class HandReader {
   }
 
   // Detect, classify, attach to the faces (EmotionPipeline's hand stage with hand_regions="image").
-  async read(rgba, w, h, faces = []) {
-    const hands = await this.classify(await this.detect(rgba, w, h));
+  async read(rgba, w, h, faces = [], palmEvery = 1) {
+    const hands = await this.classify(await this.detect(rgba, w, h, palmEvery));
     const people = faces.map((f) => ({ box: f.box }));
     assignHands(people, hands, this.settings.hand_distance);
     hands.forEach((hand) => { hand.face = null; });

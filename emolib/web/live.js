@@ -48,6 +48,8 @@ const CAMERA_PAD_RETRY = 0;  // the camera skips the detector's second look in a
 // the camera reads hands on every HANDS_EVERY-th frame and shows the last ones in between (?handsEvery=N)
 const HANDS_EVERY = Math.max(1, +(new URLSearchParams(location.search).get("handsEvery") || 1));
 const HANDS_OFF = new URLSearchParams(location.search).get("hands") === "0";
+// and runs the palm detector on every PALM_EVERY-th of those, the landmarks in its last regions in between
+const PALM_EVERY = Math.max(1, +(new URLSearchParams(location.search).get("palmEvery") || 1));
 let handReader = null;
 state.hands = [];
 async function loadHands(opts) {
@@ -58,7 +60,7 @@ async function readHands(rgba, w, h, faces, still) {
   if (!handReader || (handsBox ? !handsBox.checked : HANDS_OFF)) return [];
   if (!still && state.frames % HANDS_EVERY !== 0) { timing.hands = 0; return state.hands; }
   handReader.settings.pad_retry = still ? manifest.hands.settings.pad_retry : CAMERA_PAD_RETRY;
-  const hands = await handReader.read(rgba, w, h, faces);
+  const hands = await handReader.read(rgba, w, h, faces, still ? 1 : PALM_EVERY);
   timing.hands = handReader.timing.hands;
   return hands;
 }
