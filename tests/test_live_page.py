@@ -20,7 +20,14 @@ preprocessing bug: crops taken from BlazeFace's own boxes, a few pixels from MTC
 69 % of the frames when this page was built;
 the photo path, which runs MTCNN whole as Python does, is checked exactly (faces and labels).
 
-Skips with a reason without Chromium, the video, PyAV or ``web/node_modules`` (``npm ci``).
+Hands (``emolib/web/hands.js``): in Node, each JavaScript step is checked against emolib's Python on
+a real ASL photo, then the whole hand reader runs with ONNX Runtime Web's Node build (the page's
+WebAssembly) on 12 ASL photos against :class:`emolib.hands.HandDetector` with the page's files and
+settings (``HAND_TOL_PX`` says why 0.1 px); in Chromium, one ASL photo per gesture goes through the
+upload input, and the page's hands and gestures are compared with Python's.
+
+Skips with a reason without Chromium, the video, PyAV or ``web/node_modules`` (``npm ci``); the hand
+tests without Node or the ASL photos.
 """
 
 from __future__ import annotations
@@ -269,7 +276,15 @@ for (const { path, w, h } of job.images) {
   out.push(hands.map(({ box, handedness, landmarks, gesture, probabilities, score }) =>
     ({ box, handedness, landmarks, gesture, probabilities, score })));
 }
-console.log(JSON.stringify(out));
+// the camera's palmEvery: four frames (the same photo), the palm detector on the 1st and the 4th only
+const { path, w, h } = job.images[0], rgba = new Uint8ClampedArray(readFileSync(path));
+let palmRuns = 0;
+const run = reader.sessions.palm.run.bind(reader.sessions.palm);
+reader.sessions.palm.run = (feeds) => { palmRuns += 1; return run(feeds); };
+reader.settings.pad_retry = 0;
+const frames = [];
+for (let k = 0; k < 4; k++) frames.push((await reader.read(rgba, w, h, [], 3)).map((hd) => hd.landmarks));
+console.log(JSON.stringify({ hands: out, palmRuns, frames }));
 """
 
 
@@ -380,7 +395,8 @@ def test_page_hand_steps_equal_pythons(tmp_path):
 def test_page_finds_hands_as_python_does_in_node(tmp_path):
     """hands.js with ONNX Runtime Web (its Node build, the same WebAssembly as the page's) on real ASL photos,
     against emolib's HandDetector with the page's settings and files and GestureClassifier: the same hands,
-    the same sides, landmarks within HAND_TOL_PX, the same gestures."""
+    the same sides, landmarks within HAND_TOL_PX, the same gestures. And the camera's ``palmEvery``: the palm
+    detector runs on every 3rd frame only, the landmarks of the frames in between are found in its regions."""
     from emolib.gestures import GestureClassifier
     from emolib.hands import HandDetector
     from emolib.livepage import LIVE_HAND_SETTINGS, stage_hands
@@ -395,6 +411,8 @@ def test_page_finds_hands_as_python_does_in_node(tmp_path):
     assert info["settings"] == LIVE_HAND_SETTINGS
     images = [_rgba_file(np.asarray(Image.open(p).convert("RGB")), tmp_path / f"{k}.rgba") for k, p in enumerate(photos)]
     got = _run_node(node, tmp_path, HAND_READER_JS, {"models": str(models), "info": info, "images": images})
+    assert got["palmRuns"] == 2 and all(f == got["frames"][0] for f in got["frames"]) and got["frames"][0], got
+    got = got["hands"]
     settings = {k: v for k, v in LIVE_HAND_SETTINGS.items() if k != "hand_distance"}
     clf = GestureClassifier("gestures-asl")
     found = 0

@@ -437,7 +437,7 @@ export class HandReader {
     let hands = await this.run(rgba, w, h, 0, 0, w, h, again ? this.regions : null);
     this.regionSize = `${w}x${h}`;
     this.since = again ? this.since + 1 : 0;
-    if (again && hands.length < this.regions.length) this.regions = null;  // a hand was lost: detect palms next time
+    if (palmEvery <= 1 || (again && hands.length < this.regions.length)) this.regions = null;  // a photo, or a hand lost
     if (!again && !hands.length && this.settings.pad_retry > 0) {  // (photos: the camera sets pad_retry 0)
       const p = pyRound(this.settings.pad_retry * Math.max(w, h)), padded = padEdge(rgba, w, h, p);
       hands = await this.run(padded.rgba, padded.w, padded.h, -p, -p, w, h);
