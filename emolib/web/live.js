@@ -54,7 +54,13 @@ let handReader = null;
 state.hands = [];
 async function loadHands(opts) {
   if (HANDS_OFF && handsBox) handsBox.checked = false;
-  if (manifest.hands) handReader = await HandReader.create(ort, HERE + "models/", manifest.hands, {}, opts);
+  if (!manifest.hands) return;
+  try {
+    handReader = await HandReader.create(ort, HERE + "models/", manifest.hands, {}, opts);
+  } catch (err) {  // the faces work without the hands
+    console.warn(`emolib live page: hands are off, their models did not load: ${err}`);
+    if (handsBox) { handsBox.checked = false; handsBox.disabled = true; }
+  }
 }
 async function readHands(rgba, w, h, faces, still) {
   if (!handReader || (handsBox ? !handsBox.checked : HANDS_OFF)) return [];
