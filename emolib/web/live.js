@@ -42,33 +42,45 @@ det.width = det.height = DETECTOR_SIZE;
 let sessions = null, manifest = null, busy = false, startedAt = 0, lastAttrs = 0, tracked = [];
 const timing = {};
 const stamps = [];
-// ---- hands: a hook around the face steps (HandReader: hands.js)
-const handsBox = document.getElementById("emolib-live-hands");
+// ---- hands: a hook around the face steps (HandReader: hands.js). It wraps analyze() (analyzeWithHands) and
+// loads its models after the faces' (handsReady), so the face steps know nothing of it.
+const handsBox = document.getElementById("emolib-live-hands"), params = new URLSearchParams(location.search);
+const HANDS_OFF = params.get("hands") === "0";
 const CAMERA_PAD_RETRY = 0;  // the camera skips the detector's second look in a padded copy (see hands.js)
-// the camera reads hands on every HANDS_EVERY-th frame and shows the last ones in between (?handsEvery=N)
-const HANDS_EVERY = Math.max(1, +(new URLSearchParams(location.search).get("handsEvery") || 1));
-const HANDS_OFF = new URLSearchParams(location.search).get("hands") === "0";
+// the camera reads hands on every HANDS_EVERY-th frame and shows the last ones in between (?handsEvery=N),
 // and runs the palm detector on every PALM_EVERY-th of those, the landmarks in its last regions in between
-const PALM_EVERY = Math.max(1, +(new URLSearchParams(location.search).get("palmEvery") || 1));
-let handReader = null;
+const HANDS_EVERY = Math.max(1, +(params.get("handsEvery") || 1));
+const PALM_EVERY = Math.max(1, +(params.get("palmEvery") || 1));
+let handReader = null, handsReady = null;
 state.hands = [];
-async function loadHands(opts) {
+state.handTimes = [];  // with ?log=1: {frame, ms} per frame the hands were read on
+
+async function loadHands() {
   if (HANDS_OFF && handsBox) handsBox.checked = false;
   if (!manifest.hands) return;
   try {
-    handReader = await HandReader.create(ort, HERE + "models/", manifest.hands, {}, opts);
+    handReader = await HandReader.create(ort, HERE + "models/", manifest.hands, {},
+                                         { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
   } catch (err) {  // the faces work without the hands
     console.warn(`emolib live page: hands are off, their models did not load: ${err}`);
     if (handsBox) { handsBox.checked = false; handsBox.disabled = true; }
   }
 }
+
 async function readHands(rgba, w, h, faces, still) {
+  if (still) await handsReady;  // a photo waits for the hand models; the camera goes on without them
   if (!handReader || (handsBox ? !handsBox.checked : HANDS_OFF)) return [];
-  if (!still && state.frames % HANDS_EVERY !== 0) { timing.hands = 0; return state.hands; }
+  if (!still && state.frames % HANDS_EVERY !== 0) return state.hands;
   handReader.settings.pad_retry = still ? manifest.hands.settings.pad_retry : CAMERA_PAD_RETRY;
   const hands = await handReader.read(rgba, w, h, faces, still ? 1 : PALM_EVERY);
-  timing.hands = handReader.timing.hands;
+  if (logging) state.handTimes.push({ frame: state.frames + 1, ms: handReader.timing.hands });
   return hands;
+}
+
+async function analyzeWithHands(source, w, h, still = false) {
+  const result = await analyze(source, w, h, still);
+  state.hands = await readHands(result.rgba, w, h, result.faces, still);
+  return result;
 }
 
 function setStatus(text) {
@@ -102,7 +114,6 @@ async function load() {
     ort.InferenceSession.create(HERE + "models/" + manifest.emotion.file, opts),
   ]);
   sessions = { detector, pnet, rnet, onet, emotion };
-  await loadHands(opts);
   setStatus(`ready: ${manifest.emotion.name} (${manifest.emotion.classes.length} emotions) and BlazeFace`);
 }
 
@@ -141,7 +152,6 @@ async function analyze(source, w, h, still = false) {
     });
     timing.emotion = performance.now() - t2;
   }
-  state.hands = await readHands(rgba, w, h, faces, still);
   timing.total = performance.now() - tFrame;
   return { faces, rgba };
 }
@@ -210,7 +220,7 @@ function onFrame() {
   if (busy) return;  // the previous frame is still being read: this one is skipped
   busy = true;
   const w = video.videoWidth, h = video.videoHeight;
-  analyze(video, w, h).then(({ faces, rgba }) => {
+  analyzeWithHands(video, w, h).then(({ faces, rgba }) => {
     if (!state.stream) return;
     drawFaces(overlay, faces, w, h);
     drawHands(overlay, state.hands, w, h);
@@ -257,7 +267,7 @@ async function analyzePhoto(file) {
   }
   const scale = Math.min(1, 1280 / Math.max(bitmap.width, bitmap.height));
   const w = Math.round(bitmap.width * scale), h = Math.round(bitmap.height * scale);
-  const { faces, rgba } = await analyze(bitmap, w, h, true);
+  const { faces, rgba } = await analyzeWithHands(bitmap, w, h, true);
   still.width = w; still.height = h;
   still.getContext("2d").drawImage(bitmap, 0, 0, w, h);
   still.hidden = false; video.hidden = true;
@@ -272,5 +282,6 @@ async function analyzePhoto(file) {
 
 state.analyzeImage = analyzePhoto;
 state.ready = load().catch((err) => { setStatus(`could not load the models: ${err}`); throw err; });
+handsReady = state.ready.then(loadHands, () => {});
 startButton.addEventListener("click", () => { start(); });
 photoInput.addEventListener("change", () => { if (photoInput.files[0]) analyzePhoto(photoInput.files[0]); });
