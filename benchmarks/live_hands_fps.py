@@ -48,7 +48,7 @@ def one_run(tmp: Path, y4m: Path, seconds: float, site: Path, query: str) -> dic
         wait_for(lambda: (s := cdp.js(LIVE_STATE)) and s["status"].startswith("ready"), 120, "the page's models")
         run = run_camera(cdp, seconds)
         hands = cdp.js("window.emolibLive.hands.length")
-        hand_times = [t["ms"] for t in cdp.js("window.emolibLive.handTimes") if t["frame"] > 5]
+        hand_times = [t["ms"] for t in cdp.js("window.emolibLive.handLog") if t["frame"] > 5]
     faces_ms = [e["timing"]["total"] for e in run["log"][5:] if e["timing"].get("total") is not None]
     med = lambda v: round(statistics.median(v), 1) if v else None  # noqa: E731
     return {"setting": query, "fps": round(run["measured_fps"], 2), "frames": run["frames"],

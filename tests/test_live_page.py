@@ -168,6 +168,7 @@ def live_run(tmp_path_factory):
         for photo in HAND_PHOTOS:
             _upload(cdp, photo)
             run["hand_photos"][photo.name] = cdp.js(HAND_STATE)
+        run["hand_log"] = cdp.js("window.emolibLive.handLog")
         run["origin"] = url
         run["resources"] = cdp.js("performance.getEntriesByType('resource').map((e) => e.name)")
     return run, y4m, n
@@ -236,6 +237,7 @@ ASL = DATA / "asl" / "train"
 HAND_TOL_PX = 0.1
 #: In Chromium the page reads the photo through the browser's own JPEG decoder and a canvas: CHROME_TOL_PX.
 CHROME_TOL_PX = 1.0
+HAND_AGREEMENT = 0.9
 
 HAND_STEPS_JS = """
 import { readFileSync } from "node:fs";
@@ -465,3 +467,35 @@ def test_live_page_reads_hands_in_photos(live_run):
             agree += page["gesture"] in python
     assert agree == len(HAND_PHOTOS), f"the page's gesture is the Python pipeline's on {agree} of {len(HAND_PHOTOS)}"
     print(f"largest landmark difference page - Python: {worst:.4f} px")
+
+
+@pytest.mark.slow
+def test_live_page_hands_on_the_camera_agree_with_python(live_run):
+    """On the camera frames the page read hands on, the hands emolib's HandDetector finds in the same frame
+    (the page's settings, pad_retry 0 as on the camera): the same number and sides, and the same gestures,
+    on at least HAND_AGREEMENT of the frames (the clip's hands are small and often half-hidden)."""
+    from emolib.gestures import GestureClassifier
+    from emolib.hands import HandDetector
+    from emolib.livepage import LIVE_HAND_SETTINGS
+
+    run, y4m, n = live_run
+    frames = read_y4m(y4m)
+    thumbs = np.stack([thumbnail(f) for f in frames])
+    by_frame = {e["frame"]: e for e in run["log"]}
+    settings = {**{k: v for k, v in LIVE_HAND_SETTINGS.items() if k != "hand_distance"}, "pad_retry": 0}
+    clf = GestureClassifier("gestures-asl")
+    compared = agree = with_hands = 0
+    with HandDetector(**settings, model_dir=ROOT / "_build" / "html" / "_static" / "live" / "models") as detect:
+        for entry in run["hand_log"]:
+            if entry["frame"] not in by_frame:
+                continue
+            k = int(np.argmin(((thumbs - np.asarray(by_frame[entry["frame"]]["thumb"])) ** 2).mean(1)))
+            hands = detect(frames[k])
+            clf.classify(None, hands)
+            compared += 1
+            with_hands += bool(hands)
+            agree += [(h.handedness, h.gesture) for h in hands] == [(h["handedness"], h["gesture"])
+                                                                    for h in entry["hands"]]
+    assert compared >= 20 and with_hands >= compared // 2, (compared, with_hands)
+    assert agree >= HAND_AGREEMENT * compared, f"the page's hands are Python's on {agree} of {compared} frames"
+    print(f"camera hands: the page agrees with Python on {agree} of {compared} frames ({with_hands} with hands)")

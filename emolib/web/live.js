@@ -53,7 +53,7 @@ const HANDS_EVERY = Math.max(1, +(params.get("handsEvery") || 1));
 const PALM_EVERY = Math.max(1, +(params.get("palmEvery") || 1));
 let handReader = null, handsReady = null;
 state.hands = [];
-state.handTimes = [];  // with ?log=1: {frame, ms} per frame the hands were read on
+state.handLog = [];  // with ?log=1: {frame, ms, hands: [{handedness, gesture, wrist}]} per frame hands were read on
 
 async function loadHands() {
   if (HANDS_OFF && handsBox) handsBox.checked = false;
@@ -73,7 +73,10 @@ async function readHands(rgba, w, h, faces, still) {
   if (!still && state.frames % HANDS_EVERY !== 0) return state.hands;
   handReader.settings.pad_retry = still ? manifest.hands.settings.pad_retry : CAMERA_PAD_RETRY;
   const hands = await handReader.read(rgba, w, h, faces, still ? 1 : PALM_EVERY);
-  if (logging) state.handTimes.push({ frame: state.frames + 1, ms: handReader.timing.hands });
+  if (logging) {
+    state.handLog.push({ frame: state.frames + 1, ms: handReader.timing.hands,
+                         hands: hands.map((hd) => ({ handedness: hd.handedness, gesture: hd.gesture, wrist: hd.landmarks[0] })) });
+  }
   return hands;
 }
 
