@@ -499,3 +499,21 @@ def test_live_page_hands_on_the_camera_agree_with_python(live_run):
     assert compared >= 20 and with_hands >= compared // 2, (compared, with_hands)
     assert agree >= HAND_AGREEMENT * compared, f"the page's hands are Python's on {agree} of {compared} frames"
     print(f"camera hands: the page agrees with Python on {agree} of {compared} frames ({with_hands} with hands)")
+
+
+def test_stage_puts_the_hands_in_the_manifest(tmp_path):
+    """``python -m emolib.livepage stage``: the hand networks, the gesture model and hands.js beside the rest,
+    the manifest's ``hands`` entry and the total size of the model files."""
+    from emolib.livepage import LIVE_HAND_SETTINGS, stage
+
+    if not (ROOT / "web" / "node_modules" / "onnxruntime-web").is_dir():
+        pytest.skip("onnxruntime-web is not installed: run `npm ci` in web/ (make book does)")
+    manifest = stage(tmp_path)
+    hands = manifest["hands"]
+    assert hands["settings"] == LIVE_HAND_SETTINGS and hands["gestures"]["classes"] == ["punch", "super", "loser",
+                                                                                       "victory"]
+    for name in (hands["palm"], hands["landmark"], hands["gestures"]["file"]):
+        assert manifest["bytes"][name] == (tmp_path / "models" / name).stat().st_size > 50_000
+    assert manifest["total_bytes"] == sum(p.stat().st_size for p in (tmp_path / "models").glob("*.onnx"))
+    assert (tmp_path / "hands.js").read_text() == (ROOT / "emolib" / "web" / "hands.js").read_text()
+    assert json.loads((tmp_path / "models" / "manifest.json").read_text()) == manifest

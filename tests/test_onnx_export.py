@@ -238,3 +238,12 @@ def test_export_onnx_command_for_hands(tmp_path, capsys):
     assert main(["export", "--onnx", "hands", "--out", str(tmp_path)]) == 0
     written = [json.loads(line)["onnx"] for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert sorted(Path(p).name for p in written) == sorted(["gestures-asl.onnx", *HAND_FILES])
+
+
+def test_export_hands_names_a_missing_file(tmp_path, monkeypatch):
+    import emolib.onnx_export as ox
+
+    monkeypatch.setattr(ox, "HAND_MODEL_DIR", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="nowhere/palm_detection_lite.onnx"):
+        ox.export_hands(tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
