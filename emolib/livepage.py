@@ -13,8 +13,13 @@ into ``DIR``:
   emotion model, exported by
   :mod:`emolib.onnx_export` from the shipped checkpoint (``models/manifest.json`` lists
   them with their classes and the box calibration of ``tools/calibrate_face_boxes.py``);
+* ``models/`` also holds the hands: MediaPipe's lite palm detector and lite hand-landmark
+  network (Apache-2.0, the ONNX files of ``emolib/assets/hands``, weights stored as float16,
+  which loses nothing: :func:`emolib.onnx_export.export_hands`) and the gesture MLP
+  ``gestures-asl`` (:func:`emolib.onnx_export.export_gestures`); the manifest's ``hands``
+  entry names them, with the gesture classes and the detector settings ``hands.js`` uses;
 * our JavaScript and CSS from ``emolib/web/`` (``live.js``, ``draw.js``, ``face.js``,
-  ``live.css``).
+  ``live.css``, ``hands.js``).
 
 Nothing is fetched from another site when the page runs: it loads these files only.
 """
@@ -28,15 +33,22 @@ import sys
 from pathlib import Path
 
 from .onnx_export import BLAZEFACE_FILE, export_blazeface, export_emotion, export_mtcnn
+from .onnx_export import HAND_FILES, export_gestures, export_hands
 from .utils import repo_root
 
-__all__ = ["ORT_FILES", "WEB_DIR", "stage", "ort_dist", "DEFAULT_LIVE_MODEL"]
+__all__ = ["ORT_FILES", "WEB_DIR", "stage", "ort_dist", "DEFAULT_LIVE_MODEL", "DEFAULT_LIVE_GESTURES", "stage_hands",
+           "LIVE_HAND_SETTINGS"]
 
 WEB_DIR = Path(__file__).parent / "web"
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 OUR_FILES = ("live.js", "draw.js", "face.js", "mtcnn.js", "live.css")
 DEFAULT_LIVE_MODEL = "baseline-fer2013"
 REFINER_FILES = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")
+HANDS_JS = ("hands.js",)
+DEFAULT_LIVE_GESTURES = "gestures-asl"
+#: The page's hand detector: HandDetector's defaults with the lite networks (model_complexity 0).
+LIVE_HAND_SETTINGS = {"max_num_hands": 2, "model_complexity": 0, "min_detection_confidence": 0.5,
+                      "min_presence": 0.5, "margin": 0.1, "pad_retry": 0.25, "hand_distance": 4.0}
 
 
 def ort_dist(root: Path | None = None) -> Path:
@@ -61,7 +73,7 @@ def stage(out: str | Path, model: str = DEFAULT_LIVE_MODEL, root: Path | None = 
     dist = ort_dist(root)
     for name in ORT_FILES:
         _fresh(dist / name, out / "ort" / name)
-    for name in OUR_FILES:
+    for name in OUR_FILES + HANDS_JS:
         _fresh(WEB_DIR / name, out / name)
     models = out / "models"
     models.mkdir(parents=True, exist_ok=True)
@@ -74,10 +86,24 @@ def stage(out: str | Path, model: str = DEFAULT_LIVE_MODEL, root: Path | None = 
         export_emotion(model, models)
     info = json.loads(onnx.with_suffix(".json").read_text())
     calibration = json.loads((WEB_DIR / "models" / "blazeface_to_mtcnn.json").read_text())
+    hands = stage_hands(models)
     manifest = {"detector": BLAZEFACE_FILE, "refiners": list(REFINER_FILES), "emotion": info, "calibration": calibration,
                 "bytes": {p.name: p.stat().st_size for p in sorted(models.glob("*.onnx"))}}
+    manifest["hands"] = hands
+    manifest["total_bytes"] = sum(manifest["bytes"].values())
     (models / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def stage_hands(models: Path, gestures: str = DEFAULT_LIVE_GESTURES) -> dict:
+    """The hand networks and the gesture model in ``models`` (made when missing); the manifest's ``hands``."""
+    if not all((models / f).is_file() for f in HAND_FILES):
+        export_hands(models)
+    onnx = models / f"{Path(gestures).stem}.onnx"
+    if not onnx.is_file():
+        export_gestures(gestures, models)
+    return {"palm": HAND_FILES[0], "landmark": HAND_FILES[1], "settings": dict(LIVE_HAND_SETTINGS),
+            "gestures": json.loads(onnx.with_suffix(".json").read_text())}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,10 @@
-"""ONNX files for the browser: each runs in onnxruntime and gives PyTorch's outputs within 1e-4."""
+"""ONNX files for the browser: each runs in onnxruntime and gives PyTorch's outputs within 1e-4 (the hand
+networks, converted from TFLite, give the shipped ONNX files' outputs: their weights are only stored as float16)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +13,8 @@ from PIL import Image
 
 from emolib.cli import main
 from emolib.models import list_pretrained, load_model
-from emolib.onnx_export import BLAZEFACE_FILE, WEB_MODELS, export_emotion, export_mtcnn, mtcnn_networks, onnx_names
+from emolib.onnx_export import (BLAZEFACE_FILE, HAND_FILES, WEB_MODELS, export_emotion, export_gestures, export_hands,
+                                export_mtcnn, half_weights, mtcnn_networks, onnx_names)
 from tests.conftest import needs_real
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is needed to run the exported files")
@@ -138,3 +141,109 @@ def test_a_failed_export_leaves_the_previous_file_whole(tmp_path, monkeypatch):
         export_emotion(name, tmp_path)
     assert path.read_bytes() == before  # untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{name}.json", f"{name}.onnx"]  # no temporary left
+
+
+# --------------------------------------------------------------------------- hands and gestures
+
+
+def _asl_photos(per_letter: int) -> list:
+    root = needs_real("asl/train")
+    return [p for letter in "AFLV" for p in sorted((root / letter).glob("*.jpg"))[:per_letter]]
+
+
+def _check_gestures(path, x: np.ndarray) -> None:
+    model = load_model("gestures-asl")
+    logits, probs = _session(path).run(None, {"landmarks": x.astype(np.float32)})
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x).float())
+    np.testing.assert_allclose(logits, ref.numpy(), atol=TOL, rtol=0)
+    np.testing.assert_allclose(probs, ref.softmax(1).numpy(), atol=TOL, rtol=0)
+    assert (probs.argmax(1) == ref.numpy().argmax(1)).all()
+
+
+def test_gesture_onnx_equals_pytorch_on_generated_features(tmp_path):
+    path = export_gestures("gestures-asl", tmp_path)
+    x = np.random.default_rng(2).normal(0, 1, (6, 63)).astype(np.float32)
+    _check_gestures(path, x)
+    info = json.loads(path.with_suffix(".json").read_text())
+    model = load_model("gestures-asl")
+    assert info["classes"] == list(model.classes) and info["inputs"] == 63
+    assert info["normalization"] == {"rotate": True, "use_z": True}
+    assert info["gesture_emotions"]["victory"] == "happy"
+
+
+def test_gesture_onnx_equals_pytorch_on_real_landmarks(tmp_path):
+    """The MLP's features from hands MediaPipe found in real ASL photos (the shipped detector's settings)."""
+    from emolib.hands import HandDetector, landmark_features
+
+    photos = _asl_photos(3)
+    with HandDetector() as detect:
+        hands = [h for p in photos for h in detect(p)]
+    assert len(hands) >= len(photos) - 2, "the hand detector missed most ASL photos"
+    x = landmark_features(np.stack([h.landmarks for h in hands]), [h.handedness for h in hands])
+    _check_gestures(export_gestures("gestures-asl", tmp_path), x)
+
+
+def test_export_gestures_refuses_an_emotion_model(tmp_path):
+    with pytest.raises(ValueError, match="not a landmark gesture model"):
+        export_gestures(EMOTION_MODELS[0], tmp_path)
+
+
+def test_hand_networks_with_float16_weights_lose_nothing(tmp_path):
+    """MediaPipe's weights are float16 values: stored as float16 they are the same numbers, and the
+    networks give the same outputs as the shipped float32 files, in half the bytes."""
+    import onnx
+    from onnx import numpy_helper
+
+    from emolib.hands import MODEL_DIR
+
+    paths = export_hands(tmp_path)
+    assert [p.name for p in paths] == list(HAND_FILES)
+    rng = np.random.default_rng(3)
+    for path in paths:
+        src = MODEL_DIR / path.name
+        assert path.stat().st_size < 0.55 * src.stat().st_size
+        meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+        assert meta["float16_weights"].endswith(" 0 values rounded"), meta
+        original = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(src)).graph.initializer}
+        halves = {i.name[:-4]: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer
+                  if i.name.endswith("_f16")}
+        assert halves and all(v.dtype == np.float16 for v in halves.values())
+        for name, v in halves.items():
+            np.testing.assert_array_equal(v.astype(np.float32), original[name])
+        new, old = _session(path), _session(src)
+        (inp,) = old.get_inputs()
+        x = rng.random((1, *inp.shape[1:]), dtype=np.float32)
+        for a, b in zip(new.run(None, {inp.name: x}), old.run(None, {inp.name: x})):
+            np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
+
+
+def test_half_weights_counts_what_float16_rounds():
+    import onnx
+    from onnx import helper, numpy_helper
+
+    w = numpy_helper.from_array(np.full((16, 16), 0.1, np.float32), "w")  # 0.1 is no float16 value
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 16])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 16])], [w])
+    model = half_weights(helper.make_model(graph), min_elements=16)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["float16_weights"] == "1 initializers, 256 values rounded"
+    assert [n.op_type for n in model.graph.node] == ["Cast", "MatMul"]
+
+
+def test_export_onnx_command_for_hands(tmp_path, capsys):
+    assert "gestures-asl" in onnx_names() and "hands" in onnx_names()
+    assert main(["export", "--onnx", "gestures-asl", "--out", str(tmp_path)]) == 0
+    assert main(["export", "--onnx", "hands", "--out", str(tmp_path)]) == 0
+    written = [json.loads(line)["onnx"] for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert sorted(Path(p).name for p in written) == sorted(["gestures-asl.onnx", *HAND_FILES])
+
+
+def test_export_hands_names_a_missing_file(tmp_path, monkeypatch):
+    import emolib.onnx_export as ox
+
+    monkeypatch.setattr(ox, "HAND_MODEL_DIR", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="nowhere/palm_detection_lite.onnx"):
+        ox.export_hands(tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

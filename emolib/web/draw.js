@@ -57,3 +57,44 @@ export function drawFaces(canvas, faces, w, h, { mirror = false, bars = true } =
     });
   });
 }
+
+// Hands (emolib/web/hands.js) on the same overlay, after drawFaces: each hand's skeleton (MediaPipe's 21
+// landmarks and their bones), its box (dashed when the hand is cut by the border) and a label with the
+// person's side and the gesture ("left: victory 97%"). A hand attached to a face (hand.face, its index in
+// the faces drawn by drawFaces) takes that face's colour; a hand of no face is drawn in gray.
+export const HAND_BONES = [[0, 1], [1, 2], [2, 3], [3, 4], [0, 5], [5, 6], [6, 7], [7, 8], [5, 9], [9, 10], [10, 11],
+  [11, 12], [9, 13], [13, 14], [14, 15], [15, 16], [13, 17], [0, 17], [17, 18], [18, 19], [19, 20]];
+
+export function drawHands(canvas, hands, w, h, { mirror = false, skeleton = true } = {}) {
+  const ctx = canvas.getContext("2d");
+  const line = Math.max(2, Math.round(Math.min(w, h) / 200));
+  const X = (x) => (mirror ? w - x : x);
+  hands.forEach((hand) => {
+    const c = Number.isInteger(hand.face) ? PALETTE[hand.face % PALETTE.length] : [160, 160, 160];
+    const color = `rgb(${c[0]},${c[1]},${c[2]})`;
+    let [x1, y1, x2, y2] = hand.box;
+    if (mirror) [x1, x2] = [w - x2, w - x1];
+    ctx.lineWidth = line; ctx.strokeStyle = color;
+    ctx.setLineDash(hand.truncated ? [6, 4] : []);
+    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    ctx.setLineDash([]);
+    const pts = hand.landmarks || [];
+    if (skeleton && pts.length === 21) {
+      ctx.strokeStyle = "rgba(255,255,255,0.85)"; ctx.lineWidth = Math.max(1, line - 1);
+      ctx.beginPath();
+      HAND_BONES.forEach(([a, b]) => { ctx.moveTo(X(pts[a][0]), pts[a][1]); ctx.lineTo(X(pts[b][0]), pts[b][1]); });
+      ctx.stroke();
+      ctx.fillStyle = color;
+      pts.forEach(([x, y]) => { ctx.beginPath(); ctx.arc(X(x), y, line + 1, 0, 2 * Math.PI); ctx.fill(); });
+    }
+    const label = `${hand.handedness}` + (hand.gesture ? `: ${hand.gesture} ${Math.round(100 * hand.p)}%` : "");
+    const fs = Math.max(12, Math.min(22, Math.round((x2 - x1) / 8)));
+    ctx.font = `bold ${fs}px sans-serif`;
+    const tw = ctx.measureText(label).width;
+    const ty = y2 + fs + 6 <= h ? y2 : Math.max(0, y1 - fs - 6);
+    ctx.fillStyle = `rgba(${c[0]},${c[1]},${c[2]},0.8)`;
+    ctx.fillRect(x1, ty, tw + 8, fs + 6);
+    ctx.fillStyle = "white"; ctx.textBaseline = "top";
+    ctx.fillText(label, x1 + 4, ty + 3);
+  });
+}

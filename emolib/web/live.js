@@ -8,10 +8,14 @@
 // face's label), data-status and data-first-ms (Start to the first annotated frame), updated at least once a
 // second; with ?log=1 in the URL, window.emolibLive.log holds one entry per processed frame (faces and a
 // 16x12 gray thumbnail of the frame, so a test can tell which camera frame it was).
+// Hands (hands.js): data-hands (how many) and data-gesture (the first hand's, left to right), the hands with
+// their landmarks in window.emolibLive.hands; ?hands=0 or the #emolib-live-hands checkbox turns them off.
 
 import { drawFaces } from "./draw.js";
 import { DETECTOR_SIZE, decodeBlazeFace, letterbox, preprocessFace, toFrameBox } from "./face.js";
 import { detectInRegions } from "./mtcnn.js";
+import { drawHands } from "./draw.js";
+import { HandReader } from "./hands.js";
 
 const HERE = new URL(".", import.meta.url).href;
 const MAX_FACES = 4;  // faces read per camera frame
@@ -38,6 +42,49 @@ det.width = det.height = DETECTOR_SIZE;
 let sessions = null, manifest = null, busy = false, startedAt = 0, lastAttrs = 0, tracked = [];
 const timing = {};
 const stamps = [];
+// ---- hands: a hook around the face steps (HandReader: hands.js). It wraps analyze() (analyzeWithHands) and
+// loads its models after the faces' (handsReady), so the face steps know nothing of it.
+const handsBox = document.getElementById("emolib-live-hands"), params = new URLSearchParams(location.search);
+const HANDS_OFF = params.get("hands") === "0";
+const CAMERA_PAD_RETRY = 0;  // the camera skips the detector's second look in a padded copy (see hands.js)
+// the camera reads hands on every HANDS_EVERY-th frame and shows the last ones in between (?handsEvery=N),
+// and runs the palm detector on every PALM_EVERY-th of those, the landmarks in its last regions in between
+const HANDS_EVERY = Math.max(1, +(params.get("handsEvery") || 1));
+const PALM_EVERY = Math.max(1, +(params.get("palmEvery") || 1));
+let handReader = null, handsReady = null;
+state.hands = [];
+state.handLog = [];  // with ?log=1: {frame, ms, hands: [{handedness, gesture, wrist}]} per frame hands were read on
+
+async function loadHands() {
+  if (HANDS_OFF && handsBox) handsBox.checked = false;
+  if (!manifest.hands) return;
+  try {
+    handReader = await HandReader.create(ort, HERE + "models/", manifest.hands, {},
+                                         { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+  } catch (err) {  // the faces work without the hands
+    console.warn(`emolib live page: hands are off, their models did not load: ${err}`);
+    if (handsBox) { handsBox.checked = false; handsBox.disabled = true; }
+  }
+}
+
+async function readHands(rgba, w, h, faces, still) {
+  if (still) await handsReady;  // a photo waits for the hand models; the camera goes on without them
+  if (!handReader || (handsBox ? !handsBox.checked : HANDS_OFF)) return [];
+  if (!still && state.frames % HANDS_EVERY !== 0) return state.hands;
+  handReader.settings.pad_retry = still ? manifest.hands.settings.pad_retry : CAMERA_PAD_RETRY;
+  const hands = await handReader.read(rgba, w, h, faces, still ? 1 : PALM_EVERY);
+  if (logging) {
+    state.handLog.push({ frame: state.frames + 1, ms: handReader.timing.hands,
+                         hands: hands.map((hd) => ({ handedness: hd.handedness, gesture: hd.gesture, wrist: hd.landmarks[0] })) });
+  }
+  return hands;
+}
+
+async function analyzeWithHands(source, w, h, still = false) {
+  const result = await analyze(source, w, h, still);
+  state.hands = await readHands(result.rgba, w, h, result.faces, still);
+  return result;
+}
 
 function setStatus(text) {
   state.status = text;
@@ -54,6 +101,7 @@ function publish(force = false) {
   root.dataset.frames = String(state.frames);
   root.dataset.emotion = state.emotion;
   if (state.firstMs !== null) root.dataset.firstMs = state.firstMs.toFixed(0);
+  root.dataset.hands = String(state.hands.length); root.dataset.gesture = state.hands.length ? state.hands[0].gesture : "";
   if (state.stream) setStatus(`${state.fps.toFixed(1)} fps · ${state.faces} face${state.faces === 1 ? "" : "s"}`);
 }
 setInterval(() => publish(true), 500);
@@ -175,9 +223,10 @@ function onFrame() {
   if (busy) return;  // the previous frame is still being read: this one is skipped
   busy = true;
   const w = video.videoWidth, h = video.videoHeight;
-  analyze(video, w, h).then(({ faces, rgba }) => {
+  analyzeWithHands(video, w, h).then(({ faces, rgba }) => {
     if (!state.stream) return;
     drawFaces(overlay, faces, w, h);
+    drawHands(overlay, state.hands, w, h);
     record(faces, rgba, w, h);
   }).catch((err) => setStatus(`error: ${err}`)).finally(() => { busy = false; });
 }
@@ -221,11 +270,12 @@ async function analyzePhoto(file) {
   }
   const scale = Math.min(1, 1280 / Math.max(bitmap.width, bitmap.height));
   const w = Math.round(bitmap.width * scale), h = Math.round(bitmap.height * scale);
-  const { faces, rgba } = await analyze(bitmap, w, h, true);
+  const { faces, rgba } = await analyzeWithHands(bitmap, w, h, true);
   still.width = w; still.height = h;
   still.getContext("2d").drawImage(bitmap, 0, 0, w, h);
   still.hidden = false; video.hidden = true;
   drawFaces(overlay, faces, w, h);
+  drawHands(overlay, state.hands, w, h);
   record(faces, rgba, w, h);
   setStatus(`${file.name}: ${faces.length} face${faces.length === 1 ? "" : "s"}` +
             (faces.length ? ` (${faces.map((f) => f.emotion).join(", ")})` : ""));
@@ -235,5 +285,6 @@ async function analyzePhoto(file) {
 
 state.analyzeImage = analyzePhoto;
 state.ready = load().catch((err) => { setStatus(`could not load the models: ${err}`); throw err; });
+handsReady = state.ready.then(loadHands, () => {});
 startButton.addEventListener("click", () => { start(); });
 photoInput.addEventListener("change", () => { if (photoInput.files[0]) analyzePhoto(photoInput.files[0]); });
