@@ -235,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--name", help="checkpoint name, <model>-<dataset> (e.g. baseline-fer2013)")
     x.add_argument("--command", help="the command that trained it (recorded in the card)")
     x.add_argument("--onnx", metavar="NAME", help="write ONNX file(s) instead: a shipped emotion model, "
-                                                  "mtcnn, blazeface or all (see emolib.onnx_export)")
+                                                  "gestures-asl, hands, mtcnn, blazeface or all "
+                                                  "(see emolib.onnx_export)")
     x.add_argument("--out", type=Path, default=Path("onnx"), help="folder for --onnx (default: ./onnx)")
     x.add_argument("--data", type=Path, help="data root for the test metrics (default: $EMOLIB_DATA/<dataset>)")
     x.add_argument("--note", default="", help="a remark for the card, e.g. how the machine was shared")
