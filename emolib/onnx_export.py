@@ -104,26 +104,37 @@ def onnx_names() -> list[str]:
 
 
 def _export(module: nn.Module, example: torch.Tensor, path: Path, outputs: list[str], axes: dict,
-            meta: dict | None = None, input_name: str = "image") -> Path:
-    """Export to memory, add ``meta`` as the model's metadata, then write ``path`` in one atomic step."""
+            meta: dict | None = None, input_name: str = "image", half: bool = False) -> Path:
+    """Export to memory, add ``meta`` as the model's metadata, then write ``path`` in one atomic step.
+
+    ``half``: store the weights as float16 (:func:`half_weights`), for a module whose weights are
+    float16 values already (a shipped checkpoint): constant folding is then off, so that batch norm is
+    not folded into the convolutions (which would make new, rounded weights) and nothing is rounded."""
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         # The TorchScript exporter (dynamo=False): the dynamo one needs onnxscript, and these graphs are plain.
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(module.eval(), (example,), buf, input_names=[input_name], output_names=outputs,
-                          dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+                          dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=not half)
     data = buf.getvalue()
-    if meta:
+    if meta or half:
         import onnx
 
         model = onnx.load_from_string(data)
         del model.metadata_props[:]
-        for k, v in meta.items():
+        for k, v in (meta or {}).items():
             model.metadata_props.add(key=k, value=str(v))
+        if half:
+            half_weights(model, min_elements=1)
         data = model.SerializeToString()
     with atomic_write(path, "wb") as fh:
         fh.write(data)
     return path
+
+
+def _is_half_exact(t: torch.Tensor) -> bool:
+    """Whether every value of ``t`` is a float16 value (so storing it as float16 loses nothing)."""
+    return bool((t.to(torch.float16).to(t.dtype) == t).all())
 
 
 def export_emotion(name_or_path: str | os.PathLike, out: str | os.PathLike) -> Path:
@@ -133,10 +144,12 @@ def export_emotion(name_or_path: str | os.PathLike, out: str | os.PathLike) -> P
     name = Path(str(name_or_path)).stem
     path = Path(out) / f"{name}.onnx"
     example = torch.rand(2, cfg.channels, cfg.size, cfg.size)
+    # A shipped checkpoint holds float16 values: the file stores them as such (half the size, nothing rounded).
+    half = all(_is_half_exact(t) for t in model.state_dict().values() if t.is_floating_point())
     _export(_Normalised(model, cfg.mean, cfg.std), example, path, ["logits", "probabilities"],
             {"image": {0: "faces"}, "logits": {0: "faces"}, "probabilities": {0: "faces"}},
             meta={"classes": ",".join(model.classes), "size": cfg.size, "channels": cfg.channels,
-                  "producer": "emolib.onnx_export"})
+                  "producer": "emolib.onnx_export"}, half=half)
     info = {"name": name, "classes": list(model.classes), "size": cfg.size, "channels": cfg.channels,
             "input": "pixels in 0..1, normalisation in the graph", "file": path.name}
     write_text(path.with_suffix(".json"), json.dumps(info, indent=1) + "\n")

@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from emolib.cli import main
-from emolib.models import list_pretrained, load_model
+from emolib.labels import EMOTIONS
+from emolib.models import create_model, list_pretrained, load_model, save_checkpoint
 from emolib.onnx_export import (BLAZEFACE_FILE, HAND_FILES, WEB_MODELS, export_emotion, export_gestures, export_hands,
                                 export_mtcnn, half_weights, mtcnn_networks, onnx_names)
 from tests.conftest import needs_real
@@ -67,6 +68,36 @@ def test_emotion_onnx_equals_pytorch_on_generated_input(onnx_dir, name):
     _check_emotion(onnx_dir, name, x)
     info = json.loads((onnx_dir / f"{name}.json").read_text())
     assert info["classes"] == list(load_model(name).classes) and info["size"] == 48
+
+
+@pytest.mark.parametrize("name", EMOTION_MODELS)
+def test_shipped_emotion_onnx_stores_its_float16_weights_without_rounding(onnx_dir, name):
+    # A shipped checkpoint holds float16 values: the file keeps them as float16, unrounded (batch norm not
+    # folded into the convolutions), so it is about half the float32 size.
+    import onnx
+
+    model = onnx.load(onnx_dir / f"{name}.onnx")
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["float16_weights"].endswith(" 0 values rounded"), meta
+    params = sum(p.numel() for p in load_model(name).parameters())
+    assert (onnx_dir / f"{name}.onnx").stat().st_size < 2.2 * params
+
+
+def test_emotion_onnx_of_float32_weights_stays_float32(tmp_path):
+    # Weights that are not float16 values (a fresh model) are not rounded to make the file smaller.
+    import onnx
+
+    net = create_model("baseline").eval()
+    path = tmp_path / "fresh.pt"
+    save_checkpoint(net, path, list(EMOTIONS), half=False)
+    out = export_emotion(path, tmp_path)
+    meta = {p.key: p.value for p in onnx.load(out).metadata_props}
+    assert "float16_weights" not in meta
+    x = np.random.default_rng(1).random((3, 1, 48, 48), dtype=np.float32)
+    logits, _ = _session(out).run(None, {"image": x})
+    with torch.no_grad():
+        ref = net((torch.from_numpy(x) - 0.5) / 0.5).numpy()
+    np.testing.assert_allclose(logits, ref, atol=TOL, rtol=0)
 
 
 @pytest.mark.parametrize("name", EMOTION_MODELS)
