@@ -13,8 +13,8 @@ into ``DIR``:
   emotion model, exported by
   :mod:`emolib.onnx_export` from the shipped checkpoint (``models/manifest.json`` lists
   them with their classes and the box calibration of ``tools/calibrate_face_boxes.py``);
-* our JavaScript and CSS from ``emolib/web/`` (``live.js``, ``draw.js``, ``face.js``,
-  ``live.css``).
+* our JavaScript and CSS from ``emolib/web/`` (``live.js``, ``engine.js``, ``draw.js``, ``face.js``,
+  ``mtcnn.js``, ``live.css``).
 
 Nothing is fetched from another site when the page runs: it loads these files only.
 """
@@ -34,7 +34,7 @@ __all__ = ["ORT_FILES", "WEB_DIR", "stage", "ort_dist", "DEFAULT_LIVE_MODEL"]
 
 WEB_DIR = Path(__file__).parent / "web"
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
-OUR_FILES = ("live.js", "draw.js", "face.js", "mtcnn.js", "live.css")
+OUR_FILES = ("live.js", "engine.js", "draw.js", "face.js", "mtcnn.js", "live.css")
 DEFAULT_LIVE_MODEL = "baseline-fer2013"
 REFINER_FILES = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")
 
