@@ -52,7 +52,8 @@ def test_engine_files_gathers_models_runtime_and_modules(ort_dir):
     assert set(m["calibration"]) and set(files["binaries"]) == {be.ORT_WASM, *m["bytes"]}
     assert files["binaries"][be.ORT_WASM] == WASM
     for name, size in m["bytes"].items():
-        assert len(files["binaries"][name]) == size and files["binaries"][name][:1] == b"\x08"  # ONNX protobuf
+        data = files["binaries"][name]
+        assert len(data) == size and data[:1] == b"\x08"  # an ONNX protobuf: ir_version first
     assert [n for n, _ in files["modules"]] == [*be.ENGINE_MODULES, be.ORT_MODULE]
     exported = sorted(cache_dir().glob("web/*/baseline-fer2013.onnx"))
     assert len(exported) == 1
@@ -102,7 +103,8 @@ def test_widget_sends_the_engine_once_asked_and_takes_the_browsers_counts(ort_di
     w._handle_message(w, {"type": "engine_stats", "view": "v", "frames": 57, "fps": 28.6, "camera_frames": 60,
                           "frame_ms": 21.5, "load_ms": 900, "faces": [face], "size": [640, 480]}, [])
     s = w.stats()
-    assert (s["frames_processed"], s["frames_received"], s["frames_dropped"], s["camera_frames"]) == (57, 0, 3, 60)
+    counts = (s["frames_processed"], s["frames_received"], s["frames_dropped"], s["camera_frames"])
+    assert counts == (57, 0, 3, 60)
     assert s["fps"] == 28.6 and s["engine"] == "browser" and s["engine_load_ms"] == 900
     assert s["last_faces"] == [face] and s["last_size"] == [640, 480] and w.inference_ms == 21.5
 

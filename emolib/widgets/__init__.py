@@ -5,7 +5,7 @@
     from emolib.widgets import webcam
 
     cam = webcam()                    # the last line of a cell: the camera with each face's box and emotion
-    cam = webcam(engine="browser")    # the same ONNX models as the book's live page, run in the notebook's page
+    cam = webcam(engine="browser")    # the live page's ONNX models, run in the notebook's page
 
 Their JavaScript and CSS are files under ``emolib/web/`` (``webcam.js`` after ``draw.js``,
 ``webcam.css``; the browser engine's ``engine.js``, ``face.js`` and ``mtcnn.js``, with the files that

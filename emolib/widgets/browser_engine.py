@@ -30,8 +30,8 @@ from ..models import CHECKPOINT_DIR
 from ..onnx_export import BLAZEFACE_FILE, WEB_MODELS, export_blazeface, export_emotion, export_mtcnn
 from ..utils import repo_root
 
-__all__ = ["ORT_ENV", "ORT_MODULE", "ORT_WASM", "ENGINE_MODULES", "REFINER_FILES", "ort_dist", "export_models",
-           "engine_files"]
+__all__ = ["ORT_ENV", "ORT_MODULE", "ORT_WASM", "ENGINE_MODULES", "REFINER_FILES", "ort_dist",
+           "export_models", "engine_files"]
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 ORT_ENV = "EMOLIB_ORT_DIR"
@@ -60,7 +60,8 @@ def ort_dist(root: str | os.PathLike | None = None, files: tuple[str, ...] = (OR
             return place
     raise FileNotFoundError(
         f"onnxruntime-web is not installed ({places[-2] / files[0]} is missing): run `npm ci` in "
-        f"{places[-2].parents[2]}, or `npm install onnxruntime-web@1.30.0` in a folder and set ${ORT_ENV} to it")
+        f"{places[-2].parents[2]}, or `npm install onnxruntime-web@1.30.0` in a folder and set "
+        f"${ORT_ENV} to it")
 
 
 def _checkpoint(model: str | os.PathLike) -> Path:
@@ -70,8 +71,8 @@ def _checkpoint(model: str | os.PathLike) -> Path:
     shipped = CHECKPOINT_DIR / f"{model}.pt"
     if shipped.is_file():
         return shipped
-    raise ValueError(f"the browser engine runs a shipped emotion model or a checkpoint file; {model!r} is neither "
-                     "(engine='kernel' runs any model in Python)")
+    raise ValueError(f"the browser engine runs a shipped emotion model or a checkpoint file; {model!r} is "
+                     "neither (engine='kernel' runs any model in Python)")
 
 
 def export_models(out: str | os.PathLike, model: str | os.PathLike) -> dict:
@@ -91,8 +92,9 @@ def export_models(out: str | os.PathLike, model: str | os.PathLike) -> dict:
         export_emotion(model, out)
     info = json.loads(onnx.with_suffix(".json").read_text())
     calibration = json.loads((WEB_MODELS / "blazeface_to_mtcnn.json").read_text())
+    sizes = {p.name: p.stat().st_size for p in sorted(out.glob("*.onnx"))}
     manifest = {"detector": BLAZEFACE_FILE, "refiners": list(REFINER_FILES), "emotion": info,
-                "calibration": calibration, "bytes": {p.name: p.stat().st_size for p in sorted(out.glob("*.onnx"))}}
+                "calibration": calibration, "bytes": sizes}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 

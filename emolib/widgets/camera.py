@@ -291,8 +291,8 @@ class WebcamWidget(anywidget.AnyWidget):
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
         if engine == "browser" and (pipeline is not None or not isinstance(model, (str, os.PathLike))):
-            raise ValueError("engine='browser' runs a shipped model name or a checkpoint path in the browser; "
-                             "use engine='kernel' for a custom pipeline or an nn.Module")
+            raise ValueError("engine='browser' runs a shipped model name or a checkpoint path in the "
+                             "browser; use engine='kernel' for a custom pipeline or an nn.Module")
         enable_colab_widgets()
         widget_keys = {"width", "quality", "max_fps", "max_inflight", "mirror", "bars", "active"}
         widget_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in widget_keys}
@@ -305,7 +305,7 @@ class WebcamWidget(anywidget.AnyWidget):
             pipeline = EmotionPipeline(model, **kwargs)
         elif kwargs:
             raise TypeError(f"pipeline given: unexpected arguments {sorted(kwargs)}")
-        # the browser engine's files (ONNX exports cached on disk), before the widget exists: errors come first
+        # the browser engine's files (ONNX exports cached on disk) before the widget exists: errors first
         self._engine_files = engine_files(model, ort_dir) if engine == "browser" and not headless else None
         super().__init__(engine=engine, **widget_kwargs)
         self.pipeline = pipeline
@@ -490,8 +490,8 @@ class WebcamWidget(anywidget.AnyWidget):
             "last_faces": [_face_json(f) for f in last.faces] if last is not None else [],
             "last_size": list(last.image_size) if last is not None else None,
             "engine": self.engine, "engine_load_ms": self.engine_load_ms,
-            **({"last_faces": self._browser_faces, "last_size": self._browser_size} if self.engine == "browser"
-               else {}),
+            **({"last_faces": self._browser_faces, "last_size": self._browser_size}
+               if self.engine == "browser" else {}),
         }
 
     def _repr_mimebundle_(self, **kwargs: Any):
