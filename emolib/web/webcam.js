@@ -235,8 +235,9 @@ function render({ model, el }) {
   function onEngineMessage(msg, buffers) {
     if (msg.type === "engine_file") {
       const file = received[msg.name] || (received[msg.name] = new Uint8Array(msg.size));
-      const b = msg.b64 !== undefined ? fromBase64(msg.b64) : buffers[0];
-      file.set(b instanceof Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength), msg.offset);
+      const b = msg.b64 !== undefined ? fromBase64(msg.b64) : buffers[0];  // a DataView, or an ArrayBuffer
+      file.set(b instanceof ArrayBuffer ? new Uint8Array(b)
+        : new Uint8Array(b.buffer, b.byteOffset, b.byteLength), msg.offset);
     } else if (msg.type === "engine_ready" && engineWaiter) {
       buildEngine(msg.modules, msg.manifest, received).then(engineWaiter.resolve, engineWaiter.reject);
       engineWaiter = null;
