@@ -123,10 +123,8 @@ function render({ model, el }) {
     try { await video.play(); } catch (err) { /* autoplay of a muted video is allowed */ }
     snapButton.disabled = false;
     if (browser && !engine) {
-      setStatus("loading the browser engine");
-      if (engineFailed) return;
-      await engineLoaded;
-      if (!engine || !stream) return;
+      if (!engineFailed) { setStatus("loading the browser engine"); await engineLoaded; }
+      if (!engine || !stream) return;  // it failed (its error is shown), or the camera was stopped meanwhile
     }
     setStatus("running");
     watchFrames();
@@ -136,6 +134,7 @@ function render({ model, el }) {
   function stop(status) {
     if (stream) stream.getTracks().forEach((tr) => tr.stop());
     stream = null; inflight.clear(); region = null;
+    if (engine) engine.reset();
     video.srcObject = null;
     snapButton.disabled = true;
     toggle.textContent = "Start";
