@@ -11,7 +11,9 @@ This script runs the test ``--repeats`` times for each variant and keeps every n
 
 Writes ``results/08_webcam/fps_runs.json`` (all runs, medians) and, for each variant, the
 record of its median run as ``fps.json`` / ``fps_nagle.json`` / ``fps_wholeframes.json``,
-with the default's screenshot as ``webcam.png``. Chapter 8 shows them.
+with the default's screenshot as ``webcam.png``. Chapter 8 shows them. The side-by-side comparison of
+the kernel widget, its browser engine, the live page and the peer, measured in one run, is
+``benchmarks/live_fps.py --compare`` (which runs :func:`run_once` for both widget engines).
 
     python benchmarks/webcam_fps.py --repeats 3
 """
@@ -33,12 +35,16 @@ ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {"default": {}, "nagle": {"EMOLIB_TEST_NODELAY": "0"}, "wholeframes": {"EMOLIB_TEST_REGIONS": "0"}}
 
 
-def run_once(env_extra: dict[str, str], folder: Path) -> dict:
+def run_once(env_extra: dict[str, str], folder: Path, test: str = "test_webcam_in_jupyterlab",
+             record: str = "fps*.json") -> dict:
+    """Run one browser test of tests/test_webcam_browser.py (the kernel widget's, or with
+    ``test="test_browser_engine_in_jupyterlab", record="engine_fps.json"`` the browser engine's);
+    returns the record it wrote into ``folder``."""
     env = dict(os.environ, EMOLIB_WEBCAM_RESULTS=str(folder), **env_extra)
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-           "tests/test_webcam_browser.py", "-k", "test_webcam_in_jupyterlab"]
+           "tests/test_webcam_browser.py", "-k", test]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    records = sorted(folder.glob("fps*.json"))
+    records = sorted(folder.glob(record))
     if done.returncode != 0 or len(records) != 1:
         raise RuntimeError(f"the browser test failed or skipped:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
     return json.loads(records[0].read_text())

@@ -7,7 +7,8 @@ into ``DIR``:
   package in ``web/`` (``npm ci`` there first; MIT licence): ``ort.wasm.min.js`` and
   ``ort-wasm-simd-threaded.{mjs,wasm}``. GitHub Pages cannot send the COOP/COEP headers
   that WebAssembly threads need, so the page runs one thread with SIMD;
-* ``models/``: the face detector (MediaPipe's BlazeFace, Apache-2.0, converted by
+* ``models/``: (:func:`emolib.widgets.browser_engine.export_models`, which the webcam widget's
+  browser engine uses too) the face detector (MediaPipe's BlazeFace, Apache-2.0, converted by
   ``tools/convert_mediapipe_face.py``), MTCNN's three networks (facenet-pytorch's weights, MIT), which
   run around BlazeFace's boxes to put them where the Python pipeline's MTCNN does, and the default
   emotion model, exported by
@@ -18,8 +19,8 @@ into ``DIR``:
   which loses nothing: :func:`emolib.onnx_export.export_hands`) and the gesture MLP
   ``gestures-asl`` (:func:`emolib.onnx_export.export_gestures`); the manifest's ``hands``
   entry names them, with the gesture classes and the detector settings ``hands.js`` uses;
-* our JavaScript and CSS from ``emolib/web/`` (``live.js``, ``draw.js``, ``face.js``,
-  ``live.css``, ``hands.js``).
+* our JavaScript and CSS from ``emolib/web/`` (``live.js``, ``engine.js``, ``draw.js``, ``face.js``,
+  ``mtcnn.js``, ``live.css``, ``hands.js``).
 
 Nothing is fetched from another site when the page runs: it loads these files only.
 """
@@ -32,33 +33,21 @@ import shutil
 import sys
 from pathlib import Path
 
-from .onnx_export import BLAZEFACE_FILE, export_blazeface, export_emotion, export_mtcnn
 from .onnx_export import HAND_FILES, export_gestures, export_hands
-from .utils import repo_root
+from .widgets.browser_engine import REFINER_FILES, export_models, ort_dist
 
-__all__ = ["ORT_FILES", "WEB_DIR", "stage", "ort_dist", "DEFAULT_LIVE_MODEL", "DEFAULT_LIVE_GESTURES", "stage_hands",
-           "LIVE_HAND_SETTINGS"]
+__all__ = ["ORT_FILES", "WEB_DIR", "stage", "ort_dist", "DEFAULT_LIVE_MODEL", "REFINER_FILES", "DEFAULT_LIVE_GESTURES",
+           "stage_hands", "LIVE_HAND_SETTINGS"]
 
 WEB_DIR = Path(__file__).parent / "web"
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
-OUR_FILES = ("live.js", "draw.js", "face.js", "mtcnn.js", "live.css")
+OUR_FILES = ("live.js", "engine.js", "draw.js", "face.js", "mtcnn.js", "live.css")
 DEFAULT_LIVE_MODEL = "baseline-fer2013"
-REFINER_FILES = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")
 HANDS_JS = ("hands.js",)
 DEFAULT_LIVE_GESTURES = "gestures-asl"
 #: The page's hand detector: HandDetector's defaults with the lite networks (model_complexity 0).
 LIVE_HAND_SETTINGS = {"max_num_hands": 2, "model_complexity": 0, "min_detection_confidence": 0.5,
                       "min_presence": 0.5, "margin": 0.1, "pad_retry": 0.25, "hand_distance": 4.0}
-
-
-def ort_dist(root: Path | None = None) -> Path:
-    """``web/node_modules/onnxruntime-web/dist``, or a clear error saying to run ``npm ci``."""
-    dist = Path(root or repo_root()) / "web" / "node_modules" / "onnxruntime-web" / "dist"
-    missing = [f for f in ORT_FILES if not (dist / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"onnxruntime-web is not installed ({dist / missing[0]} is missing): "
-                                f"run `npm ci` in {dist.parents[2]}")
-    return dist
 
 
 def _fresh(src: Path, dst: Path) -> None:
@@ -70,26 +59,15 @@ def _fresh(src: Path, dst: Path) -> None:
 def stage(out: str | Path, model: str = DEFAULT_LIVE_MODEL, root: Path | None = None) -> dict:
     """Copy the runtime, the models and our scripts into ``out``; returns the manifest written there."""
     out = Path(out)
-    dist = ort_dist(root)
+    dist = ort_dist(root, ORT_FILES)
     for name in ORT_FILES:
         _fresh(dist / name, out / "ort" / name)
     for name in OUR_FILES + HANDS_JS:
         _fresh(WEB_DIR / name, out / name)
     models = out / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    export_blazeface(models)
-    if not all((models / f).is_file() for f in REFINER_FILES):
-        export_mtcnn(models)
-    onnx = models / f"{Path(model).stem}.onnx"
-    src_ckpt = Path(model) if Path(model).is_file() else None
-    if not onnx.is_file() or (src_ckpt and src_ckpt.stat().st_mtime > onnx.stat().st_mtime):
-        export_emotion(model, models)
-    info = json.loads(onnx.with_suffix(".json").read_text())
-    calibration = json.loads((WEB_DIR / "models" / "blazeface_to_mtcnn.json").read_text())
-    hands = stage_hands(models)
-    manifest = {"detector": BLAZEFACE_FILE, "refiners": list(REFINER_FILES), "emotion": info, "calibration": calibration,
-                "bytes": {p.name: p.stat().st_size for p in sorted(models.glob("*.onnx"))}}
-    manifest["hands"] = hands
+    manifest = export_models(models, model)
+    manifest["hands"] = stage_hands(models)
+    manifest["bytes"] = {p.name: p.stat().st_size for p in sorted(models.glob("*.onnx"))}
     manifest["total_bytes"] = sum(manifest["bytes"].values())
     (models / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
@@ -115,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         manifest = stage(args.out, args.model)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ValueError) as err:
         print(f"emolib.livepage: {err}", file=sys.stderr)
         return 2
     print(json.dumps(manifest["bytes"]))

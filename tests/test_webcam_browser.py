@@ -31,6 +31,7 @@ The other tests of this file check the kernel side without a browser.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -548,36 +549,15 @@ OVERLAY_PIXELS = """(() => {
   return n;
 })()"""
 
-WIDGET_RECT = """(() => {
-  const r = document.querySelector('.emolib-webcam').getBoundingClientRect();
-  return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height];
-})()"""
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(),
-                    reason="/usr/bin/chromium is missing: install it with `apt-get install -y chromium`")
-def test_webcam_in_jupyterlab(tmp_path):
-    if not CLIP.is_file():
-        pytest.skip(f"the test video {CLIP} is absent (set EMOLIB_DATA to the folder of ../shared/data)")
-    for module, package in (("jupyterlab", "jupyterlab"), ("websocket", "websocket-client"), ("av", "av")):
-        pytest.importorskip(module, reason=f"{package} is not installed: pip install {package}")
-
-    work = tmp_path / "lab"
-    work.mkdir()
-    y4m = tmp_path / "camera.y4m"
-    n_frames = write_y4m(CLIP, y4m, CLIP_START_S, CLIP_SECONDS)
-    assert n_frames > 30
-    model, model_label = _test_model(tmp_path)
-    stats_file = tmp_path / "stats.json"
-    _notebook(work / "webcam.ipynb", stats_file, model)
-
+@contextlib.contextmanager
+def _lab_with_notebook(tmp_path: Path, work: Path, y4m: Path):
+    """JupyterLab serving ``work`` and headless Chromium (fake camera playing ``y4m``) with
+    ``work/webcam.ipynb`` open and its kernel started; yields ``(cdp, chromium, jupyterlab)``."""
     lab = chrome = cdp = None
     lab_log = open(tmp_path / "jupyterlab.log", "w")
     chrome_log = open(tmp_path / "chromium.log", "w")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    t_start = time.time()
     try:
         lab = _start_lab(work, port, lab_log)
 
@@ -605,6 +585,42 @@ def test_webcam_in_jupyterlab(tmp_path):
             return kernel ? kernel.status : 'no kernel';
         }})()""", await_promise=True)
         assert status != "no kernel", "JupyterLab started no kernel for the notebook"
+        yield cdp, chrome, lab
+    finally:
+        if cdp is not None:
+            cdp.close()
+        stop(chrome)
+        stop(lab)
+        lab_log.close()
+        chrome_log.close()
+
+
+WIDGET_RECT = """(() => {
+  const r = document.querySelector('.emolib-webcam').getBoundingClientRect();
+  return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height];
+})()"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(),
+                    reason="/usr/bin/chromium is missing: install it with `apt-get install -y chromium`")
+def test_webcam_in_jupyterlab(tmp_path):
+    if not CLIP.is_file():
+        pytest.skip(f"the test video {CLIP} is absent (set EMOLIB_DATA to the folder of ../shared/data)")
+    for module, package in (("jupyterlab", "jupyterlab"), ("websocket", "websocket-client"), ("av", "av")):
+        pytest.importorskip(module, reason=f"{package} is not installed: pip install {package}")
+
+    work = tmp_path / "lab"
+    work.mkdir()
+    y4m = tmp_path / "camera.y4m"
+    n_frames = write_y4m(CLIP, y4m, CLIP_START_S, CLIP_SECONDS)
+    assert n_frames > 30
+    model, model_label = _test_model(tmp_path)
+    stats_file = tmp_path / "stats.json"
+    _notebook(work / "webcam.ipynb", stats_file, model)
+
+    t_start = time.time()
+    with _lab_with_notebook(tmp_path, work, y4m) as (cdp, chrome, lab):
         _run_cell(cdp, 0)
 
         # 1. faces arrive in the kernel and are drawn
@@ -716,14 +732,142 @@ def test_webcam_in_jupyterlab(tmp_path):
         message = cdp.js("document.querySelector('.emolib-webcam-message').textContent")
         assert "NotAllowedError" in message and "Allow the camera" in message
         assert not cdp.js("document.querySelector('.jp-OutputArea-output[data-mime-type=\"application/vnd.jupyter.stderr\"]')")
-    finally:
-        if cdp is not None:
-            cdp.close()
-        stop(chrome)
-        stop(lab)
-        lab_log.close()
-        chrome_log.close()
 
+
+ENGINE_CELL = """\
+import json, os, time
+from pathlib import Path
+
+from emolib.widgets import webcam
+
+STATS = Path({stats!r})
+cam = webcam({model!r}, headless=False, engine="browser")
+
+def dump(change=None):
+    tmp = STATS.with_suffix(".tmp")
+    tmp.write_text(json.dumps({{**cam.stats(), "t": time.time()}}))
+    os.replace(tmp, STATS)
+
+cam.observe(dump, names=["frames_processed", "status"])
+cam"""
+
+# The widget's state in the page (webcam.js keeps it on its root element, as the live page does).
+WIDGET_STATE = """(() => { const e = document.querySelector('.emolib-webcam'); if (!e) return null;
+  const d = e.dataset;
+  return {frames: +(d.frames || 0), fps: +(d.fps || 0), faces: +(d.faces || 0), emotion: d.emotion || '',
+          status: d.status || '', load_ms: d.loadMs ? +d.loadMs : null, engine: d.engine}; })()"""
+
+
+def _kernel_process(lab: subprocess.Popen):
+    """The notebook's kernel: the ipykernel process under the Jupyter server."""
+    import psutil
+
+    kernels = [p for p in psutil.Process(lab.pid).children(recursive=True)
+               if "ipykernel" in " ".join(p.cmdline())]
+    assert len(kernels) == 1, f"{len(kernels)} kernel processes"
+    return kernels[0]
+
+
+def _count_frames(cdp: "CDP", seconds: float) -> tuple[int, float]:
+    """Annotated frames the page counted over ``seconds``, and the seconds measured."""
+    n0, t0 = cdp.js(WIDGET_STATE)["frames"], time.time()
+    time.sleep(seconds)
+    n1, t1 = cdp.js(WIDGET_STATE)["frames"], time.time()
+    return n1 - n0, t1 - t0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(),
+                    reason="/usr/bin/chromium is missing: install it with `apt-get install -y chromium`")
+def test_browser_engine_in_jupyterlab(tmp_path):
+    """webcam(engine="browser") in JupyterLab: the kernel sends the engine's files once, the page then reads
+    every camera frame itself (faces drawn with emotions), the kernel receives no frame, only a summary
+    once a second, and the frames keep coming while the kernel process is stopped (SIGSTOP)."""
+    if not CLIP.is_file():
+        pytest.skip(f"the test video {CLIP} is absent (set EMOLIB_DATA to the folder of ../shared/data)")
+    for module, package in (("jupyterlab", "jupyterlab"), ("websocket", "websocket-client"), ("av", "av"),
+                            ("psutil", "psutil")):
+        pytest.importorskip(module, reason=f"{package} is not installed: pip install {package}")
+    from emolib.data import EMOTIONS
+    from emolib.widgets.browser_engine import ort_dist
+
+    try:
+        ort_dist(ROOT)
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    work = tmp_path / "lab"
+    work.mkdir()
+    y4m = tmp_path / "camera.y4m"
+    assert write_y4m(CLIP, y4m, CLIP_START_S, CLIP_SECONDS) > 30
+    model, model_label = _test_model(tmp_path)
+    stats_file = tmp_path / "stats.json"
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(ENGINE_CELL.format(stats=str(stats_file), model=model))]
+    nbformat.write(nb, work / "webcam.ipynb")
+
+    with _lab_with_notebook(tmp_path, work, y4m) as (cdp, chrome, lab):
+        t_run = time.time()
+        _run_cell(cdp, 0)
+
+        def running():
+            st = cdp.js(WIDGET_STATE)
+            if st and st["status"].startswith(("no camera", "error")):
+                pytest.fail(f"the widget reports: {st['status']}")
+            return st if st and st["frames"] >= WARMUP_FRAMES else None
+
+        first = wait_for(running, 180, f"{WARMUP_FRAMES} frames of the browser engine")
+        assert first["engine"] == "browser" and first["status"] == "running" and first["load_ms"] > 0
+        wait_for(lambda: cdp.js(OVERLAY_PIXELS) > 200, 20, "boxes drawn on the overlay canvas")
+        kernel_view = wait_for(lambda: (s := _read_json(stats_file)) and s["frames_processed"] >= 1 and s,
+                               30, "the browser's summary in the kernel")
+        assert kernel_view["engine"] == "browser" and kernel_view["frames_received"] == 0
+
+        # 1. the frame rate with the kernel alive (it only gets a summary once a second)
+        cpu0, wall0 = _cpu_seconds(chrome, lab), time.time()
+        frames, seconds = _count_frames(cdp, MEASURE_S)
+        cpu1, wall1 = _cpu_seconds(chrome, lab), time.time()
+        state = cdp.js(WIDGET_STATE)
+        assert state["faces"] >= 1 and state["emotion"] in EMOTIONS, state
+        last = _read_json(stats_file)
+        assert last["frames_received"] == 0, "a frame went to the kernel"
+        assert last["frames_processed"] > kernel_view["frames_processed"]
+        face = last["last_faces"][0]
+        assert face["emotion"] in EMOTIONS and len(face["probabilities"]) == len(EMOTIONS)
+        assert abs(sum(face["probabilities"].values()) - 1) < 0.01 and len(face["box"]) == 4
+
+        # 2. the kernel process stopped: nothing waits for it, the faces keep coming
+        kernel = _kernel_process(lab)
+        kernel.suspend()
+        try:
+            frames_stopped, seconds_stopped = _count_frames(cdp, ECHO_S)
+            assert frames_stopped >= 10, \
+                f"only {frames_stopped} frames in {seconds_stopped:.0f} s without the kernel"
+            assert cdp.js(OVERLAY_PIXELS) > 200 and cdp.js(WIDGET_STATE)["faces"] >= 1
+        finally:
+            kernel.resume()
+
+        record = {
+            "what": "annotated frames per second of webcam(engine='browser') in JupyterLab, headless "
+                    "Chromium, fake camera playing a real clip with one face (tests/test_webcam_browser.py)",
+            "fps": round(frames / seconds, 2), "frames": frames, "seconds": round(seconds, 2),
+            "fps_kernel_stopped": round(frames_stopped / seconds_stopped, 2),
+            "seconds_kernel_stopped": round(seconds_stopped, 2),
+            "engine_load_ms": first["load_ms"], "frames_sent_to_kernel": last["frames_received"],
+            "cpu_percent": {k: round(100 * (cpu1.get(k, 0.0) - cpu0.get(k, 0.0)) / (wall1 - wall0), 1)
+                            for k in cpu1},
+            "frame_size": list(SIZE), "model": model_label,
+            "video": f"{CLIP.name}, {CLIP_SECONDS:.0f} s from {CLIP_START_S} s, centre-cropped to 4:3, "
+                     "looped",
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                        "loadavg_1min": round(os.getloadavg()[0], 2), "chromium": _chromium_version()},
+            "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "test_seconds": round(time.time() - t_run, 1),
+        }
+        results = _results_dir(tmp_path)
+        (results / "engine_fps.json").write_text(json.dumps(record, indent=1) + "\n")
+        print(json.dumps(record, indent=1))
 
 # --------------------------------------------------------------------------- the chapters' helpers (emolib.book)
 

@@ -1,6 +1,7 @@
 // The book's live page: emotions on the reader's camera (or a photo), computed in the browser with
 // ONNX Runtime Web. Nothing leaves the page: the frames go from the <video> element to a canvas, to
-// BlazeFace (face boxes), to the emotion model, to the overlay canvas.
+// BlazeFace (face boxes), MTCNN and the emotion model (engine.js, shared with the notebook widget's browser
+// engine), to the overlay canvas (draw.js).
 //
 // The page's HTML (book/08b_try_it.md) holds an element #emolib-live with a video, an overlay canvas, a
 // "Start camera" button (#emolib-live-start) and a photo input; `ort` is the global of ort.wasm.min.js.
@@ -12,19 +13,11 @@
 // their landmarks in window.emolibLive.hands; ?hands=0 or the #emolib-live-hands checkbox turns them off.
 
 import { drawFaces } from "./draw.js";
-import { DETECTOR_SIZE, decodeBlazeFace, letterbox, preprocessFace, toFrameBox } from "./face.js";
-import { detectInRegions } from "./mtcnn.js";
 import { drawHands } from "./draw.js";
+import { createEngine } from "./engine.js";
 import { HandReader } from "./hands.js";
 
 const HERE = new URL(".", import.meta.url).href;
-const MAX_FACES = 4;  // faces read per camera frame
-const MAX_PHOTO_FACES = 64;
-const MIN_SCORE = 0.95;  // O-Net's face probability, as EmotionPipeline(min_score=0.95)
-const MIN_FACE = 32;  // MTCNN's min_face_size, as EmotionPipeline's default
-const REGION_MARGIN = 0.4;  // MTCNN looks at BlazeFace's box plus this share of its size on each side,
-const TRACK_MARGIN = 0.2;  // and at the last frame's MTCNN box plus this share
-const DETECT_EVERY = 10;  // camera frames between two BlazeFace passes while faces are followed
 const root = document.getElementById("emolib-live");
 const $ = (sel) => root.querySelector(sel);
 const video = $("video"), overlay = $(".emolib-live-overlay"), still = $(".emolib-live-photo");
@@ -36,11 +29,7 @@ const state = { status: "loading", frames: 0, fps: 0, faces: 0, emotion: "", fir
                 logging, ready: null, analyzeImage: null, stream: null };
 window.emolibLive = state;
 
-const work = document.createElement("canvas"), workCtx = work.getContext("2d", { willReadFrequently: true });
-const det = document.createElement("canvas"), detCtx = det.getContext("2d", { willReadFrequently: true });
-det.width = det.height = DETECTOR_SIZE;
-let sessions = null, manifest = null, busy = false, startedAt = 0, lastAttrs = 0, tracked = [];
-const timing = {};
+let engine = null, manifest = null, busy = false, startedAt = 0, lastAttrs = 0;
 const stamps = [];
 // ---- hands: a hook around the face steps (HandReader: hands.js). It wraps analyze() (analyzeWithHands) and
 // loads its models after the faces' (handsReady), so the face steps know nothing of it.
@@ -110,84 +99,12 @@ async function load() {
   ort.env.wasm.numThreads = 1;  // GitHub Pages sends no COOP/COEP headers: no WebAssembly threads
   ort.env.wasm.wasmPaths = HERE + "ort/";
   manifest = await (await fetch(HERE + "models/manifest.json")).json();
-  const opts = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
-  const [detector, pnet, rnet, onet, emotion] = await Promise.all([
-    ort.InferenceSession.create(HERE + "models/" + manifest.detector, opts),
-    ...manifest.refiners.map((f) => ort.InferenceSession.create(HERE + "models/" + f, opts)),
-    ort.InferenceSession.create(HERE + "models/" + manifest.emotion.file, opts),
-  ]);
-  sessions = { detector, pnet, rnet, onet, emotion };
+  engine = await createEngine(ort, manifest, (file) => HERE + "models/" + file);  // engine.js: the frame steps
   setStatus(`ready: ${manifest.emotion.name} (${manifest.emotion.classes.length} emotions) and BlazeFace`);
 }
 
-// Every face of an RGBA image (w x h): boxes in its pixels, emotions and probabilities.
-async function analyze(source, w, h, still = false) {
-  const tFrame = performance.now();
-  if (work.width !== w || work.height !== h) { work.width = w; work.height = h; }
-  workCtx.drawImage(source, 0, 0, w, h);
-  const rgba = workCtx.getImageData(0, 0, w, h).data;
-  const t0 = performance.now();
-  // A photo: MTCNN on the whole image, as the Python pipeline (BlazeFace's short range misses small faces).
-  // The camera: BlazeFace every DETECT_EVERY-th frame (and when no face is being followed), MTCNN around
-  // its faces; in between, MTCNN looks around the faces of the previous frame.
-  const useDetector = !still && (!tracked.length || state.frames % DETECT_EVERY === 0);
-  const regions = still ? [[0, 0, w, h]]
-    : useDetector ? await blazeFaceRegions(w, h) : tracked.map((f) => expand(f.box, TRACK_MARGIN));
-  const t1 = performance.now();
-  const faces = (await refine(regions, rgba, w, h)).slice(0, still ? MAX_PHOTO_FACES : MAX_FACES);
-  tracked = still ? [] : faces;
-  timing.detector = useDetector ? t1 - t0 : 0;
-  timing.mtcnn = performance.now() - t1;
-  faces.sort((a, b) => a.box[0] - b.box[0] || a.box[1] - b.box[1]);  // left to right, as the Python pipeline
-  if (faces.length) {
-    const S = manifest.emotion.size, classes = manifest.emotion.classes;
-    const batch = new Float32Array(faces.length * S * S);
-    faces.forEach((f, i) => batch.set(preprocessFace(rgba, w, h, f.box, { size: S }), i * S * S));
-    const t2 = performance.now();
-    const res = await sessions.emotion.run({ image: new ort.Tensor("float32", batch, [faces.length, 1, S, S]) });
-    const p = res.probabilities.data;
-    faces.forEach((f, i) => {
-      f.probabilities = {};
-      let best = 0;
-      classes.forEach((c, k) => { f.probabilities[c] = p[i * classes.length + k]; if (p[i * classes.length + k] > p[i * classes.length + best]) best = k; });
-      f.emotion = classes[best];
-      f.p = p[i * classes.length + best];
-    });
-    timing.emotion = performance.now() - t2;
-  }
-  timing.total = performance.now() - tFrame;
-  return { faces, rgba };
-}
-
-// MTCNN as the Python pipeline runs it, around the faces BlazeFace found (mtcnn.js): Python's boxes.
-function expand([x1, y1, x2, y2], margin = REGION_MARGIN) {
-  const m = margin * Math.max(x2 - x1, y2 - y1);
-  return [x1 - m, y1 - m, x2 + m, y2 + m];
-}
-
-// BlazeFace on the letterboxed frame (the work canvas): regions where MTCNN then looks.
-async function blazeFaceRegions(w, h) {
-  const lb = letterbox(w, h);
-  detCtx.fillStyle = "black";
-  detCtx.fillRect(0, 0, DETECTOR_SIZE, DETECTOR_SIZE);
-  detCtx.drawImage(work, lb.x, lb.y, lb.w, lb.h);
-  const px = detCtx.getImageData(0, 0, DETECTOR_SIZE, DETECTOR_SIZE).data;
-  const input = new Float32Array(DETECTOR_SIZE * DETECTOR_SIZE * 3);
-  for (let i = 0, j = 0; i < px.length; i += 4) {
-    input[j++] = px[i] / 255; input[j++] = px[i + 1] / 255; input[j++] = px[i + 2] / 255;
-  }
-  const out = await sessions.detector.run({ image: new ort.Tensor("float32", input, [1, DETECTOR_SIZE, DETECTOR_SIZE, 3]) });
-  return decodeBlazeFace(out.regressors.data, out.classificators.data).slice(0, 2 * MAX_FACES)
-    .map((d) => expand(toFrameBox(d, lb, w, h, manifest.calibration)));
-}
-
-async function refine(regions, rgba, w, h) {
-  const faces = await detectInRegions(sessions, rgba, w, h, regions, { minFace: MIN_FACE, timing });
-  const clip = (v, hi) => Math.max(0, Math.min(hi, v));
-  return faces.filter((f) => f.score >= MIN_SCORE)
-    .map((f) => ({ box: [clip(f.box[0], w), clip(f.box[1], h), clip(f.box[2], w), clip(f.box[3], h)], score: f.score }))
-    .filter((f) => f.box[2] - f.box[0] >= 1 && f.box[3] - f.box[1] >= 1);
-}
+// Every face of an image drawn at w x h (engine.js, shared with the notebook widget's browser engine).
+const analyze = (source, w, h, still = false) => engine.analyze(source, w, h, still);
 
 function thumbnail(rgba, w, h, tw = 16, th = 12) {
   const sums = new Float64Array(tw * th), counts = new Float64Array(tw * th);
@@ -211,7 +128,7 @@ function record(faces, rgba, w, h) {
   state.emotion = faces.length ? faces[0].emotion : "";
   if (state.firstMs === null && faces.length && startedAt) state.firstMs = now - startedAt;
   if (logging) {
-    state.log.push({ frame: state.frames, t: now, thumb: thumbnail(rgba, w, h), timing: { ...timing },
+    state.log.push({ frame: state.frames, t: now, thumb: thumbnail(rgba, w, h), timing: { ...engine.timing },
                      faces: faces.map((f) => ({ box: f.box, emotion: f.emotion, probabilities: f.probabilities })) });
   }
   publish();
@@ -252,7 +169,7 @@ async function start() {
 function stop() {
   state.stream.getTracks().forEach((t) => t.stop());
   state.stream = null;
-  tracked = [];
+  engine.reset();
   video.srcObject = null;
   startButton.textContent = "Start camera";
   setStatus("stopped");

@@ -3,7 +3,43 @@
 // drawFaces below is draw.js's, the same drawing as the book's live page. The protocol with the kernel:
 // {type: "frame"|"snapshot", view, id, width, height, region?} + one JPEG buffer (base64 text on Colab) up;
 // {type: "result"|"error"|"snapshot_done"|"take_snapshot", ...} down.
+// With engine="browser" no frame goes up: the view asks once for the engine's files ({type: "engine_request"}),
+// receives them ({type: "engine_file", name, offset, size} + one buffer, or base64 text, per part; then
+// {type: "engine_ready", manifest, modules}), imports onnxruntime-web and emolib/web/engine.js from them (blob
+// URLs) and runs each camera frame through engine.analyze, as the book's live page does; once a second it
+// sends {type: "engine_stats", frames, fps, faces, ...} so that the kernel's counters follow. The widget's
+// root element carries data-engine, data-frames, data-fps, data-faces, data-emotion, data-status (as the live
+// page's #emolib-live) for tests.
 const TIMEOUT_MS = 15000;
+const REPORT_MS = 1000;
+
+function fromBase64(text) {
+  const s = atob(text), out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+// The engine's ES modules as blob URLs, each module's `from "./x.js"` pointing at the blob of x.js
+// (`modules`: [name, source] pairs in import order); then onnxruntime-web and createEngine from them.
+async function buildEngine(modules, manifest, files) {
+  const urls = {};
+  for (const [name, text] of modules) {
+    const code = name.endsWith(".mjs") ? text
+      : text.replace(/from\s*"\.\/([\w.]+)"/g, (m, dep) => `from "${urls[dep]}"`);
+    urls[name] = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+  }
+  const ortUrl = modules.find(([name]) => name.endsWith(".mjs"))[0];
+  const ort = await import(urls[ortUrl]);
+  ort.env.wasm.numThreads = 1;  // no COOP/COEP headers in Jupyter or Colab: no WebAssembly threads
+  ort.env.wasm.wasmBinary = files[Object.keys(files).find((f) => f.endsWith(".wasm"))];
+  // mtcnn.js makes its tensors with the page's global `ort` (the live page's script tag defines it)
+  if (!globalThis.ort) globalThis.ort = ort;
+  const { createEngine } = await import(urls["engine.js"]);
+  return createEngine(ort, manifest, (file) => {
+    if (!files[file]) throw new Error(`the kernel did not send ${file}`);
+    return files[file];
+  });
+}
 
 function base64(buffer) {
   const bytes = new Uint8Array(buffer);
@@ -50,12 +86,19 @@ function render({ model, el }) {
   const stats = root.querySelector(".emolib-webcam-stats");
   const thumb = root.querySelector(".emolib-webcam-thumb");
   const grab = document.createElement("canvas");
+  const browser = model.get("engine") === "browser";
+  root.dataset.engine = model.get("engine");
 
   let stream = null, inflight = new Map(), frameId = 0, camFrames = 0, lastCamTime = -1;
   let sentSerial = -1, sent = 0, lastSend = 0, rtt = 0, encodeMs = 0, alive = true, waiting = null;
   let lastFaces = [], lastSize = [0, 0], results = [], region = null, regionOf = [0, 0], lastStats = 0;
+  // the browser engine
+  let engine = null, engineWaiter = null, engineFailed = null, busy = false;
+  let frames = 0, frameMs = 0, loadMs = 0, lastReport = 0;
+  const received = {}, shownAt = performance.now();
 
   function setStatus(text) {
+    root.dataset.status = text;
     if (model.get("status") !== text) { model.set("status", text); model.save_changes(); }
   }
   function showMessage(text) { message.textContent = text; message.hidden = !text; }
@@ -81,14 +124,19 @@ function render({ model, el }) {
     video.srcObject = stream;
     try { await video.play(); } catch (err) { /* autoplay of a muted video is allowed */ }
     snapButton.disabled = false;
+    if (browser && !engine) {
+      if (!engineFailed) { setStatus("loading the browser engine"); await engineLoaded; }
+      if (!engine || !stream) return;  // it failed (its error is shown), or the camera was stopped meanwhile
+    }
     setStatus("running");
     watchFrames();
-    maybeSend();
+    if (!browser) maybeSend();
   }
 
   function stop(status) {
     if (stream) stream.getTracks().forEach((tr) => tr.stop());
     stream = null; inflight.clear(); region = null;
+    if (engine) engine.reset();
     video.srcObject = null;
     snapButton.disabled = true;
     toggle.textContent = "Start";
@@ -102,7 +150,7 @@ function render({ model, el }) {
     const onFrame = () => {
       if (!stream) return;
       camFrames += 1;
-      maybeSend();
+      if (browser) engineStep(); else maybeSend();
       if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFrame);
     };
     if (video.requestVideoFrameCallback) {
@@ -170,6 +218,79 @@ function render({ model, el }) {
     });
   }
 
+  // ------------------------------------------------------------- the browser engine: no frame to the kernel
+
+  const engineLoaded = !browser ? null : new Promise((resolve, reject) => {
+    engineWaiter = { resolve, reject };
+    model.send({ type: "engine_request", view });
+  }).then((e) => {
+    engine = e; loadMs = performance.now() - shownAt;
+    root.dataset.loadMs = loadMs.toFixed(0);
+    if (!stream) setStatus(model.get("active") ? "starting camera" : "stopped");
+  }).catch((err) => {
+    engineFailed = String(err && err.message || err);
+    const text = `error: the browser engine could not load: ${engineFailed}`;
+    setStatus(text); showMessage(text + ". webcam(engine='kernel') runs the models in the kernel instead.");
+  });
+
+  function onEngineMessage(msg, buffers) {
+    if (msg.type === "engine_file") {
+      const file = received[msg.name] || (received[msg.name] = new Uint8Array(msg.size));
+      const b = msg.b64 !== undefined ? fromBase64(msg.b64) : buffers[0];  // a DataView, or an ArrayBuffer
+      file.set(b instanceof ArrayBuffer ? new Uint8Array(b)
+        : new Uint8Array(b.buffer, b.byteOffset, b.byteLength), msg.offset);
+    } else if (msg.type === "engine_ready" && engineWaiter) {
+      buildEngine(msg.modules, msg.manifest, received).then(engineWaiter.resolve, engineWaiter.reject);
+      engineWaiter = null;
+    }
+  }
+
+  function engineStep() {
+    if (busy || !engine || !model.get("active") || video.readyState < 2 || !video.videoWidth) return;
+    busy = true;
+    const vw = video.videoWidth, vh = video.videoHeight;
+    const w = Math.min(model.get("width"), vw), h = Math.round(vh * w / vw);
+    const t0 = performance.now();
+    engine.analyze(video, w, h).then(({ faces }) => {
+      if (!stream) return;
+      frameMs = performance.now() - t0;
+      frames += 1;
+      lastFaces = faces; lastSize = [w, h];
+      drawOverlay(faces, w, h);
+      showEngineStats(faces);
+    }).catch((err) => {
+      const text = `error: ${err && err.message || err}`;
+      setStatus(text); showMessage(text);
+    }).finally(() => { busy = false; });
+  }
+
+  function showEngineStats(faces) {
+    const now = performance.now();
+    results.push(now);
+    while (results.length > 2 && now - results[0] > 2000) results.shift();
+    const fps = results.length > 1 ? (results.length - 1) * 1000 / (results[results.length - 1] - results[0]) : 0;
+    if (now - lastStats >= 250) {
+      lastStats = now;
+      const n = faces.length;
+      Object.assign(root.dataset, { frames: String(frames), fps: fps.toFixed(1), faces: String(n),
+                                    emotion: n ? faces[0].emotion : "" });
+      stats.textContent = `${fps.toFixed(1)} fps · ${n} face${n === 1 ? "" : "s"} · in this page ` +
+        `(browser engine, ${frameMs.toFixed(0)} ms a frame) · ${frames} frames, none sent to the kernel`;
+    }
+    if (now - lastReport >= REPORT_MS) {
+      lastReport = now;
+      const round = (v) => Math.round(v * 1000) / 1000;
+      const summary = faces.map((f) => ({ box: f.box.map((v) => Math.round(v * 10) / 10), emotion: f.emotion,
+                                          p: round(f.p), score: round(f.score),
+                                          probabilities: Object.fromEntries(Object.entries(f.probabilities)
+                                            .map(([k, v]) => [k, round(v)])) }));
+      try {  // the kernel may be gone: the camera goes on
+        model.send({ type: "engine_stats", view, frames, fps, camera_frames: camFrames, frame_ms: frameMs,
+                     load_ms: loadMs, faces: summary, size: lastSize });
+      } catch (err) { /* nothing to tell */ }
+    }
+  }
+
   function clearOverlay() {
     overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
   }
@@ -199,9 +320,11 @@ function render({ model, el }) {
     post({ type: "snapshot", view, width: w, height: h }, blob);
   }
 
-  function onMessage(msg) {
+  function onMessage(msg, buffers) {
     if (!msg || (msg.view && msg.view !== view)) return;
-    if (msg.type === "result") {
+    if (msg.type === "engine_file" || msg.type === "engine_ready") {
+      onEngineMessage(msg, buffers);
+    } else if (msg.type === "result") {
       if (inflight.has(msg.id)) { rtt = performance.now() - inflight.get(msg.id); inflight.delete(msg.id); }
       if (msg.id < frameId - 1) return;
       region = msg.next_region || null; regionOf = [msg.width, msg.height];

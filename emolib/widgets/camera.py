@@ -50,6 +50,19 @@ browser's delayed acknowledgement), which lowers the frame rate most when the ke
 fast (chapter 8 measures both). :func:`webcam` prints this advice when it runs under a
 Jupyter server that lacks the setting.
 
+**Two engines.** ``engine="kernel"`` (the default) is the above: frames go to the kernel, which runs
+the Python pipeline, so any model, checkpoint or :class:`~emolib.pipeline.EmotionPipeline`
+works. ``engine="browser"`` runs the book's live page engine (``emolib/web/engine.js``:
+BlazeFace, MTCNN and the emotion model in ONNX Runtime Web, WebAssembly, one thread) in the
+notebook's page itself: no frame goes to the kernel. When the widget is shown, the browser asks
+the kernel once for the engine's files (:func:`emolib.widgets.browser_engine.engine_files`: the
+models exported to ONNX, onnxruntime-web's module and WebAssembly binary, about 23 MB) and gets
+them as binary buffers of widget messages (base64 on Colab), in 4 MB parts; from then on the
+kernel only receives a summary once a second (``frames_processed``, ``fps``, the last faces),
+and the camera keeps being read if the kernel stops. It runs shipped models and checkpoint files
+(exported to ONNX on first use), not custom pipelines or hands; the Snapshot button still sends
+one frame to the kernel's Python pipeline.
+
 Where nothing renders widgets (papermill, nbval, CI, a script), :func:`webcam` runs the
 pipeline once on a still frame and displays that annotated frame instead
 (``headless=True``, detected by :func:`is_headless`); the notebook keeps running.
@@ -76,11 +89,14 @@ from ..fileio import load_image
 from ..pipeline import DEFAULT_MODEL, EmotionPipeline, PipelineResult
 from ..utils import in_colab
 from ..video import iter_video_frames
+from .browser_engine import engine_files
 
 __all__ = ["WebcamWidget", "webcam", "is_headless", "default_frame", "enable_colab_widgets", "server_nodelay",
-           "NODELAY_ENV"]
+           "NODELAY_ENV", "ENGINES"]
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+ENGINES = ("kernel", "browser")
+PART_BYTES = 4 << 20  # the browser engine's files travel in parts of at most this size
 
 
 def enable_colab_widgets() -> bool:
@@ -219,6 +235,12 @@ class WebcamWidget(anywidget.AnyWidget):
     regions:
         Between full detections, ask the browser for the faces' region only (see the
         module docstring); needs ``track``.
+    engine:
+        ``"kernel"`` (frames to the kernel's Python pipeline) or ``"browser"`` (the ONNX models in
+        the notebook's page, no frame to the kernel); see the module docstring.
+    ort_dir:
+        For ``engine="browser"``: onnxruntime-web's ``dist`` folder (default:
+        :func:`emolib.widgets.browser_engine.ort_dist` finds it).
     pipeline_kwargs:
         Passed to :class:`~emolib.pipeline.EmotionPipeline`. The defaults here suit a
         webcam: ``min_face_size=64`` (a face in front of a camera is larger than that in
@@ -248,6 +270,7 @@ class WebcamWidget(anywidget.AnyWidget):
     active = t.Bool(True).tag(sync=True)
     status = t.Unicode("waiting for the browser to show the widget").tag(sync=True)
     transport = t.Unicode("binary").tag(sync=True)
+    engine = t.Unicode("kernel").tag(sync=True)
 
     # Python only: observable counters (not synced, so a frame costs one message each way)
     frames_received = t.Int(0)
@@ -260,10 +283,16 @@ class WebcamWidget(anywidget.AnyWidget):
     inference_ms = t.Float(0.0)
     latency_ms = t.Float(0.0)
     encode_ms = t.Float(0.0)
+    engine_load_ms = t.Float(0.0)  # browser engine: from the widget's display to the models being ready
 
     def __init__(self, model: Any = DEFAULT_MODEL, *, pipeline: EmotionPipeline | None = None,
                  headless: bool = False, fallback: Any = None, track: bool = True, detect_every: int = 5,
-                 regions: bool = True, **kwargs: Any) -> None:
+                 regions: bool = True, engine: str = "kernel", ort_dir: Any = None, **kwargs: Any) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+        if engine == "browser" and (pipeline is not None or not isinstance(model, (str, os.PathLike))):
+            raise ValueError("engine='browser' runs a shipped model name or a checkpoint path in the "
+                             "browser; use engine='kernel' for a custom pipeline or an nn.Module")
         enable_colab_widgets()
         widget_keys = {"width", "quality", "max_fps", "max_inflight", "mirror", "bars", "active"}
         widget_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in widget_keys}
@@ -276,7 +305,9 @@ class WebcamWidget(anywidget.AnyWidget):
             pipeline = EmotionPipeline(model, **kwargs)
         elif kwargs:
             raise TypeError(f"pipeline given: unexpected arguments {sorted(kwargs)}")
-        super().__init__(**widget_kwargs)
+        # the browser engine's files (ONNX exports cached on disk) before the widget exists: errors first
+        self._engine_files = engine_files(model, ort_dir) if engine == "browser" and not headless else None
+        super().__init__(engine=engine, **widget_kwargs)
         self.pipeline = pipeline
         self.tracker = FaceTracker(pipeline, detect_every) if track else None
         self.regions = bool(regions)
@@ -291,11 +322,13 @@ class WebcamWidget(anywidget.AnyWidget):
         self._dropped_here = 0
         self._browser_dropped = 0
         self._snapshot_callbacks: list[Callable] = []
+        self._browser_faces: list[dict] = []
+        self._browser_size: list[int] | None = None
         self.on_msg(self._handle_message)
         if self.headless:
             self.active = False
             self.run_once(fallback if fallback is not None else default_frame())
-        else:
+        elif engine == "kernel":
             _advise_nodelay()
 
     # ------------------------------------------------------------------ kernel side
@@ -336,6 +369,10 @@ class WebcamWidget(anywidget.AnyWidget):
                 self._on_frame(content, buffers)
             elif kind == "snapshot":
                 self._on_snapshot(content, buffers)
+            elif kind == "engine_request":
+                self._send_engine(str(content.get("view", "")))
+            elif kind == "engine_stats":
+                self._on_engine_stats(content)
         except Exception as err:  # show it in the widget; never a traceback in the kernel's log per frame
             message = f"error: {type(err).__name__}: {err}"
             self.status = message
@@ -389,6 +426,36 @@ class WebcamWidget(anywidget.AnyWidget):
                    "faces": [_face_json(f) for f in result.faces], "ms": self.inference_ms,
                    "processed": self.frames_processed, "dropped": self.frames_dropped, "next_region": next_region})
 
+    def _send_engine(self, view: str) -> None:
+        """The browser engine's files to one view: each binary in parts, then the modules and the manifest."""
+        if self._engine_files is None:
+            raise RuntimeError("this widget runs engine='kernel'")
+        b64 = self.transport == "base64"
+        for name, blob in self._engine_files["binaries"].items():
+            parts = max(1, -(-len(blob) // PART_BYTES))
+            for k in range(parts):
+                chunk = blob[k * PART_BYTES:(k + 1) * PART_BYTES]
+                msg = {"type": "engine_file", "view": view, "name": name, "part": k, "parts": parts,
+                       "offset": k * PART_BYTES, "size": len(blob)}
+                if b64:
+                    self.send({**msg, "b64": base64.b64encode(chunk).decode("ascii")})
+                else:
+                    self.send(msg, [chunk])
+        self.send({"type": "engine_ready", "view": view, "manifest": self._engine_files["manifest"],
+                   "modules": self._engine_files["modules"]})
+
+    def _on_engine_stats(self, content: dict) -> None:
+        """The browser engine's summary (once a second): counters, the last frame's faces."""
+        with self.hold_trait_notifications():
+            self.camera_frames = int(content.get("camera_frames", 0))
+            self.frames_processed = int(content.get("frames", 0))
+            self.frames_dropped = max(0, self.camera_frames - self.frames_processed)
+            self.fps = round(float(content.get("fps", 0.0)), 2)
+            self.inference_ms = round(float(content.get("frame_ms", 0.0)), 1)
+            self.engine_load_ms = round(float(content.get("load_ms", 0.0)), 1)
+        self._browser_faces = list(content.get("faces") or [])
+        self._browser_size = content.get("size")
+
     def _on_snapshot(self, content: dict, buffers: list) -> None:
         img = self._decode(content, buffers)
         result = self.pipeline(img)
@@ -422,6 +489,9 @@ class WebcamWidget(anywidget.AnyWidget):
             "full_detections": self.tracker.full_detections if self.tracker is not None else self.frames_processed,
             "last_faces": [_face_json(f) for f in last.faces] if last is not None else [],
             "last_size": list(last.image_size) if last is not None else None,
+            "engine": self.engine, "engine_load_ms": self.engine_load_ms,
+            **({"last_faces": self._browser_faces, "last_size": self._browser_size}
+               if self.engine == "browser" else {}),
         }
 
     def _repr_mimebundle_(self, **kwargs: Any):
@@ -446,6 +516,7 @@ def webcam(model: Any = DEFAULT_MODEL, *, headless: bool | None = None, fallback
     pipeline runs once on ``fallback`` (a path, PIL image or array; default: a frame of
     the data root's video, see :func:`default_frame`) and the widget displays that
     annotated frame as an image, so the notebook runs to the end without a camera.
+    ``engine="browser"`` runs the models in the notebook's page instead of the kernel.
     Other arguments: see :class:`WebcamWidget`.
     """
     if headless is None:
