@@ -333,3 +333,19 @@ def test_eval_transform_takes_batches_as_fit_gives_them():
     out = tf(batch.contiguous())
     assert out.shape == (2, 1, 32, 32)
     assert torch.allclose(out[1], tf(batch[1].contiguous()), atol=1e-6)
+
+
+def test_tta_views_are_the_batch_its_mirror_and_four_two_pixel_shifts():
+    x = torch.arange(2 * 1 * 5 * 6, dtype=torch.float32).view(2, 1, 5, 6)  # every pixel distinct, not square
+    assert len(T.tta_views(x)) == 1 and T.tta_views(x)[0] is x  # no augmentation: the batch alone
+    plain, mirror = T.tta_views(x, ("flip",))
+    assert plain is x and torch.equal(mirror[..., 0], x[..., -1]) and torch.equal(mirror[..., -1], x[..., 0])
+    assert torch.equal(mirror[:, :, 2], x[:, :, 2].flip(-1))  # left-right, rows stay in place
+    views = T.tta_views(x, ("flip", "shift"))
+    assert len(views) == 6 and torch.equal(views[1], mirror)
+    # pixel (r, c) of a shifted view comes from (r - dr, c - dc), wrapping round
+    for view, (dr, dc) in zip(views[2:], ((2, 0), (-2, 0), (0, 2), (0, -2)), strict=True):
+        for r in range(5):
+            for c in range(6):
+                assert view[1, 0, r, c] == x[1, 0, (r - dr) % 5, (c - dc) % 6], (dr, dc, r, c)
+    assert len(T.tta_views(x, ("shift",))) == 5 and torch.equal(T.tta_views(x, ("shift",))[1], views[2])
