@@ -296,7 +296,7 @@ def stop_time(text: str | None) -> dt.datetime | None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("modules", nargs="*", default=MODULES, choices=MODULES + [[]], metavar="MODULE")
+    p.add_argument("modules", nargs="*", metavar="MODULE", help=f"default: {' '.join(MODULES)}")
     p.add_argument("--tests", choices=["own", "fast"], default="own",
                    help="own: the module's own test files (TESTS); fast: the whole fast suite")
     p.add_argument("--max-children", type=int, default=2)
@@ -307,6 +307,10 @@ def main() -> None:
     p.add_argument("--time-fast-suite", metavar="NOTE",
                    help="time the fast suite once instead (results/mutation/fast_suite.json)")
     args = p.parse_args()
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        p.error(f"unknown modules {unknown}; choose from {' '.join(MODULES)}")
+    args.modules = args.modules or MODULES
     if args.time_fast_suite:
         r = time_fast_suite(args.time_fast_suite)
         print(f"fast suite: {r['seconds']} s, {r['pytest_summary']}, load {r['loadavg_before']} -> "

@@ -77,3 +77,12 @@ def test_mutant_names_map_to_their_module(mutation):
     assert mutation.module_of("emolib.hands.warp.x__invert3__mutmut_1") == "hands"
     assert mutation.module_path("hands") == "emolib/hands/"
     assert mutation.module_path("data") == "emolib/data.py"
+
+
+def test_an_unknown_module_is_refused_by_name():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "mutation.py"), "metrics", "bogus"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "unknown modules ['bogus']" in proc.stderr
