@@ -258,7 +258,7 @@ def summary() -> dict:
 def time_fast_suite(note: str) -> dict:
     """Run the fast suite once (``pytest -m "not slow" -q``) and write ``results/mutation/fast_suite.json``:
     wall time, pytest's last line, the load average before and after. Run it alone (``flock``)."""
-    cmd = [sys.executable, "-m", "pytest", "-m", "not slow", "-q", "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", "-m", "not slow", "-q", "-p", "no:cacheprovider", "--durations=15"]
     env = mutmut_env(None)
     env.pop("PYTEST_ADDOPTS", None)
     started, before, t0 = dt.datetime.now(dt.timezone.utc), loadavg(), time.perf_counter()
@@ -266,7 +266,7 @@ def time_fast_suite(note: str) -> dict:
     seconds = time.perf_counter() - t0
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     result = {
-        "command": "python -m pytest -m 'not slow' -q -p no:cacheprovider",
+        "command": "python -m pytest -m 'not slow' -q -p no:cacheprovider --durations=15",
         "EMOLIB_DATA": env.get("EMOLIB_DATA"),
         "started_utc": started.isoformat(timespec="seconds"),
         "seconds": round(seconds, 1),
@@ -274,6 +274,9 @@ def time_fast_suite(note: str) -> dict:
         "under_limit": seconds < 180,
         "returncode": proc.returncode,
         "pytest_summary": lines[-1] if lines else proc.stderr[-500:],
+        "failed": [line.split()[1] for line in lines if line.startswith("FAILED ")],
+        "slowest": [line for line in lines if line.split()[:1] and line.split()[0].endswith("s")
+                    and line.split()[0][:-1].replace(".", "").isdigit()][:15],
         "loadavg_before": before,
         "loadavg_after": loadavg(),
         "cpus": os.cpu_count(),
