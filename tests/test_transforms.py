@@ -349,3 +349,47 @@ def test_tta_views_are_the_batch_its_mirror_and_four_two_pixel_shifts():
             for c in range(6):
                 assert view[1, 0, r, c] == x[1, 0, (r - dr) % 5, (c - dc) % 6], (dr, dc, r, c)
     assert len(T.tta_views(x, ("shift",))) == 5 and torch.equal(T.tta_views(x, ("shift",))[1], views[2])
+
+
+def test_show_augmentations_draws_the_seeded_augmentations_on_a_fixed_scale(fer_folders):
+    import matplotlib.pyplot as plt
+
+    from emolib.data import ImageDataset
+
+    ds = FER2013(fer_folders, "train")
+    tf = T.face_train_transform()
+    names = [c.upper() for c in ds.classes]
+    fig = T.show_augmentations(ds, tf, n=2, repeats=2, seed=5, classes=names)
+    axes = np.array(fig.axes).reshape(2, 3)
+    picks = torch.randperm(len(ds), generator=torch.Generator().manual_seed(5))[:2].tolist()
+    torch.manual_seed(5)  # the same draws, in the same order: row by row, column by column
+    for row, i in zip(axes, picks, strict=True):
+        raw = ds.images[i]
+        assert np.allclose(row[0].images[0].get_array(), raw[0].numpy() / 255)
+        for ax in row[1:]:
+            expected = T.denormalize(tf(raw), (0.5,), (0.5,))[0].numpy()
+            assert np.allclose(ax.images[0].get_array(), expected, atol=1e-6)
+        assert row[0].get_ylabel() == names[int(ds.targets[i])]  # the names given, not the dataset's
+        for ax in row:
+            assert ax.images[0].get_clim() == (0, 1) and ax.images[0].get_cmap().name == "gray"
+            assert len(ax.get_xticks()) == 0 and len(ax.get_yticks()) == 0
+    plt.close(fig)
+    rgb = torch.from_numpy(np.stack([pattern(32, "RGB", 100, seed=s) for s in (1, 2)])).permute(0, 3, 1, 2)
+    colour = ImageDataset(rgb.contiguous(), [0, 1], ("x", "y"))
+    fig = T.show_augmentations(colour, T.eval_transform(32, 3, (0.0,), (1.0,)), n=2, repeats=1)
+    for row in np.array(fig.axes).reshape(2, 2):
+        shown = row[0].images[0].get_array()
+        assert shown.shape == (32, 32, 3)  # colour images drawn as colour, channels last
+        assert np.allclose(row[1].images[0].get_array(), shown, atol=1e-6)  # eval transform: unchanged
+    plt.close(fig)
+    fig = T.show_augmentations(ds, tf, n=1, repeats=1)  # one row: still a grid, row by column
+    assert len(fig.axes) == 2 and fig.axes[0].get_title() == "original"
+    plt.close(fig)
+    fig = T.show_augmentations(ds, tf)  # by default 6 images, each with 4 augmentations
+    assert len(fig.axes) == 6 * 5
+    plt.close(fig)
+
+
+def test_eval_transform_defaults_to_fer2013_s_48_pixel_gray():
+    out = T.eval_transform()(torch.from_numpy(pattern(64, "RGB", 100, seed=9)).permute(2, 0, 1).contiguous())
+    assert out.shape == (1, 48, 48)
