@@ -393,3 +393,17 @@ def test_show_augmentations_draws_the_seeded_augmentations_on_a_fixed_scale(fer_
 def test_eval_transform_defaults_to_fer2013_s_48_pixel_gray():
     out = T.eval_transform()(torch.from_numpy(pattern(64, "RGB", 100, seed=9)).permute(2, 0, 1).contiguous())
     assert out.shape == (1, 48, 48)
+
+
+def test_hand_transform_defaults_are_the_thesis_settings():
+    affine = T.hand_train_transform().transforms[0]  # 30 degrees, 0.3 rad, zoom 30 %, shift 40 %
+    assert list(affine.degrees) == [-30.0, 30.0] and affine.translate == (0.4, 0.4)
+    assert affine.scale == pytest.approx((0.7, 1.3))
+    assert list(affine.shear)[:2] == pytest.approx([-math.degrees(0.3), math.degrees(0.3)])
+    image = torch.from_numpy(pattern(64, "RGB", 100, seed=3)).permute(2, 0, 1).contiguous()
+    out = T.hand_train_transform()(image)
+    assert out.shape == (3, 224, 224)
+
+
+def test_denormalize_clamps_below_as_well_as_above():
+    assert T.denormalize(torch.full((1, 2, 2), -5.0), (0.5,), (0.5,)).min() == 0.0
