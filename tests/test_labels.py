@@ -54,3 +54,13 @@ def test_letter_maps_are_checked():
     with pytest.raises(ValueError, match="empty"):
         labels.check_gesture_map({})
     assert labels.gesture_folder_names({"A": "punch"}) == {"A": "punch", "punch": "punch"}
+
+
+def test_letter_map_errors_say_exactly_what_is_wrong():
+    with pytest.raises(ValueError) as e:
+        labels.check_gesture_map({})
+    assert str(e.value) == "letter_to_gesture is empty"
+    with pytest.raises(ValueError) as e:
+        labels.check_gesture_map({"A": "punch", "ab": "super", "1": "loser"})
+    assert str(e.value) == "letter_to_gesture keys must be ASL letters A..Z, got ['ab', '1']"  # the bad keys
+    assert labels.check_gesture_map({"nothing": "rest", "del": "erase"}) == {"nothing": "rest", "del": "erase"}

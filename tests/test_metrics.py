@@ -259,3 +259,49 @@ def test_format_report_shows_sklearns_numbers():
     theirs = [line.split() for line in skm.classification_report(Y, P.argmax(1), target_names=list(CLASSES),
                                                                   zero_division=0).splitlines()[1:] if line.strip()]
     assert ours == theirs
+
+
+# --------------------------------------------------------------------------- from mutmut's survivors
+#
+# Each test below fails for a mutant that the tests above let through (results/mutation/metrics.json).
+
+def test_evaluate_probs_keys_are_the_documented_ones():
+    out = M.evaluate_probs(HAND_Y, HAND_P, CLASSES)
+    assert set(out) == {"accuracy", "n", "auc", "macro_f1", "per_class", "confusion", "classes"}
+    assert out["classes"] == list(CLASSES) and list(out["per_class"]) == list(CLASSES)
+
+
+def test_per_class_auc_is_each_class_own_not_the_mean():
+    p = HAND_P.copy()
+    p[2] = [0.2, 0.05, 0.75]  # worked out in test_auc_by_hand: a 1, b 0, c 2/3
+    assert M.roc_auc_per_class(HAND_Y, p).tolist() == pytest.approx([1.0, 0.0, 2 / 3])
+
+
+def test_classes_without_auc_are_left_out_without_warnings():
+    import warnings
+
+    y = np.array([0, 0, 1, 1])  # class 2 never true; then a batch of one class only
+    p = np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.4, 0.5, 0.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn warns on a column with one class: none reaches it
+        per = M.roc_auc_per_class(y, p)
+        one = M.roc_auc_per_class(np.zeros(4, int), p)
+    assert per[:2].tolist() == [1.0, 1.0] and np.isnan(per[2]) and np.isnan(one).all()
+
+
+def test_plot_confusion_normalises_each_row_by_its_own_sum():
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    cm = np.array([[2, 0, 0], [1, 1, 2], [0, 0, 0]])  # row sums 2, 4, 0; largest count 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the empty row is 0/0: shown as zeros, without a numpy warning
+        ax = M.plot_confusion(cm, CLASSES, normalize=True)
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    assert cells == {(0, 0): "1.00", (0, 1): "0.00", (0, 2): "0.00", (1, 0): "0.25", (1, 1): "0.25",
+                     (1, 2): "0.50", (2, 0): "0.00", (2, 1): "0.00", (2, 2): "0.00"}
+    plt.close(ax.figure)
+    ax = M.plot_confusion(np.array([[1, 0], [0, 1]]), ("a", "b"))  # counts of at most 1: the scale is 0..1
+    assert ax.images[0].get_clim() == (0, 1)
+    plt.close(ax.figure)

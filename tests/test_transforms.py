@@ -333,3 +333,77 @@ def test_eval_transform_takes_batches_as_fit_gives_them():
     out = tf(batch.contiguous())
     assert out.shape == (2, 1, 32, 32)
     assert torch.allclose(out[1], tf(batch[1].contiguous()), atol=1e-6)
+
+
+def test_tta_views_are_the_batch_its_mirror_and_four_two_pixel_shifts():
+    x = torch.arange(2 * 1 * 5 * 6, dtype=torch.float32).view(2, 1, 5, 6)  # every pixel distinct, not square
+    assert len(T.tta_views(x)) == 1 and T.tta_views(x)[0] is x  # no augmentation: the batch alone
+    plain, mirror = T.tta_views(x, ("flip",))
+    assert plain is x and torch.equal(mirror[..., 0], x[..., -1]) and torch.equal(mirror[..., -1], x[..., 0])
+    assert torch.equal(mirror[:, :, 2], x[:, :, 2].flip(-1))  # left-right, rows stay in place
+    views = T.tta_views(x, ("flip", "shift"))
+    assert len(views) == 6 and torch.equal(views[1], mirror)
+    # pixel (r, c) of a shifted view comes from (r - dr, c - dc), wrapping round
+    for view, (dr, dc) in zip(views[2:], ((2, 0), (-2, 0), (0, 2), (0, -2)), strict=True):
+        for r in range(5):
+            for c in range(6):
+                assert view[1, 0, r, c] == x[1, 0, (r - dr) % 5, (c - dc) % 6], (dr, dc, r, c)
+    assert len(T.tta_views(x, ("shift",))) == 5 and torch.equal(T.tta_views(x, ("shift",))[1], views[2])
+
+
+def test_show_augmentations_draws_the_seeded_augmentations_on_a_fixed_scale(fer_folders):
+    import matplotlib.pyplot as plt
+
+    from emolib.data import ImageDataset
+
+    ds = FER2013(fer_folders, "train")
+    tf = T.face_train_transform()
+    names = [c.upper() for c in ds.classes]
+    fig = T.show_augmentations(ds, tf, n=2, repeats=2, seed=5, classes=names)
+    axes = np.array(fig.axes).reshape(2, 3)
+    picks = torch.randperm(len(ds), generator=torch.Generator().manual_seed(5))[:2].tolist()
+    torch.manual_seed(5)  # the same draws, in the same order: row by row, column by column
+    for row, i in zip(axes, picks, strict=True):
+        raw = ds.images[i]
+        assert np.allclose(row[0].images[0].get_array(), raw[0].numpy() / 255)
+        for ax in row[1:]:
+            expected = T.denormalize(tf(raw), (0.5,), (0.5,))[0].numpy()
+            assert np.allclose(ax.images[0].get_array(), expected, atol=1e-6)
+        assert row[0].get_ylabel() == names[int(ds.targets[i])]  # the names given, not the dataset's
+        for ax in row:
+            assert ax.images[0].get_clim() == (0, 1) and ax.images[0].get_cmap().name == "gray"
+            assert len(ax.get_xticks()) == 0 and len(ax.get_yticks()) == 0
+    plt.close(fig)
+    rgb = torch.from_numpy(np.stack([pattern(32, "RGB", 100, seed=s) for s in (1, 2)])).permute(0, 3, 1, 2)
+    colour = ImageDataset(rgb.contiguous(), [0, 1], ("x", "y"))
+    fig = T.show_augmentations(colour, T.eval_transform(32, 3, (0.0,), (1.0,)), n=2, repeats=1)
+    for row in np.array(fig.axes).reshape(2, 2):
+        shown = row[0].images[0].get_array()
+        assert shown.shape == (32, 32, 3)  # colour images drawn as colour, channels last
+        assert np.allclose(row[1].images[0].get_array(), shown, atol=1e-6)  # eval transform: unchanged
+    plt.close(fig)
+    fig = T.show_augmentations(ds, tf, n=1, repeats=1)  # one row: still a grid, row by column
+    assert len(fig.axes) == 2 and fig.axes[0].get_title() == "original"
+    plt.close(fig)
+    fig = T.show_augmentations(ds, tf)  # by default 6 images, each with 4 augmentations
+    assert len(fig.axes) == 6 * 5
+    plt.close(fig)
+
+
+def test_eval_transform_defaults_to_fer2013_s_48_pixel_gray():
+    out = T.eval_transform()(torch.from_numpy(pattern(64, "RGB", 100, seed=9)).permute(2, 0, 1).contiguous())
+    assert out.shape == (1, 48, 48)
+
+
+def test_hand_transform_defaults_are_the_thesis_settings():
+    affine = T.hand_train_transform().transforms[0]  # 30 degrees, 0.3 rad, zoom 30 %, shift 40 %
+    assert list(affine.degrees) == [-30.0, 30.0] and affine.translate == (0.4, 0.4)
+    assert affine.scale == pytest.approx((0.7, 1.3))
+    assert list(affine.shear)[:2] == pytest.approx([-math.degrees(0.3), math.degrees(0.3)])
+    image = torch.from_numpy(pattern(64, "RGB", 100, seed=3)).permute(2, 0, 1).contiguous()
+    out = T.hand_train_transform()(image)
+    assert out.shape == (3, 224, 224)
+
+
+def test_denormalize_clamps_below_as_well_as_above():
+    assert T.denormalize(torch.full((1, 2, 2), -5.0), (0.5,), (0.5,)).min() == 0.0

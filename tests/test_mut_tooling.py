@@ -1,0 +1,88 @@
+"""benchmarks/mutation.py (``make mutate``): the modules and tests mutmut gets, and how results are summed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def mutation():
+    spec = importlib.util.spec_from_file_location("mutation_script", ROOT / "benchmarks" / "mutation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_module_has_its_files_in_the_config_and_its_own_tests(mutation):
+    mutation.check_modules(mutation.MODULES)  # raises SystemExit naming the module otherwise
+    assert set(mutation.TESTS) == set(mutation.MODULES)
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    assert config["pytest_add_cli_args"][:2] == ["-m", "not slow"]  # the fast suite
+    assert mutation.source_files("hands") == sorted(
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "emolib" / "hands").glob("*.py"))
+
+
+def test_a_module_left_out_of_the_config_is_refused(mutation, tmp_path, monkeypatch):
+    (tmp_path / "emolib").mkdir()
+    (tmp_path / "emolib" / "metrics.py").write_text("")
+    (tmp_path / "emolib" / "labels.py").write_text("")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_metrics.py").write_text("")
+    (tmp_path / "pyproject.toml").write_text('[tool.mutmut]\nonly_mutate = ["emolib/metrics.py"]\n')
+    monkeypatch.setattr(mutation, "REPO", tmp_path)
+    tests = {"metrics": ["tests/test_metrics.py"], "labels": ["tests/test_labels.py"], "video": []}
+    monkeypatch.setattr(mutation, "TESTS", tests)
+    mutation.check_modules(["metrics"])
+    with pytest.raises(SystemExit, match=r"labels: emolib/labels.py not in \[tool.mutmut\] only_mutate") as e:
+        mutation.check_modules(["metrics", "labels", "video"])
+    assert "labels: its test files tests/test_labels.py are missing" in str(e.value)
+    assert "video: no emolib/video.py" in str(e.value)
+
+
+def test_own_tests_ignore_every_other_test_file_and_find_the_real_data(mutation, monkeypatch):
+    monkeypatch.delenv("EMOLIB_DATA", raising=False)
+    env = mutation.mutmut_env(["tests/test_metrics.py"])
+    ignored = env["PYTEST_ADDOPTS"].split()
+    assert "--ignore=tests/test_metrics.py" not in ignored
+    assert set(ignored) == {f"--ignore=tests/{p.name}" for p in (ROOT / "tests").glob("test_*.py")} - {
+        "--ignore=tests/test_metrics.py"}
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    assert "PYTEST_ADDOPTS" not in mutation.mutmut_env(None)  # the whole fast suite
+    data = ROOT.parent / "shared" / "data"
+    assert env.get("EMOLIB_DATA") == (str(data) if data.is_dir() else None)  # tests run one level deeper
+
+
+def test_summary_sums_the_modules_run_and_says_which_were_not(mutation, tmp_path, monkeypatch):
+    monkeypatch.setattr(mutation, "OUT", tmp_path)
+    for name, counts in (("metrics", {"killed": 90, "survived": 10}),
+                         ("labels", {"killed": 6, "survived": 2, "no tests": 2, "not checked": 1})):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"mutants": sum(counts.values()), "counts": counts,
+                                                           "score": None, "tests": ["x"]}))
+    s = mutation.summary()
+    assert (s["killed"], s["survived"], s["no tests"]) == (96, 12, 2)
+    assert s["score"] == round(96 / 108, 4) and s["score_with_untested"] == round(96 / 110, 4)
+    assert s["modules"]["transforms"] == "not run" and s["modules"]["labels"]["not checked"] == 1
+    assert json.loads((tmp_path / "summary.json").read_text()) == s
+
+
+def test_mutant_names_map_to_their_module(mutation):
+    assert mutation.module_of("emolib.metrics.x_confusion__mutmut_12") == "metrics"
+    assert mutation.module_of("emolib.hands.warp.x__invert3__mutmut_1") == "hands"
+    assert mutation.module_path("hands") == "emolib/hands/"
+    assert mutation.module_path("data") == "emolib/data.py"
+
+
+def test_an_unknown_module_is_refused_by_name():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "mutation.py"), "metrics", "bogus"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "unknown modules ['bogus']" in proc.stderr
