@@ -127,7 +127,8 @@ def plot_confusion(cm, classes: Sequence[str], normalize: bool = False, ax=None,
     from sklearn.metrics import ConfusionMatrixDisplay
 
     cm = np.asarray(cm, dtype=float)
-    if normalize and cm.max() > 1:
+    rows = cm.sum(axis=1)
+    if normalize and not np.all(np.isclose(rows, 1.0) | (rows == 0)):  # counts (not rows of shares already)
         with np.errstate(invalid="ignore", divide="ignore"):
             cm = np.nan_to_num(cm / cm.sum(axis=1, keepdims=True))
     if ax is None:

@@ -305,3 +305,19 @@ def test_plot_confusion_normalises_each_row_by_its_own_sum():
     ax = M.plot_confusion(np.array([[1, 0], [0, 1]]), ("a", "b"))  # counts of at most 1: the scale is 0..1
     assert ax.images[0].get_clim() == (0, 1)
     plt.close(ax.figure)
+
+
+def test_plot_confusion_normalises_counts_even_when_every_count_is_one():
+    # Rows [1, 1] and [0, 1] are counts: normalised they are halves; an already normalised matrix is kept.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from emolib.metrics import plot_confusion
+
+    ax = plot_confusion([[1, 1], [0, 1]], ["a", "b"], normalize=True)
+    np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), [[0.5, 0.5], [0.0, 1.0]])
+    ax2 = plot_confusion([[0.25, 0.75], [0.0, 0.0]], ["a", "b"], normalize=True)
+    np.testing.assert_allclose(np.asarray(ax2.images[0].get_array()), [[0.25, 0.75], [0.0, 0.0]])
+    plt.close("all")

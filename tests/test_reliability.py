@@ -340,7 +340,9 @@ def _interrupt_when(proc: subprocess.Popen, ready, timeout: float = 300) -> None
 
 
 def test_ctrl_c_on_a_video_keeps_the_csv_rows_so_far(tmp_path, checkpoint):
-    clip = _write_video(tmp_path / "clip.mp4")
+    # 256-pixel frames: enough work per frame that the run is still going when the rows appear (64-pixel
+    # noise frames were all done within one poll on a quiet machine)
+    clip = _write_video(tmp_path / "clip.mp4", size=256)
     csv_path = tmp_path / "clip.csv"
     proc = subprocess.Popen([sys.executable, "-m", "emolib", "predict", str(clip), "--every", "1", "--csv",
                              str(csv_path), "--model", str(checkpoint), "--hands", "off", "--no-progress"],
@@ -364,7 +366,7 @@ def test_ctrl_c_on_a_folder_keeps_the_json_lines_so_far(tmp_path, checkpoint):
     folder.mkdir()
     rng = np.random.default_rng(0)
     for i in range(400):
-        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(folder / f"p{i:03d}.png")
+        Image.fromarray(rng.integers(0, 255, (160, 160, 3), dtype=np.uint8)).save(folder / f"p{i:03d}.png")
     out = tmp_path / "out.jsonl"
     with open(out, "w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "emolib", "predict", str(folder), "--json", "--model",
