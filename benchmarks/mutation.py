@@ -294,7 +294,8 @@ def stop_time(text: str | None) -> dt.datetime | None:
         return None
     now = dt.datetime.now(dt.timezone.utc)
     hh, mm = (int(x) for x in text.split(":"))
-    return now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    t = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    return t if t > now else t + dt.timedelta(days=1)  # a time already past today is tomorrow's
 
 
 def main() -> None:

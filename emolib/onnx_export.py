@@ -145,8 +145,9 @@ def export_emotion(name_or_path: str | os.PathLike, out: str | os.PathLike) -> P
     path = Path(out) / f"{name}.onnx"
     example = torch.rand(2, cfg.channels, cfg.size, cfg.size)
     # A shipped checkpoint holds float16 values: the file stores them as such (half the size, nothing rounded).
-    half = all(_is_half_exact(t) for t in model.state_dict().values() if t.is_floating_point())
-    _export(_Normalised(model, cfg.mean, cfg.std), example, path, ["logits", "probabilities"],
+    wrapped = _Normalised(model, cfg.mean, cfg.std)  # its mean and std are stored too: they must be exact as well
+    half = all(_is_half_exact(t) for t in wrapped.state_dict().values() if t.is_floating_point())
+    _export(wrapped, example, path, ["logits", "probabilities"],
             {"image": {0: "faces"}, "logits": {0: "faces"}, "probabilities": {0: "faces"}},
             meta={"classes": ",".join(model.classes), "size": cfg.size, "channels": cfg.channels,
                   "producer": "emolib.onnx_export"}, half=half)

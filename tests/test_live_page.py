@@ -165,7 +165,7 @@ def live_run(tmp_path_factory):
             run["photo_status"][photo.name] = _upload(cdp, photo)
         # hands: the ASL photos, one per gesture
         run["hand_photos"] = {}
-        for photo in HAND_PHOTOS:
+        for photo in HAND_PHOTOS if all(p.is_file() for p in HAND_PHOTOS) else []:  # else the hand test skips
             _upload(cdp, photo)
             run["hand_photos"][photo.name] = cdp.js(HAND_STATE)
         run["hand_log"] = cdp.js("window.emolibLive.handLog")
@@ -448,6 +448,9 @@ def test_live_page_reads_hands_in_photos(live_run):
     from emolib.hands import HandDetector
     from emolib.livepage import LIVE_HAND_SETTINGS
     from emolib.pipeline import EmotionPipeline
+
+    if not all(p.is_file() for p in HAND_PHOTOS):
+        pytest.skip(f"the ASL photos are absent ({HAND_PHOTOS[0]}; set EMOLIB_DATA to the folder of ../shared/data)")
 
     run, _, _ = live_run
     settings = {k: v for k, v in LIVE_HAND_SETTINGS.items() if k != "hand_distance"}

@@ -170,6 +170,8 @@ function stop() {
   state.stream.getTracks().forEach((t) => t.stop());
   state.stream = null;
   engine.reset();
+  state.hands = [];  // the next start (or photo) reads its hands afresh
+  if (handReader) handReader.regions = null;
   video.srcObject = null;
   startButton.textContent = "Start camera";
   setStatus("stopped");

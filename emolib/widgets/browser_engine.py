@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..fileio import cache_dir, files_key
 from ..models import CHECKPOINT_DIR
 from ..onnx_export import BLAZEFACE_FILE, WEB_MODELS, export_blazeface, export_emotion, export_mtcnn
@@ -112,7 +113,8 @@ def engine_files(model: str | os.PathLike, ort_dir: str | os.PathLike | None = N
         if not (dist / name).is_file():
             raise FileNotFoundError(f"{dist / name} is missing (onnxruntime-web's dist folder)")
     ckpt = _checkpoint(model)
-    folder = cache_dir() / "web" / f"{Path(model).stem}-{files_key([ckpt.resolve()])}"
+    key = files_key([ckpt.resolve()], settings=f"emolib {__version__}")  # a new emolib exports afresh
+    folder = cache_dir() / "web" / f"{Path(model).stem}-{key}"
     manifest = export_models(folder, model)
     models = [manifest["detector"], *manifest["refiners"], manifest["emotion"]["file"]]
     modules = [[name, (WEB_DIR / name).read_text()] for name in ENGINE_MODULES]
