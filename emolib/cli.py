@@ -78,13 +78,11 @@ def _evaluate_gestures(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print(json.dumps(result))
         return 0
-    report = {c: r for c, r in result["per_class"].items()}
-    sup = sum(r["support"] for r in report.values())
-    macro = {m: float(np.mean([r[m] for r in report.values()])) for m in ("precision", "recall", "f1-score")}
-    weighted = {m: float(sum(r[m] * r["support"] for r in report.values()) / max(sup, 1))
-                for m in ("precision", "recall", "f1-score")}
-    report.update({"accuracy": result["accuracy"], "macro avg": {**macro, "support": sup},
-                   "weighted avg": {**weighted, "support": sup}})
+    cm = np.asarray(result["confusion"])  # rows: true class; the no-hand photos are in it as errors
+    k = len(cm)
+    y_true = np.repeat(np.arange(k), cm.sum(1))
+    y_pred = np.concatenate([np.repeat(np.arange(k), row) for row in cm])
+    report = classification_report(y_true, y_pred, result["classes"])
     print(format_report(report))
     print(f"\naccuracy {result['accuracy']:.4f} on {result['n']} images; macro AUC {result['auc']:.4f}")
     if result["kind"] == "landmarks":

@@ -148,3 +148,24 @@ def test_train_says_what_a_landmark_recipe_needs_without_a_hand_detector(tmp_pat
     assert main(["train", "--recipe", "landmark_mlp-asl", "--data", str(tmp_path / "asl"),
                  "--out", str(tmp_path / "run"), "--epochs", "1"]) == 2
     assert 'pip install "emolib[hands]"' in capsys.readouterr().err
+
+
+def test_evaluate_gestures_text_report_matches_a_hand_worked_confusion(monkeypatch, capsys):
+    """The text report of ``emolib evaluate`` for a gesture model is scikit-learn's report of the
+    confusion matrix the evaluation returns (no-hand photos counted as errors), worked by hand here."""
+    import emolib.cli as cli
+
+    # rows: true punch, super, loser, victory; columns: predicted
+    confusion = [[3, 1, 0, 0], [0, 2, 0, 0], [0, 0, 0, 2], [0, 0, 1, 1]]
+    result = {"confusion": confusion, "classes": ["punch", "super", "loser", "victory"], "accuracy": 0.6,
+              "n": 10, "auc": 0.8, "kind": "image", "skipped": 0}
+    monkeypatch.setattr(cli, "is_gesture_model", lambda name: True)
+    monkeypatch.setattr(cli, "evaluate_gestures", lambda *a, **k: result)
+    assert main(["evaluate", "--model", "gestures-x", "--data", "anywhere"]) == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    # punch: precision 3/3, recall 3/4, f1 6/7; super: 2/3, 1, 0.8; loser: 0, 0, 0; victory: 1/3, 1/2, 0.4
+    assert rows["punch"] == ["1.00", "0.75", "0.86", "4"]
+    assert rows["super"] == ["0.67", "1.00", "0.80", "2"]
+    assert rows["loser"] == ["0.00", "0.00", "0.00", "2"]
+    assert rows["victory"] == ["0.33", "0.50", "0.40", "2"]
+    assert rows["macro"][1:4] == ["0.50", "0.56", "0.51"]  # means of the four columns above
