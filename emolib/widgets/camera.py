@@ -78,8 +78,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import anywidget
-import traitlets as t
+try:
+    import anywidget
+    import traitlets as t
+except ImportError as _err:  # a fresh Colab or a plain pip install: say what to install
+    raise ModuleNotFoundError(f"emolib.widgets needs anywidget and ipywidgets ({_err.name} is missing): "
+                              "pip install 'emolib[widgets]'", name=_err.name) from _err
 from PIL import Image
 
 from .. import data
