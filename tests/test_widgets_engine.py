@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from emolib.widgets import browser_engine as be
+from emolib import webengine as be
 
 WASM = bytes(range(256)) * 40_000  # 10 MB: more than two of the widget's parts
 
@@ -253,3 +253,11 @@ def test_missing_widget_packages_say_what_to_install(tmp_path, monkeypatch):
     with pytest.raises(ModuleNotFoundError, match=r"anywidget and ipywidgets \(anywidget is missing\): "
                                                   r"pip install 'emolib\[widgets\]'"):
         importlib.import_module("emolib.widgets.camera")
+
+
+def test_export_models_leaves_the_manifest_to_the_live_page(tmp_path):
+    """``livepage.stage`` writes manifest.json once, with the hands: export_models then writes none."""
+    manifest = be.export_models(tmp_path / "page", "baseline-fer2013", write_manifest=False)
+    assert not (tmp_path / "page" / "manifest.json").exists() and manifest["emotion"]["name"] == "baseline-fer2013"
+    written = be.export_models(tmp_path / "page", "baseline-fer2013")
+    assert json.loads((tmp_path / "page" / "manifest.json").read_text()) == written == manifest

@@ -35,17 +35,17 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..fileio import cache_dir, files_key
-from ..models import CHECKPOINT_DIR
-from ..onnx_export import BLAZEFACE_FILE, WEB_MODELS, export_blazeface, export_emotion, export_mtcnn
-from ..utils import repo_root
+from . import __version__
+from .fileio import cache_dir, files_key
+from .models import CHECKPOINT_DIR
+from .onnx_export import BLAZEFACE_FILE, WEB_MODELS, export_blazeface, export_emotion, export_mtcnn
+from .utils import repo_root
 
 __all__ = ["ORT_ENV", "ORT_MODULE", "ORT_WASM", "ORT_PIN", "ENGINE_MODULES", "REFINER_FILES", "CHECKOUT_DIST",
            "OrtDownloadError", "ort_pin", "ort_url", "ort_cache", "download_ort", "ort_dist", "export_models",
            "engine_files"]
 
-WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+WEB_DIR = Path(__file__).resolve().parent / "web"
 ORT_ENV = "EMOLIB_ORT_DIR"
 ORT_MODULE = "ort.wasm.bundle.min.mjs"  # ONNX Runtime Web (WebAssembly only) as one ES module
 ORT_WASM = "ort-wasm-simd-threaded.wasm"
@@ -55,7 +55,7 @@ REFINER_FILES = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")
 ORT_PIN = WEB_DIR / "onnxruntime-web.json"
 _DIST = Path("node_modules") / "onnxruntime-web" / "dist"
 #: onnxruntime-web's dist folder in the checkout this emolib was imported from (``npm ci`` in ``web/``)
-CHECKOUT_DIST = Path(__file__).resolve().parents[2] / "web" / _DIST
+CHECKOUT_DIST = Path(__file__).resolve().parents[1] / "web" / _DIST
 
 
 class OrtDownloadError(RuntimeError):
@@ -202,11 +202,12 @@ def _need_onnx() -> None:
             "pip install 'emolib[widgets]' (or pip install onnx)", name="onnx") from err
 
 
-def export_models(out: str | os.PathLike, model: str | os.PathLike) -> dict:
+def export_models(out: str | os.PathLike, model: str | os.PathLike, write_manifest: bool = True) -> dict:
     """Write the engine's ONNX files and ``manifest.json`` into ``out``; returns the manifest.
 
     BlazeFace is copied, MTCNN exported once, the emotion model exported when its ONNX file is
     missing or older than its checkpoint (``model``: a shipped name or a checkpoint path).
+    ``write_manifest=False`` leaves ``manifest.json`` to the caller (the live page adds the hands to it).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -225,7 +226,8 @@ def export_models(out: str | os.PathLike, model: str | os.PathLike) -> dict:
     sizes = {p.name: p.stat().st_size for p in sorted(out.glob("*.onnx"))}
     manifest = {"detector": BLAZEFACE_FILE, "refiners": list(REFINER_FILES), "emotion": info,
                 "calibration": calibration, "bytes": sizes}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    if write_manifest:
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
