@@ -17,7 +17,8 @@ __version__ = "0.1.0"
 
 _SUBMODULES = ("utils", "labels", "fileio", "data", "gesture_data", "transforms", "augment", "models", "cards",
                "metrics", "optim", "train", "recipes", "experiment", "faces", "hands", "gestures", "pipeline",
-               "drawing", "video", "widgets", "onnx_export", "serverext", "pipeline_cli", "cli", "livepage", "book")
+               "drawing", "video", "webengine", "widgets", "onnx_export", "serverext", "pipeline_cli", "cli",
+               "livepage", "book")
 _NAMES = {
     "create_model": "models", "list_models": "models", "list_pretrained": "models", "load_model": "models",
     "fit": "train", "predict": "train", "try_gpu": "train", "setup": "utils",

@@ -7,7 +7,7 @@ into ``DIR``:
   package in ``web/`` (``npm ci`` there first; MIT licence): ``ort.wasm.min.js`` and
   ``ort-wasm-simd-threaded.{mjs,wasm}``. GitHub Pages cannot send the COOP/COEP headers
   that WebAssembly threads need, so the page runs one thread with SIMD;
-* ``models/``: (:func:`emolib.widgets.browser_engine.export_models`, which the webcam widget's
+* ``models/``: (:func:`emolib.webengine.export_models`, which the webcam widget's
   browser engine uses too) the face detector (MediaPipe's BlazeFace, Apache-2.0, converted by
   ``tools/convert_mediapipe_face.py``), MTCNN's three networks (facenet-pytorch's weights, MIT), which
   run around BlazeFace's boxes to put them where the Python pipeline's MTCNN does, and the default
@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 
 from .onnx_export import HAND_FILES, export_gestures, export_hands
-from .widgets.browser_engine import REFINER_FILES, export_models, ort_dist
+from .webengine import REFINER_FILES, export_models, ort_dist
 
 __all__ = ["ORT_FILES", "WEB_DIR", "stage", "ort_dist", "DEFAULT_LIVE_MODEL", "REFINER_FILES", "DEFAULT_LIVE_GESTURES",
            "stage_hands", "LIVE_HAND_SETTINGS"]
@@ -65,7 +65,7 @@ def stage(out: str | Path, model: str = DEFAULT_LIVE_MODEL, root: Path | None = 
     for name in OUR_FILES + HANDS_JS:
         _fresh(WEB_DIR / name, out / name)
     models = out / "models"
-    manifest = export_models(models, model)
+    manifest = export_models(models, model, write_manifest=False)
     manifest["hands"] = stage_hands(models)
     manifest["bytes"] = {p.name: p.stat().st_size for p in sorted(models.glob("*.onnx"))}
     manifest["total_bytes"] = sum(manifest["bytes"].values())

@@ -34,8 +34,8 @@ LAYERS = {
     "foundation": {"utils", "labels", "fileio", "data", "gesture_data", "transforms", "augment", "models", "cards",
                    "metrics"},
     "training": {"optim", "train", "recipes", "experiment"},
-    "inference": {"faces", "hands", "gestures", "pipeline", "drawing", "video", "widgets", "onnx_export",
-                  "serverext"},
+    "inference": {"faces", "hands", "gestures", "pipeline", "drawing", "video", "webengine", "widgets",
+                  "onnx_export", "serverext"},
     "top": {"cli", "pipeline_cli", "book", "livepage", "__main__", "__init__"},
 }
 MAY_IMPORT = {

@@ -5,20 +5,28 @@ or stale (``tests/browser_page.py``, ``build_live_page``), serves ``_build/html`
 static file server on 127.0.0.1, starts headless Chromium with a fake camera fed from 2 s of
 ``$EMOLIB_DATA/video/short_hamilton_clip.mp4`` (640x480 y4m, as the widget's browser test),
 opens the page with ``?log=1``, clicks *Start camera* and checks that faces are drawn with
-emotions and that the DOM state is updated. Each logged frame carries a 16x12 gray
-thumbnail, which tells which frame of the y4m file it was; on the frames where the Python
-pipeline (:class:`emolib.pipeline.EmotionPipeline`, same model) finds exactly one face,
-the page's emotion must agree with Python's on at least 80 % of them. Then a photo is given
-to the upload input (no camera needed): one face, and a group of six.
+emotions and that the DOM state is updated. Each logged frame carries the exact RGB of a grid of its
+pixels (``probe``), which tells which frame of the y4m file it was (:func:`match_frames`); Python decodes
+the y4m file as Chromium does (:func:`i420_to_rgb`), so both read the very same pixels (checked on every
+frame). On the frames where the Python pipeline (:class:`emolib.pipeline.EmotionPipeline`, same model)
+finds exactly one face, the page's emotion must be Python's on at least 90 % of them (issue 15), and its
+box within 0.1 px of Python's as often. Then a photo is given to the upload input (no camera needed): one
+face, and a group of six.
 
-Why 80 % and not the 90 % of issue 15: on video frames the page proposes faces with BlazeFace
-and refines them with MTCNN's R-Net and O-Net, where Python runs MTCNN's whole pyramid, so the
-final boxes can differ by a pixel; on this clip the model is unsure (top probability often
-0.4-0.5), and such a pixel flips the label on some frames. Measured agreement over runs was
-89-96 %, so a 90 % assertion would fail now and then for no bug. 80 % still fails for a real
-preprocessing bug: crops taken from BlazeFace's own boxes, a few pixels from MTCNN's, agreed on
-69 % of the frames when this page was built;
-the photo path, which runs MTCNN whole as Python does, is checked exactly (faces and labels).
+What the 90 % needed (measured with a script that logged both boxes, both probability vectors and the
+page's pixels): the page was right already. On the page's own pixels, Python's MTCNN over its whole pyramid
+gave the page's boxes within 0.005 px and its probabilities within 5e-5, the same label on 75 of 75 frames:
+BlazeFace only says where MTCNN looks. The test was wrong twice: it decoded the frames with PyAV (FFmpeg's
+swscale), which rounds differently from Chromium's libyuv (1.2 levels off on average, up to 3), and that
+flipped the unsure model's label (top probability often 0.35-0.5 on this clip) on 5-7 % of the frames; and
+its 16x12 thumbnail paired 7 of 76 page frames with a near-identical neighbour frame. Agreement was then
+89-96 % (the floor was 80 %); in one diagnostic run, the decoding alone flipped 4 of 57 frames. With both
+fixed, the runs below.
+
+Runs of ``pytest tests/test_live_page.py -k "agrees_with_the_python or hands_on_the_camera"`` (each alone
+under the heavy lock; ``results/benchmarks/live_page_agreement.json``; load averages 1.5-3.0): the emotion
+agreed on 79 of 79, 73 of 73, 63 of 63, 60 of 60 and 56 of 56 frames (minimum 100 %), every box within
+0.1 px; the camera hands on 79 of 79, 71 of 71, 62 of 62, 60 of 60 and 56 of 56 frames.
 
 Hands (``emolib/web/hands.js``): in Node, each JavaScript step is checked against emolib's Python on
 a real ASL photo, then the whole hand reader runs with ONNX Runtime Web's Node build (the page's
@@ -54,13 +62,13 @@ HAND_STATE = """(() => { const e = document.getElementById('emolib-live');
     ({handedness: h.handedness, gesture: h.gesture, landmarks: h.landmarks, box: h.box}))}; })()"""
 CLIP_START_S, CLIP_SECONDS = 3.3, 2.0  # one face turned to the camera, as tests/test_webcam_browser.py
 MEASURE_S = 8.0
-AGREEMENT = 0.8  # a regression floor; see the module docstring for the 90 % goal
+AGREEMENT = 0.9  # issue 15's goal; see the module docstring for what was measured
+BOX_TOL_PX = 0.1  # the page's box against Python's on the same pixels: 0.005 px at most when measured
 
 
 def read_y4m(path: Path) -> list[np.ndarray]:
-    """The RGB frames of an I420 y4m file (as write_y4m writes it), converted by PyAV."""
-    import av
-
+    """The RGB frames of an I420 y4m file (as write_y4m writes it), converted as Chromium converts the fake
+    camera's frames (:func:`i420_to_rgb`), so that the Python pipeline reads the page's very pixels."""
     data = path.read_bytes()
     header, _, rest = data.partition(b"\n")
     fields = {f[:1]: f[1:] for f in header.split()[1:]}
@@ -69,10 +77,50 @@ def read_y4m(path: Path) -> list[np.ndarray]:
     frames, pos = [], 0
     while pos < len(rest):
         assert rest[pos:pos + 6] == b"FRAME\n"
-        planes = np.frombuffer(rest[pos + 6:pos + 6 + size], np.uint8).reshape(h * 3 // 2, w)
-        frames.append(av.VideoFrame.from_ndarray(planes, format="yuv420p").to_ndarray(format="rgb24"))
+        planes = np.frombuffer(rest[pos + 6:pos + 6 + size], np.uint8)
+        y = planes[:w * h].reshape(h, w)
+        u = planes[w * h:w * h * 5 // 4].reshape(h // 2, w // 2)
+        v = planes[w * h * 5 // 4:].reshape(h // 2, w // 2)
+        frames.append(i420_to_rgb(y, u, v))
         pos += 6 + size
     return frames
+
+
+def i420_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """BT.601 limited-range YUV to RGB in libyuv's fixed point (``I420ToARGB``, ``kYuvI601Constants``:
+    row_common.cc's ``YuvPixel``), each chroma sample used for its 2x2 pixels: what Chromium draws of the
+    fake camera's I420 frames, bit for bit (the log's ``probe`` checks it on every frame). PyAV's
+    ``to_ndarray("rgb24")`` (FFmpeg's swscale) rounds differently: 1.2 levels off on average, up to 3, and
+    only 11 % of the values equal, which flipped the page's unsure labels against Python's on 5-7 % of
+    the frames."""
+    ui = np.repeat(np.repeat(u, 2, 0), 2, 1).astype(np.int64) - 128
+    vi = np.repeat(np.repeat(v, 2, 0), 2, 1).astype(np.int64) - 128
+    y1 = ((y.astype(np.int64) * 0x0101 * 18997) >> 16) - 1160  # YG, YB: 1.164 * (Y - 16), 6 fraction bits
+    rgb = np.stack([y1 + vi * 102, y1 - (ui * 25 + vi * 52), y1 + ui * 128], -1) >> 6  # VR; UG, VG; UB
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def probe(rgb: np.ndarray, step: int = 20) -> np.ndarray:
+    """The page's frame probe (live.js ``probe``): the RGB of every 20th pixel from the 10th, both ways."""
+    return rgb[step // 2::step, step // 2::step].reshape(-1).astype(np.int16)
+
+
+def match_frames(log: list[dict], frames: list[np.ndarray]) -> list[int]:
+    """For each logged page frame, the index of the y4m frame whose pixels it is: the one whose probe the
+    page's equals exactly (consecutive frames of the clip can be near-identical: the 16x12 thumbnail alone
+    paired 7 of 76 page frames with a neighbour), the thumbnail breaking a tie between frames equal at
+    every probe."""
+    probes = np.stack([probe(f) for f in frames])
+    thumbs = np.stack([thumbnail(f) for f in frames])
+    out = []
+    for entry in log:
+        off = np.abs(probes - np.asarray(entry["probe"], np.int16)).max(1)
+        exact = np.flatnonzero(off == 0)
+        assert len(exact), (f"page frame {entry['frame']} has pixels of no frame of the y4m file as decoded "
+                            f"here (closest: {off.min()} levels off): has Chromium's YUV to RGB changed? "
+                            "(i420_to_rgb)")
+        out.append(int(exact[np.argmin(((thumbs[exact] - np.asarray(entry["thumb"])) ** 2).mean(1))]))
+    return out
 
 
 def thumbnail(rgb: np.ndarray, tw: int = 16, th: int = 12) -> np.ndarray:
@@ -97,6 +145,20 @@ def _requirements() -> None:
     pytest.importorskip("av", reason="PyAV is needed to decode the test video: pip install av")
     if not (ROOT / "web" / "node_modules" / "onnxruntime-web").is_dir():
         pytest.skip("onnxruntime-web is not installed: run `npm ci` in web/ (make book does)")
+
+
+def test_i420_to_rgb_is_bt601_limited_range_with_shared_chroma():
+    """Video black (Y 16) and white (Y 235) with neutral chroma give 0 and 255; BT.601's red (Y 81, U 90,
+    V 240) gives red; each chroma sample colours its 2x2 pixels; the probe is every 20th pixel from the 10th."""
+    y = np.array([[16, 235, 81, 81], [16, 235, 81, 81]], np.uint8)
+    u = np.array([[128, 90]], np.uint8)
+    v = np.array([[128, 240]], np.uint8)
+    rgb = i420_to_rgb(y, u, v).astype(int)
+    assert rgb[0, 0].tolist() == [0, 0, 0] and rgb[1, 1].tolist() == [255, 255, 255]
+    assert np.abs(rgb[:, 2:] - [255, 0, 0]).max() <= 2 and (rgb[0, 2:] == rgb[1, 2:]).all()
+    frame = np.arange(480 * 640 * 3, dtype=np.int64).reshape(480, 640, 3) % 251
+    assert probe(frame.astype(np.uint8)).tolist() == frame[10::20, 10::20].ravel().tolist()
+    assert len(probe(frame.astype(np.uint8))) == 24 * 32 * 3
 
 
 def test_thumbnail_matches_frames():
@@ -194,35 +256,40 @@ def test_live_page_draws_faces_with_emotions(live_run):
     assert not elsewhere, f"the page loaded files from elsewhere: {elsewhere}"
 
 
-def _agreement(run: dict, y4m: Path, n: int) -> tuple[int, int]:
-    """(agreeing, compared) over the logged frames where the Python pipeline finds exactly one face."""
+def _agreement(run: dict, y4m: Path, n: int) -> dict:
+    """Over the logged frames where the Python pipeline finds exactly one face: how many, on how many the
+    page's emotion is Python's, and on how many its box is within BOX_TOL_PX of Python's."""
     from emolib.pipeline import EmotionPipeline
 
     frames = read_y4m(y4m)
     assert len(frames) == n
-    thumbs = np.stack([thumbnail(f) for f in frames])
     pipe = EmotionPipeline(hands=False)
     python = {}
-    compared, agree = 0, 0
-    for entry in run["log"]:
-        d = ((thumbs - np.asarray(entry["thumb"])) ** 2).mean(1)
-        k = int(np.argmin(d))
-        assert d[k] < 4.0, f"frame {entry['frame']} matches no frame of the y4m file (mean square {d[k]:.1f})"
+    compared = agree = same_box = 0
+    for entry, k in zip(run["log"], match_frames(run["log"], frames)):
         if k not in python:
             python[k] = pipe(frames[k])
         if len(python[k].faces) != 1 or not entry["faces"]:
             continue
         compared += 1
         agree += entry["faces"][0]["emotion"] == python[k].faces[0].emotion
-    return agree, compared
+        off = np.abs(np.subtract(entry["faces"][0]["box"], python[k].faces[0].box)).max()
+        same_box += bool(off <= BOX_TOL_PX)
+    return {"compared": compared, "agree": agree, "same_box": same_box}
 
 
 @pytest.mark.slow
 def test_live_page_agrees_with_the_python_pipeline(live_run):
-    agree, compared = _agreement(*live_run)
+    a = _agreement(*live_run)
+    compared, agree = a["compared"], a["agree"]
     assert compared >= 20, f"only {compared} frames with exactly one face to compare"
     rate = agree / compared
-    assert rate >= AGREEMENT, f"the page agrees with the Python pipeline on {agree} of {compared} frames ({rate:.0%})"
+    print(f"agreement: {agree} of {compared} frames ({rate:.1%}); boxes within {BOX_TOL_PX} px: "
+          f"{a['same_box']}")
+    assert rate >= AGREEMENT, (f"the page agrees with the Python pipeline on {agree} of {compared} frames "
+                               f"({rate:.0%})")
+    assert a["same_box"] >= AGREEMENT * compared, (f"the page's box is Python's on {a['same_box']} of "
+                                                   f"{compared} frames")
 
 
 # --------------------------------------------------------------------------- hands (emolib/web/hands.js)
@@ -238,11 +305,12 @@ HAND_TOL_PX = 0.1
 #: In Chromium the page reads the photo through the browser's own JPEG decoder and a canvas; on the four
 #: ASL photos the landmarks were still within 0.006 px of Python's when this was written: the same bound.
 CHROME_TOL_PX = HAND_TOL_PX
-#: On the camera, frames reach the page through Chromium's own YUV to RGB conversion (Python reads the y4m
-#: file with PyAV), so pixels differ by a level or two; on this clip's small, half-hidden hands the palm and
-#: presence scores sit near their thresholds on some frames. 47 of 54 frames (87 %) agreed on hands, sides
-#: and gestures when this was written; 80 %, as the emotions' AGREEMENT, is the regression floor.
-HAND_AGREEMENT = 0.8
+#: On the camera, Python reads the frames with the page's very pixels (:func:`i420_to_rgb`,
+#: :func:`match_frames`); on this clip's small, half-hidden hands the palm and presence scores sit near their
+#: thresholds on some frames, where WebAssembly's and onnxruntime's last bits could still tip them. Every frame
+#: agreed on hands, sides and gestures in the five runs of the module docstring (with PyAV's decoding and the
+#: thumbnail pairing: 47 of 54, 87 %).
+HAND_AGREEMENT = 0.9
 
 HAND_STEPS_JS = """
 import { readFileSync } from "node:fs";
@@ -488,8 +556,7 @@ def test_live_page_hands_on_the_camera_agree_with_python(live_run):
 
     run, y4m, n = live_run
     frames = read_y4m(y4m)
-    thumbs = np.stack([thumbnail(f) for f in frames])
-    by_frame = {e["frame"]: e for e in run["log"]}
+    by_frame = dict(zip((e["frame"] for e in run["log"]), match_frames(run["log"], frames)))
     settings = {**{k: v for k, v in LIVE_HAND_SETTINGS.items() if k != "hand_distance"}, "pad_retry": 0}
     clf = GestureClassifier("gestures-asl")
     compared = agree = with_hands = 0
@@ -497,7 +564,7 @@ def test_live_page_hands_on_the_camera_agree_with_python(live_run):
         for entry in run["hand_log"]:
             if entry["frame"] not in by_frame:
                 continue
-            k = int(np.argmin(((thumbs - np.asarray(by_frame[entry["frame"]]["thumb"])) ** 2).mean(1)))
+            k = by_frame[entry["frame"]]
             hands = detect(frames[k])
             clf.classify(None, hands)
             compared += 1

@@ -789,7 +789,7 @@ def test_browser_engine_in_jupyterlab(tmp_path):
                             ("psutil", "psutil")):
         pytest.importorskip(module, reason=f"{package} is not installed: pip install {package}")
     from emolib.data import EMOTIONS
-    from emolib.widgets.browser_engine import ort_dist
+    from emolib.webengine import ort_dist
 
     try:
         ort_dist(ROOT)

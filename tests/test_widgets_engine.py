@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from emolib.widgets import browser_engine as be
+from emolib import webengine as be
 
 WASM = bytes(range(256)) * 40_000  # 10 MB: more than two of the widget's parts
 
@@ -129,3 +129,135 @@ def test_widget_engine_choice_is_checked(ort_dir, monkeypatch):
 
     cam = webcam("baseline-fer2013", engine="browser", headless=True, fallback=Image.new("RGB", (64, 48)))
     assert cam.headless and cam.engine == "browser" and cam.snapshot.size == (64, 48)
+
+
+# ------------------------------------------------------------------ onnxruntime-web without npm (Colab)
+
+NPM_DIST = be.CHECKOUT_DIST
+
+
+def test_pin_is_the_lock_files():
+    """emolib/web/onnxruntime-web.json (in the wheel) pins the version and sha512 of web/package-lock.json."""
+    lock = json.loads((be.WEB_DIR.parents[1] / "web" / "package-lock.json").read_text())
+    entry = lock["packages"]["node_modules/onnxruntime-web"]
+    pin = be.ort_pin()
+    assert (pin["version"], pin["integrity"]) == (entry["version"], entry["integrity"])
+    assert pin["integrity"].startswith("sha512-")
+    name = f"onnxruntime-web-{entry['version']}.tgz"
+    assert be.ort_url() == f"https://registry.npmjs.org/onnxruntime-web/-/{name}"
+    from emolib.livepage import ORT_FILES
+
+    assert {be.ORT_MODULE, be.ORT_WASM, *ORT_FILES} == set(pin["files"])
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A local stand-in for the npm registry: a tarball built from web/node_modules/onnxruntime-web (its
+    package.json, the dist files emolib uses and a source map it does not), served on 127.0.0.1; yields
+    (url, its sha512 integrity as npm writes it, the folder served)."""
+    import functools
+    import hashlib
+    import http.server
+    import io
+    import tarfile
+    import threading
+
+    if not all((NPM_DIST / f).is_file() for f in be.ort_pin()["files"]):
+        pytest.skip("onnxruntime-web is not installed: run `npm ci` in web/ (the test tarball is made of it)")
+    folder = tmp_path_factory.mktemp("registry")
+    tgz = folder / "onnxruntime-web.tgz"
+    with tarfile.open(tgz, "w:gz", compresslevel=1) as tar:
+        tar.add(NPM_DIST.parent / "package.json", "package/package.json")
+        for name in [*be.ort_pin()["files"], "ort.wasm.bundle.min.mjs.map"]:
+            tar.add(NPM_DIST / name, f"package/dist/{name}")
+        info = tarfile.TarInfo("package/dist/evil.sh")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"boo\n"))
+    integrity = "sha512-" + base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{tgz.name}", integrity, folder
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_download_ort_keeps_the_checked_dist_files(registry, tmp_path, monkeypatch, capsys):
+    url, integrity, _ = registry
+    monkeypatch.setenv("EMOLIB_CACHE", str(tmp_path / "cache"))
+    dest = be.download_ort(url, integrity)
+    assert dest == be.ort_cache() == tmp_path / "cache" / "ort" / f"onnxruntime-web-{be.ort_pin()['version']}"
+    assert sorted(p.name for p in dest.iterdir()) == sorted(be.ort_pin()["files"])  # no map, no .sh
+    for name in be.ort_pin()["files"]:
+        assert (dest / name).read_bytes() == (NPM_DIST / name).read_bytes(), name
+    assert "onnxruntime-web" in capsys.readouterr().err  # the progress bar
+    assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name]  # no temporary folder left
+    # found there from now on, without npm and without the network
+    monkeypatch.delenv(be.ORT_ENV, raising=False)
+    monkeypatch.setattr(be, "CHECKOUT_DIST", tmp_path / "no-checkout")
+    assert be.ort_dist(tmp_path, download=False) == dest
+    assert be.download_ort("http://127.0.0.1:9/unused.tgz", integrity) == dest  # already there: no download
+
+
+def test_ort_dist_downloads_when_asked(registry, tmp_path, monkeypatch):
+    url, integrity, _ = registry
+    monkeypatch.setenv("EMOLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(be.ORT_ENV, raising=False)
+    monkeypatch.setattr(be, "CHECKOUT_DIST", tmp_path / "no-checkout")
+    monkeypatch.setattr(be, "ort_url", lambda pin=None: url)
+    monkeypatch.setattr(be, "ORT_PIN", tmp_path / "pin.json")
+    pin = json.loads((be.WEB_DIR / "onnxruntime-web.json").read_text())
+    (tmp_path / "pin.json").write_text(json.dumps({**pin, "integrity": integrity}))
+    with pytest.raises(FileNotFoundError, match="npm ci.*downloads it by itself"):
+        be.ort_dist(tmp_path)
+    assert be.ort_dist(tmp_path, download=True) == be.ort_cache()
+    files = be.engine_files("baseline-fer2013")  # the widget's engine="browser" on a fresh Colab
+    assert files["binaries"][be.ORT_WASM] == (NPM_DIST / be.ORT_WASM).read_bytes()
+
+
+def test_download_ort_refuses_a_wrong_digest_and_keeps_nothing(registry, tmp_path, monkeypatch):
+    url, integrity, _ = registry
+    monkeypatch.setenv("EMOLIB_CACHE", str(tmp_path / "cache"))
+    wrong = "sha512-" + base64.b64encode(bytes(64)).decode()
+    with pytest.raises(be.OrtDownloadError, match=f"{re.escape(url)} is not the pinned onnxruntime-web.*sha"):
+        be.download_ort(url, wrong, progress=False)
+    assert not be.ort_cache().exists() and list((tmp_path / "cache" / "ort").iterdir()) == []
+    with pytest.raises(ValueError, match="integrity must be"):
+        be.download_ort(url, "md5-abc", progress=False)
+
+
+def test_download_ort_offline_names_the_url(tmp_path, monkeypatch):
+    from tests.browser_page import free_port
+
+    monkeypatch.setenv("EMOLIB_CACHE", str(tmp_path / "cache"))
+    url = f"http://127.0.0.1:{free_port()}/onnxruntime-web-1.30.0.tgz"  # nothing listens there
+    expected = f"could not download onnxruntime-web 1.30.0 from {re.escape(url)}.*npm install onnxruntime-web@"
+    with pytest.raises(be.OrtDownloadError, match=f"{expected}.*{be.ORT_ENV}"):
+        be.download_ort(url, progress=False)
+    assert list((tmp_path / "cache" / "ort").iterdir()) == []
+
+
+def test_missing_widget_packages_say_what_to_install(tmp_path, monkeypatch):
+    """A fresh Colab without the widgets extra: anywidget, and onnx for the browser engine's exports."""
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ModuleNotFoundError, match=r"needs the onnx package: pip install 'emolib\[widgets\]'"):
+        be.export_models(tmp_path, "baseline-fer2013")
+    monkeypatch.setitem(sys.modules, "anywidget", None)
+    monkeypatch.delitem(sys.modules, "emolib.widgets.camera", raising=False)
+    with pytest.raises(ModuleNotFoundError, match=r"anywidget and ipywidgets \(anywidget is missing\): "
+                                                  r"pip install 'emolib\[widgets\]'"):
+        importlib.import_module("emolib.widgets.camera")
+
+
+def test_export_models_leaves_the_manifest_to_the_live_page(tmp_path):
+    """``livepage.stage`` writes manifest.json once, with the hands: export_models then writes none."""
+    manifest = be.export_models(tmp_path / "page", "baseline-fer2013", write_manifest=False)
+    assert not (tmp_path / "page" / "manifest.json").exists() and manifest["emotion"]["name"] == "baseline-fer2013"
+    written = be.export_models(tmp_path / "page", "baseline-fer2013")
+    assert json.loads((tmp_path / "page" / "manifest.json").read_text()) == written == manifest

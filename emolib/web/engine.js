@@ -9,7 +9,7 @@
 //
 // `ort` is onnxruntime-web's namespace (the page's global, or the module the widget imports); its env
 // (wasm paths or binary, threads) is set by the caller. `manifest` is models/manifest.json as
-// emolib.widgets.browser_engine.export_models writes it. A face: {box: [x1, y1, x2, y2] in the frame's
+// emolib.webengine.export_models writes it. A face: {box: [x1, y1, x2, y2] in the frame's
 // pixels, score, emotion, p, probabilities: {name: p}}.
 
 import { DETECTOR_SIZE, decodeBlazeFace, letterbox, preprocessFace, toFrameBox } from "./face.js";
@@ -62,7 +62,7 @@ export async function createEngine(ort, manifest, source, options = {}) {
 
   // MTCNN as the Python pipeline runs it, in the regions (mtcnn.js): Python's boxes, clipped to the frame.
   async function refine(regions, rgba, w, h) {
-    const found = await detectInRegions(sessions, rgba, w, h, regions, { minFace: opt.minFace, timing });
+    const found = await detectInRegions(ort, sessions, rgba, w, h, regions, { minFace: opt.minFace, timing });
     const clip = (v, hi) => Math.max(0, Math.min(hi, v));
     return found.filter((f) => f.score >= opt.minScore)
       .map((f) => ({ box: [clip(f.box[0], w), clip(f.box[1], h), clip(f.box[2], w), clip(f.box[3], h)],

@@ -7,8 +7,9 @@
 // "Start camera" button (#emolib-live-start) and a photo input; `ort` is the global of ort.wasm.min.js.
 // State for tests and benchmarks: #emolib-live's data-fps, data-faces, data-frames, data-emotion (the first
 // face's label), data-status and data-first-ms (Start to the first annotated frame), updated at least once a
-// second; with ?log=1 in the URL, window.emolibLive.log holds one entry per processed frame (faces and a
-// 16x12 gray thumbnail of the frame, so a test can tell which camera frame it was).
+// second; with ?log=1 in the URL, window.emolibLive.log holds one entry per processed frame (faces, a
+// 16x12 gray thumbnail of the frame and the exact RGB of a grid of its pixels, so that a test can tell
+// which camera frame it was).
 // Hands (hands.js): data-hands (how many) and data-gesture (the first hand's, left to right), the hands with
 // their landmarks in window.emolibLive.hands; ?hands=0 or the #emolib-live-hands checkbox turns them off.
 
@@ -118,6 +119,19 @@ function thumbnail(rgba, w, h, tw = 16, th = 12) {
   return Array.from(sums, (s, k) => Math.round(10 * s / counts[k]) / 10);
 }
 
+// The exact RGB of every 20th pixel (from the 10th) across and down: a test finds by it which frame of its
+// camera file this was, and checks that it decodes the frames to the page's very pixels.
+function probe(rgba, w, h, step = 20) {
+  const out = [];
+  for (let y = step / 2; y < h; y += step) {
+    for (let x = step / 2; x < w; x += step) {
+      const p = (y * w + x) * 4;
+      out.push(rgba[p], rgba[p + 1], rgba[p + 2]);
+    }
+  }
+  return out;
+}
+
 function record(faces, rgba, w, h) {
   const now = performance.now();
   state.frames += 1;
@@ -128,7 +142,8 @@ function record(faces, rgba, w, h) {
   state.emotion = faces.length ? faces[0].emotion : "";
   if (state.firstMs === null && faces.length && startedAt) state.firstMs = now - startedAt;
   if (logging) {
-    state.log.push({ frame: state.frames, t: now, thumb: thumbnail(rgba, w, h), timing: { ...engine.timing },
+    state.log.push({ frame: state.frames, t: now, thumb: thumbnail(rgba, w, h), probe: probe(rgba, w, h),
+                     timing: { ...engine.timing },
                      faces: faces.map((f) => ({ box: f.box, emotion: f.emotion, probabilities: f.probabilities })) });
   }
   publish();

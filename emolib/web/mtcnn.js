@@ -102,7 +102,7 @@ function levelPart(level, region) {
 
 // One of the later stages on its patches; the batch padded to a multiple of 8 (zeros, results ignored), so
 // that frame after frame the network sees a few input shapes only.
-async function stage(net, squares, rgba, w, h, size, pad = 8) {
+async function stage(ort, net, squares, rgba, w, h, size, pad = 8) {
   const plane = 3 * size * size, n = pad * Math.ceil(squares.length / pad), input = new Float32Array(n * plane);
   squares.forEach((box, i) => roiAlign(rgba, w, h, mtcnnRegion(box, w, h), size, 2, input, i * plane));
   return net.run({ image: new ort.Tensor("float32", input, [n, 3, size, size]) });
@@ -112,9 +112,11 @@ function validBoxes(boxes, w, h) {
   return boxes.filter((b) => { const r = mtcnnRegion(b, w, h); return r[2] > r[0] && r[3] > r[1]; });
 }
 
-// MTCNN's three stages on the regions (frame pixels) where faces may be; returns [{box, score}].
-export async function detectInRegions(nets, rgba, w, h, regions, { minFace = 32, factor = 0.709,
-                                                                  thresholds = [0.7, 0.8, 0.9], timing = {} } = {}) {
+// MTCNN's three stages on the regions (frame pixels) where faces may be; returns [{box, score}]. `ort` is
+// onnxruntime-web's namespace (the caller's: the page's global or the widget's imported module), `nets` its
+// sessions {pnet, rnet, onet}.
+export async function detectInRegions(ort, nets, rgba, w, h, regions, { minFace = 32, factor = 0.709,
+                                                                       thresholds = [0.7, 0.8, 0.9], timing = {} } = {}) {
   if (!regions.length) return [];
   const t0 = performance.now();
   const levels = pyramid(rgba, w, h, minFace, factor);
@@ -155,7 +157,7 @@ export async function detectInRegions(nets, rgba, w, h, regions, { minFace = 32,
   timing.candidates = boxes.length;
   if (!boxes.length) return [];
   const t1 = performance.now();
-  let out = await stage(nets.rnet, boxes, rgba, w, h, 24);
+  let out = await stage(ort, nets.rnet, boxes, rgba, w, h, 24);
   let kept = [];
   boxes.forEach((b, i) => {
     const p = out.probability.data[2 * i + 1];
@@ -165,7 +167,7 @@ export async function detectInRegions(nets, rgba, w, h, regions, { minFace = 32,
   if (!boxes.length) return [];
   timing.rnet = performance.now() - t1;
   timing.survivors = boxes.length;
-  out = await stage(nets.onet, boxes, rgba, w, h, 48, 2);
+  out = await stage(ort, nets.onet, boxes, rgba, w, h, 48, 2);
   timing.onet = performance.now() - t1 - timing.rnet;
   kept = [];
   boxes.forEach((b, i) => {

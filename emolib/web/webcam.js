@@ -32,8 +32,6 @@ async function buildEngine(modules, manifest, files) {
   const ort = await import(urls[ortUrl]);
   ort.env.wasm.numThreads = 1;  // no COOP/COEP headers in Jupyter or Colab: no WebAssembly threads
   ort.env.wasm.wasmBinary = files[Object.keys(files).find((f) => f.endsWith(".wasm"))];
-  // mtcnn.js makes its tensors with the page's global `ort` (the live page's script tag defines it)
-  if (!globalThis.ort) globalThis.ort = ort;
   const { createEngine } = await import(urls["engine.js"]);
   return createEngine(ort, manifest, (file) => {
     if (!files[file]) throw new Error(`the kernel did not send ${file}`);

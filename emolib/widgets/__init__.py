@@ -9,33 +9,15 @@
 
 Their JavaScript and CSS are files under ``emolib/web/`` (``webcam.js`` after ``draw.js``,
 ``webcam.css``; the browser engine's ``engine.js``, ``face.js`` and ``mtcnn.js``, with the files that
-:mod:`emolib.widgets.browser_engine` gathers). :class:`~emolib.faces.FaceTracker`, which the widget
-uses between full detections, lives in :mod:`emolib.faces` and is re-exported here.
-
-The names load on first use, so that :mod:`emolib.widgets.browser_engine` (which the live page's
-build step uses) does not need anywidget.
+:mod:`emolib.webengine` gathers). :class:`~emolib.faces.FaceTracker`, which the widget uses between full
+detections, lives in :mod:`emolib.faces` and is re-exported here. Importing this package needs anywidget
+and ipywidgets (``pip install 'emolib[widgets]'``; the error says so).
 """
 
 from __future__ import annotations
 
-import importlib
-
-_NAMES = {"WebcamWidget": "camera", "webcam": "camera", "is_headless": "camera", "default_frame": "camera",
-          "enable_colab_widgets": "camera", "server_nodelay": "camera", "NODELAY_ENV": "camera",
-          "ENGINES": "camera", "FaceTracker": "camera"}
-_SUBMODULES = ("camera", "browser_engine")
+from .camera import (ENGINES, NODELAY_ENV, FaceTracker, WebcamWidget, default_frame, enable_colab_widgets,
+                     is_headless, server_nodelay, webcam)
 
 __all__ = ["WebcamWidget", "FaceTracker", "webcam", "is_headless", "default_frame", "enable_colab_widgets",
            "server_nodelay", "NODELAY_ENV", "ENGINES"]
-
-
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    if name in _NAMES:
-        return getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

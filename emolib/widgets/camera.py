@@ -55,7 +55,7 @@ the Python pipeline, so any model, checkpoint or :class:`~emolib.pipeline.Emotio
 works. ``engine="browser"`` runs the book's live page engine (``emolib/web/engine.js``:
 BlazeFace, MTCNN and the emotion model in ONNX Runtime Web, WebAssembly, one thread) in the
 notebook's page itself: no frame goes to the kernel. When the widget is shown, the browser asks
-the kernel once for the engine's files (:func:`emolib.widgets.browser_engine.engine_files`: the
+the kernel once for the engine's files (:func:`emolib.webengine.engine_files`: the
 models exported to ONNX, onnxruntime-web's module and WebAssembly binary, about 23 MB) and gets
 them as binary buffers of widget messages (base64 on Colab), in 4 MB parts; from then on the
 kernel only receives a summary once a second (``frames_processed``, ``fps``, the last faces),
@@ -78,8 +78,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import anywidget
-import traitlets as t
+try:
+    import anywidget
+    import traitlets as t
+except ImportError as _err:  # a fresh Colab or a plain pip install: say what to install
+    raise ModuleNotFoundError(f"emolib.widgets needs anywidget and ipywidgets ({_err.name} is missing): "
+                              "pip install 'emolib[widgets]'", name=_err.name) from _err
 from PIL import Image
 
 from .. import data
@@ -89,7 +93,7 @@ from ..fileio import load_image
 from ..pipeline import DEFAULT_MODEL, EmotionPipeline, PipelineResult
 from ..utils import in_colab
 from ..video import iter_video_frames
-from .browser_engine import engine_files
+from ..webengine import engine_files
 
 __all__ = ["WebcamWidget", "webcam", "is_headless", "default_frame", "enable_colab_widgets", "server_nodelay",
            "NODELAY_ENV", "ENGINES"]
@@ -240,7 +244,7 @@ class WebcamWidget(anywidget.AnyWidget):
         the notebook's page, no frame to the kernel); see the module docstring.
     ort_dir:
         For ``engine="browser"``: onnxruntime-web's ``dist`` folder (default:
-        :func:`emolib.widgets.browser_engine.ort_dist` finds it).
+        :func:`emolib.webengine.ort_dist` finds it).
     pipeline_kwargs:
         Passed to :class:`~emolib.pipeline.EmotionPipeline`. The defaults here suit a
         webcam: ``min_face_size=64`` (a face in front of a camera is larger than that in
