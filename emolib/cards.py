@@ -9,7 +9,8 @@ same keys (``name``, ``arch``, ``dataset``, ``classes``, ``parameters``, ``input
 ``test`` (and ``test_tta_flip``) where the dataset has a test split, ``val`` where the test
 photos are kept elsewhere (the gesture models: photos without a hand count as errors). A
 gesture card adds what inference needs (``kind``, ``normalization``, ``detector``,
-``letter_to_gesture``, ``gesture_emotions``, ``requires``).
+``letter_to_gesture``, ``gesture_emotions``, ``requires``). A card may record ``multiply_adds``
+(``per_face``, and ``pipeline_default`` with its ``pipeline_default_per_face``), rendered as one line.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ def _header(card: dict) -> list[str]:
         f"- architecture: `{card['arch']}`, {card['parameters']:,} parameters, input "
         + (card.get("input_text") or f"{inp['size']}x{inp['size']}x{inp['channels']}"),
     ]
+    macs = card.get("multiply_adds")
+    if macs:  # per face, beside the pipeline's default model's
+        lines.append(f"- multiply-adds per face: {macs['per_face'] / 1e6:.0f} M, "
+                     f"{macs['per_face'] / macs['pipeline_default_per_face']:.1f}x those of "
+                     f"`{macs['pipeline_default']}` (the pipeline's default model, "
+                     f"{macs['pipeline_default_per_face'] / 1e6:.0f} M)")
     if card.get("requires"):
         lines.append(f"- needs: {card['requires']}")
     lines += [

@@ -19,7 +19,7 @@ from emolib.train import predict
 from emolib.transforms import eval_transform
 from tests.conftest import needs_real
 
-EMOTION_MODELS = ["baseline-fer2013", "emonet-fer2013", "vgg_cpu-fer2013"]
+EMOTION_MODELS = ["baseline-fer2013", "emonet-fer2013", "vgg_cpu-fer2013", "vgg_large-fer2013"]
 
 
 def _shipped(name: str):
@@ -119,3 +119,17 @@ def test_every_shipped_card_is_written_by_the_one_card_writer(name):
     card = model_card(name)
     assert (CHECKPOINT_DIR / f"{name}.md").read_text() == card_markdown(card)
     assert load_model(name).classes == tuple(card["classes"])  # one registry loads every shipped model
+
+
+@pytest.mark.parametrize("name", list_pretrained())
+def test_a_cards_multiply_adds_are_its_models_and_the_pipeline_defaults(name):
+    # a card that records multiply-adds per face (the GPU teacher) counts them as the book's layer table does
+    from emolib.book.tables import layer_summary
+    from emolib.pipeline import DEFAULT_MODEL
+
+    macs = model_card(name).get("multiply_adds")
+    if macs is None:
+        pytest.skip(f"{name}'s card records no multiply-adds")
+    assert macs["pipeline_default"] == DEFAULT_MODEL
+    assert macs["per_face"] == sum(r["macs"] for r in layer_summary(load_model(name)))
+    assert macs["pipeline_default_per_face"] == sum(r["macs"] for r in layer_summary(load_model(DEFAULT_MODEL)))
