@@ -176,6 +176,10 @@ def _run_recipe(recipe: Recipe, out: Path, root, limit, pretrained, resume, prog
     stages = json.loads(record.read_text()).get("stages") if record.is_file() else None
     if stages:  # settings changed within this run (new_stage)
         result["stages"] = stages
+    if int(os.environ.get("RANK", "0")) != 0:
+        # torchrun: the other ranks' batch-norm statistics differ slightly from rank 0's (each saw its own
+        # shard last); rank 0 alone evaluates and writes the folder, as fit does.
+        return result
     if test is not None:
         model.eval()
         result["test"] = evaluate_model(model, test)

@@ -272,3 +272,17 @@ def test_the_thesis_face_augmentation_on_batches_keeps_the_per_image_ranges():
     for key in ("rotation", "brightness", "shift", "crop_padding", "flip"):
         assert THESIS_FACE_AUGMENT[key] == per_image[key], key
     assert THESIS_FACE_AUGMENT["fill"] == "zeros"  # black, as torchvision's RandomAffine fills
+
+
+def test_a_non_zero_rank_leaves_the_run_folder_to_rank_0(tmp_path, fer_folders, monkeypatch):
+    """Under torchrun every rank runs run_recipe; only rank 0 evaluates the test split and writes
+    model.pt and result.json (the other ranks' batch-norm statistics differ). RANK alone, without
+    WORLD_SIZE, keeps fit in one process, which is enough to see what the folder gets."""
+    from emolib.experiment import run_recipe
+    from emolib.recipes import get_recipe
+
+    monkeypatch.setenv("RANK", "1")
+    result = run_recipe(get_recipe("baseline_batch-fer2013", epochs=1, batch_size=8, device="cpu"),
+                        tmp_path / "run", root=fer_folders, progress=False)
+    assert result["epochs_run"] == 1 and "test" not in result
+    assert not (tmp_path / "run" / "model.pt").exists() and not (tmp_path / "run" / "result.json").exists()
