@@ -70,7 +70,7 @@ TESTS = {
     "metrics": ["tests/test_metrics.py"],
     "labels": ["tests/test_labels.py"],
     "transforms": ["tests/test_transforms.py"],
-    "data": ["tests/test_data.py", "tests/test_labels.py"],
+    "data": ["tests/test_data.py", "tests/test_labels.py", "tests/test_reliability.py"],  # CSV, bombs
     "fileio": ["tests/test_reliability.py", "tests/test_pipeline.py", "tests/test_geometry.py",
                "tests/test_train_batch.py"],
     "video": ["tests/test_pipeline.py", "tests/test_geometry.py"],
