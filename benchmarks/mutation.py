@@ -4,7 +4,7 @@
     python benchmarks/mutation.py --rerun MUTANT [MUTANT ...]   # e.g. survivors, after new tests
     python benchmarks/mutation.py --report-only [MODULE ...]    # rewrite the JSON from mutmut's state
     python benchmarks/mutation.py --time-fast-suite NOTE       # wall time of pytest -m "not slow"
-    python benchmarks/mutation.py --sample 60 --seed 17 data train   # a random sample of each module's mutants
+    python benchmarks/mutation.py --sample 40 --seed 17 data train  # 40 mutants of each, drawn at random
 
 For each module (default: the order of ``MODULES``; ``hands`` is a package: all of
 ``emolib/hands/*.py``) it runs ``mutmut run "emolib.<module>.*"`` (configured in pyproject.toml,
@@ -24,19 +24,19 @@ might still be killed by another test file. ``--tests fast`` uses the whole fast
 mutmut keeps its own state under ``mutants/`` (git-ignored). A ``mutmut run`` with a name
 pattern re-runs every mutant matching it. ``--stop-at HH:MM`` (UTC) interrupts mutmut at that
 time: the mutants not run yet are counted as ``not checked`` and the remaining modules skipped.
-Run it under ``nice -n 19`` on a shared machine.
+Run it under ``nice -n 19`` on a shared machine. A module whose files are missing, or not listed
+in ``[tool.mutmut] only_mutate`` (mutmut would make no mutant of it), is refused before anything runs.
 
-``--sample N --seed S`` estimates a module's score from N of its mutants instead of all of them (thousands
-of mutants do not fit in a day on two cores): mutmut generates every mutant (without running any), the
-script draws N names uniformly without replacement from the sorted list of the module's mutants
-(``random.Random("S:<module>")``, so the same source, N and S give the same names), runs only those, and
-writes ``results/mutation/sample/<module>.json``: every drawn name, the size and a hash of the list it was
-drawn from, the counts, the score with its 95 % Wilson interval, the survivors with their diffs and readings.
-Running the same command again runs only the drawn mutants not checked yet (after ``--stop-at``).
-A survivor whose ``reading`` starts with "equivalent" (no test can tell it from the original) leaves the
-denominator; timeouts and mutants not checked are left out of it and counted apart. A module whose files are missing, or not listed
-in ``[tool.mutmut] only_mutate`` (mutmut would make no mutant of it), is refused before anything
-runs.
+``--sample N --seed S`` estimates a module's score from N of its mutants instead of all of them
+(thousands of mutants do not fit in a day on two cores): mutmut generates every mutant (without
+running any), the script draws N names uniformly without replacement from the sorted list of the
+module's mutants (``random.Random("S:<module>")``: the same source, N and S give the same names),
+runs only those, and writes ``results/mutation/sample/<module>.json``: every drawn name, the size
+and a hash of the list it was drawn from, the counts, the score with its 95 % Wilson interval, the
+survivors with their diffs and readings. The same command again runs only the drawn mutants not
+checked yet (after ``--stop-at``); ``--rerun`` of drawn mutants updates the sample's file. A
+survivor whose ``reading`` starts with "equivalent" (no test can tell it from the original) leaves
+the denominator; timeouts and mutants not checked are left out of it and counted apart.
 """
 
 from __future__ import annotations
@@ -369,6 +369,25 @@ def sampled_summary() -> dict | None:
                     "not by its number of mutants"}
 
 
+def sampled_table(sampled: dict | None) -> str:
+    """The README's table of the sampled estimates (Markdown), from ``summary.json``'s ``sampled``."""
+    if not sampled:
+        return "no sampled module yet"
+    pct = lambda x: f"{100 * x:.1f} %"  # noqa: E731
+    rows = ["| module | mutants (drawn of all) | killed | missed | equivalent | other | score | 95 % CI (Wilson) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for module, r in sampled["modules"].items():
+        other = ", ".join(f"{v} {k}" for k, v in r["other"].items()) or "-"
+        ci = r["ci95_wilson"]
+        rows.append(f"| `{module}` | {r['sample_size']} of {r['population']} | {r['killed']} | {r['missed']} | "
+                    f"{r['equivalent']} | {other} | {pct(r['score']) if r['score'] is not None else '-'} | "
+                    f"{pct(ci[0]) + ' - ' + pct(ci[1]) if ci else '-'} |")
+    p = sampled["pooled"]
+    rows.append(f"| pooled | | {p['killed']} | {p['decided'] - p['killed']} | | | {pct(p['score'])} | "
+                f"{pct(p['ci95_wilson'][0])} - {pct(p['ci95_wilson'][1])} |")
+    return "\n".join(rows)
+
+
 def run_sample(modules: list[str], n: int, seed: int, *, tests: str, max_children: int,
                stop_at: dt.datetime | None) -> None:
     """Draw ``n`` mutants of each module and run those not checked yet; write the sample reports."""
@@ -475,6 +494,7 @@ def main() -> None:
     p.add_argument("--sample", type=int, metavar="N",
                    help="run N mutants of each module drawn at random (results/mutation/sample/)")
     p.add_argument("--seed", type=int, default=17, help="the seed of --sample's draw (default 17)")
+    p.add_argument("--table", action="store_true", help="print the sampled estimates as README's Markdown table")
     p.add_argument("--time-fast-suite", metavar="NOTE",
                    help="time the fast suite once instead (results/mutation/fast_suite.json)")
     args = p.parse_args()
@@ -482,6 +502,9 @@ def main() -> None:
     if unknown:
         p.error(f"unknown modules {unknown}; choose from {' '.join(MODULES)}")
     args.modules = args.modules or MODULES
+    if args.table:
+        print(sampled_table(summary()["sampled"]))
+        return
     if args.time_fast_suite:
         r = time_fast_suite(args.time_fast_suite)
         print(f"fast suite: {r['seconds']} s, {r['pytest_summary']}, load {r['loadavg_before']} -> "

@@ -133,3 +133,7 @@ def test_summary_pools_the_sampled_modules(mutation, tmp_path, monkeypatch):
     assert set(s["modules"]) == {"data", "hands"}
     assert s["pooled"] == {"killed": 63, "decided": 70, "score": 0.9, "ci95_wilson": mutation.wilson(63, 70)}
     assert "not full runs" in s["note"]
+    table = mutation.sampled_table(s).splitlines()
+    assert table[2].startswith("| `data` | 40 of 900 | 36 | 4 | 0 |") and table[2].endswith(
+        f"| 90.0 % | {100 * mutation.wilson(36, 40)[0]:.1f} % - {100 * mutation.wilson(36, 40)[1]:.1f} % |")
+    assert table[-1].startswith("| pooled | | 63 | 7 |")
