@@ -302,7 +302,8 @@ def sample_report(module: str, names: list[str], population: list[str], seed: in
     path = SAMPLE_OUT / f"{module}.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     same = old.get("sample") == names
-    old_survivors = {s["mutant"]: s for s in old.get("survivors", []) + old.get("killed_since", [])} if same else {}
+    # readings belong to a mutant (and its diff), whatever draw it came in; runs belong to the draw
+    old_survivors = {s["mutant"]: s for s in old.get("survivors", []) + old.get("killed_since", [])}
     everything = statuses(module)
     st = {name: everything.get(name, "not checked") for name in names}
     survivors, killed_since, readings = [], [], {}
