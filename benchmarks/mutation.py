@@ -374,7 +374,9 @@ def sampled_table(sampled: dict | None) -> str:
     """The README's table of the sampled estimates (Markdown), from ``summary.json``'s ``sampled``."""
     if not sampled:
         return "no sampled module yet"
-    pct = lambda x: f"{100 * x:.1f} %"  # noqa: E731
+    def pct(x: float) -> str:
+        return f"{100 * x:.1f} %"
+
     rows = ["| module | mutants (drawn of all) | killed | missed | equivalent | other | score | 95 % CI (Wilson) |",
             "|---|---|---|---|---|---|---|---|"]
     for module, r in sampled["modules"].items():
