@@ -467,3 +467,10 @@ def test_a_saved_cuda_random_state_is_restored_only_where_there_is_cuda(monkeypa
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     TR._set_rng_state(state)
     assert restored == [state["cuda"]]
+
+
+def test_training_without_progress_prints_nothing_even_with_a_large_validation_set(tmp_path, capsys):
+    data = toy_dataset(1320)  # 1,280 validation images: five batches of 256, enough for predict's own bar
+    fit(tiny_cnn(), data.subset(range(40)), data.subset(range(40, 1320)),
+        TrainConfig(epochs=1, batch_size=20, device="cpu"), out_dir=tmp_path / "run", progress=False)
+    assert capsys.readouterr().err == ""
