@@ -4,6 +4,7 @@
     python benchmarks/mutation.py --rerun MUTANT [MUTANT ...]   # e.g. survivors, after new tests
     python benchmarks/mutation.py --report-only [MODULE ...]    # rewrite the JSON from mutmut's state
     python benchmarks/mutation.py --time-fast-suite NOTE       # wall time of pytest -m "not slow"
+    python benchmarks/mutation.py --sample 40 --seed 17 data train  # 40 mutants of each, drawn at random
 
 For each module (default: the order of ``MODULES``; ``hands`` is a package: all of
 ``emolib/hands/*.py``) it runs ``mutmut run "emolib.<module>.*"`` (configured in pyproject.toml,
@@ -24,8 +25,18 @@ mutmut keeps its own state under ``mutants/`` (git-ignored). A ``mutmut run`` wi
 pattern re-runs every mutant matching it. ``--stop-at HH:MM`` (UTC) interrupts mutmut at that
 time: the mutants not run yet are counted as ``not checked`` and the remaining modules skipped.
 Run it under ``nice -n 19`` on a shared machine. A module whose files are missing, or not listed
-in ``[tool.mutmut] only_mutate`` (mutmut would make no mutant of it), is refused before anything
-runs.
+in ``[tool.mutmut] only_mutate`` (mutmut would make no mutant of it), is refused before anything runs.
+
+``--sample N --seed S`` estimates a module's score from N of its mutants instead of all of them
+(thousands of mutants do not fit in a day on two cores): mutmut generates every mutant (without
+running any), the script draws N names uniformly without replacement from the sorted list of the
+module's mutants (``random.Random("S:<module>")``: the same source, N and S give the same names),
+runs only those, and writes ``results/mutation/sample/<module>.json``: every drawn name, the size
+and a hash of the list it was drawn from, the counts, the score with its 95 % Wilson interval, the
+survivors with their diffs and readings. The same command again runs only the drawn mutants not
+checked yet (after ``--stop-at``); ``--rerun`` of drawn mutants updates the sample's file. A
+survivor whose ``reading`` starts with "equivalent" (no test can tell it from the original) leaves
+the denominator; timeouts and mutants not checked are left out of it and counted apart.
 """
 
 from __future__ import annotations
@@ -33,8 +44,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import fnmatch
+import hashlib
 import json
+import math
 import os
+import random
 import shlex
 import signal
 import subprocess
@@ -46,6 +60,7 @@ import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "results" / "mutation"
+SAMPLE_OUT = OUT / "sample"
 # smallest and most central first
 MODULES = ["metrics", "labels", "transforms", "data", "fileio", "video", "faces", "pipeline", "train",
            "hands"]
@@ -55,7 +70,7 @@ TESTS = {
     "metrics": ["tests/test_metrics.py"],
     "labels": ["tests/test_labels.py"],
     "transforms": ["tests/test_transforms.py"],
-    "data": ["tests/test_data.py", "tests/test_labels.py"],
+    "data": ["tests/test_data.py", "tests/test_labels.py", "tests/test_reliability.py"],  # CSV, bombs
     "fileio": ["tests/test_reliability.py", "tests/test_pipeline.py", "tests/test_geometry.py",
                "tests/test_train_batch.py"],
     "video": ["tests/test_pipeline.py", "tests/test_geometry.py"],
@@ -231,6 +246,176 @@ def report(module: str, run: dict | None) -> dict:
     return result
 
 
+def wilson(k: int, n: int, z: float = 1.959964) -> list[float] | None:
+    """The 95 % Wilson score interval of a proportion k / n (None for n = 0)."""
+    if n == 0:
+        return None
+    p = k / n
+    d = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / d
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
+
+
+def generate_mutants() -> None:
+    """Let mutmut write every mutant under ``mutants/`` (and list them in its state) without running any."""
+    code = ("import os\n"
+            "from mutmut.__main__ import copy_src_dir, copy_also_copy_files, setup_source_paths, create_mutants\n"
+            "os.makedirs('mutants', exist_ok=True)\n"
+            "copy_src_dir(); copy_also_copy_files(); setup_source_paths(); create_mutants(2)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"mutmut could not generate the mutants:\n{proc.stderr[-3000:]}")
+
+
+def draw_sample(names: list[str], n: int, seed: int, module: str) -> list[str]:
+    """N names drawn uniformly without replacement from the sorted ``names``; the same inputs, the same draw."""
+    pool = sorted(names)
+    return sorted(random.Random(f"{seed}:{module}").sample(pool, min(n, len(pool))))
+
+
+def sample_score(statuses_: dict[str, str], readings: dict[str, str]) -> dict:
+    """Counts and score of a sample: killed / (killed + survived + no tests - equivalent), Wilson 95 %."""
+    counts: dict[str, int] = {}
+    for s in statuses_.values():
+        counts[s] = counts.get(s, 0) + 1
+    killed = counts.get("killed", 0)
+    missed = [m for m, s in statuses_.items() if s in ("survived", "no tests")]
+    equivalent = sum(1 for m in missed if readings.get(m, "").startswith("equivalent"))
+    n = killed + len(missed) - equivalent
+    return {
+        "counts": counts,
+        "killed": killed,
+        "missed": len(missed) - equivalent,
+        "equivalent": equivalent,
+        "decided": n,
+        "score": round(killed / n, 4) if n else None,
+        "ci95_wilson": wilson(killed, n),
+        "score_counting_equivalent_as_missed": (round(killed / (killed + len(missed)), 4)
+                                                if killed + len(missed) else None),
+    }
+
+
+def sample_report(module: str, names: list[str], population: list[str], seed: int, run: dict | None) -> dict:
+    """Write ``results/mutation/sample/<module>.json`` for the drawn ``names``, keeping the readings of
+    survivors whose diff is unchanged and the earlier runs (when the drawn names are the same)."""
+    path = SAMPLE_OUT / f"{module}.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    same = old.get("sample") == names
+    # readings belong to a mutant (and its diff), whatever draw it came in; runs belong to the draw
+    old_survivors = {s["mutant"]: s for s in old.get("survivors", []) + old.get("killed_since", [])}
+    everything = statuses(module)
+    st = {name: everything.get(name, "not checked") for name in names}
+    survivors, killed_since, readings = [], [], {}
+    for name in names:
+        prev = old_survivors.get(name)
+        if st[name] in ("survived", "no tests"):
+            diff = "\n".join(_mutmut("show", name, check=False).splitlines()[1:])
+            reading = prev.get("reading", "") if prev and prev.get("diff") == diff else ""
+            readings[name] = reading
+            survivors.append({"mutant": name, "status": st[name], "reading": reading, "diff": diff})
+        elif st[name] == "killed" and prev:
+            killed_since.append({**prev, "status": "killed"})
+    runs = old.get("runs", []) if same else []
+    if run is not None:
+        runs.append(run)
+    score = sample_score(st, readings)
+    result = {
+        "module": module_path(module),
+        "files": source_files(module),
+        "files_sha256": {f: hashlib.sha256((REPO / f).read_bytes()).hexdigest()[:16] for f in source_files(module)},
+        "tool": "mutmut 3.8.1 (pyproject.toml [tool.mutmut])",
+        "estimate": (f"sampled estimate: {len(names)} of the module's {len(population)} mutants, drawn uniformly "
+                     f"without replacement (random.Random('{seed}:{module}').sample over mutmut's sorted list "
+                     "of generated mutant names); not a full run"),
+        "tests": runs[-1]["tests"] if runs else None,
+        "seed": seed,
+        "population": len(population),
+        "population_sha256": hashlib.sha256("\n".join(sorted(population)).encode()).hexdigest()[:16],
+        "sample_size": len(names),
+        **score,
+        "score_note": "score: killed / decided, decided = killed + survived + no tests - equivalent (survivors "
+                      "read as equivalent cannot be killed by any test); ci95_wilson: the 95 % Wilson score "
+                      "interval of that proportion; timeouts and 'not checked' (not run before the stop time) "
+                      "are left out of decided and shown in counts",
+        "runs": runs,
+        "sample": names,
+        "survivors": survivors,
+        "killed_since": killed_since,
+    }
+    SAMPLE_OUT.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    return result
+
+
+def sampled_summary() -> dict | None:
+    """Per module and pooled sampled estimates, from ``results/mutation/sample/*.json``."""
+    rows, killed, decided = {}, 0, 0
+    for module in MODULES:
+        path = SAMPLE_OUT / f"{module}.json"
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        rows[module] = {k: r[k] for k in ("population", "sample_size", "killed", "missed", "equivalent",
+                                          "decided", "score", "ci95_wilson", "seed")}
+        rows[module]["other"] = {k: v for k, v in r["counts"].items() if k not in ("killed", "survived", "no tests")}
+        killed, decided = killed + r["killed"], decided + r["decided"]
+    if not rows:
+        return None
+    return {"modules": rows, "pooled": {"killed": killed, "decided": decided,
+                                        "score": round(killed / decided, 4) if decided else None,
+                                        "ci95_wilson": wilson(killed, decided)},
+            "note": "sampled estimates (results/mutation/sample/<module>.json), not full runs; the pooled "
+                    "score counts every decided sampled mutant once, so each module weighs by its sample size, "
+                    "not by its number of mutants"}
+
+
+def sampled_table(sampled: dict | None) -> str:
+    """The README's table of the sampled estimates (Markdown), from ``summary.json``'s ``sampled``."""
+    if not sampled:
+        return "no sampled module yet"
+    def pct(x: float) -> str:
+        return f"{100 * x:.1f} %"
+
+    rows = ["| module | mutants (drawn of all) | killed | missed | equivalent | other | score | 95 % CI (Wilson) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for module, r in sampled["modules"].items():
+        other = ", ".join(f"{v} {k}" for k, v in r["other"].items()) or "-"
+        ci = r["ci95_wilson"]
+        rows.append(f"| `{module}` | {r['sample_size']} of {r['population']} | {r['killed']} | {r['missed']} | "
+                    f"{r['equivalent']} | {other} | {pct(r['score']) if r['score'] is not None else '-'} | "
+                    f"{pct(ci[0]) + ' - ' + pct(ci[1]) if ci else '-'} |")
+    p = sampled["pooled"]
+    rows.append(f"| pooled | | {p['killed']} | {p['decided'] - p['killed']} | | | {pct(p['score'])} | "
+                f"{pct(p['ci95_wilson'][0])} - {pct(p['ci95_wilson'][1])} |")
+    return "\n".join(rows)
+
+
+def run_sample(modules: list[str], n: int, seed: int, *, tests: str, max_children: int,
+               stop_at: dt.datetime | None) -> None:
+    """Draw ``n`` mutants of each module and run those not checked yet; write the sample reports."""
+    generate_mutants()
+    for module in modules:
+        everything = statuses(module)
+        population = sorted(everything)
+        if not population:
+            raise SystemExit(f"mutmut generated no mutant of {module}")
+        names = draw_sample(population, n, seed, module)
+        todo = [m for m in names if everything[m] == "not checked"]
+        run = None
+        if todo and not (stop_at and dt.datetime.now(dt.timezone.utc) >= stop_at):
+            run = run_mutmut(todo, max_children=max_children,
+                             test_files=TESTS[module] if tests == "own" else None,
+                             stop_at=stop_at, log=REPO / "mutants" / f"sample_{module}.log")
+            run["mutants_run"] = len(todo)
+        r = sample_report(module, names, population, seed, run)
+        print(f"{module:12s} sample {r['sample_size']:3d} of {r['population']:4d}  {r['counts']}  score "
+              f"{r['score']} 95 % CI {r['ci95_wilson']}", flush=True)
+        if stop_at and dt.datetime.now(dt.timezone.utc) >= stop_at:
+            print(f"stop time reached after {module}")
+            break
+
+
 def summary() -> dict:
     rows, killed, survived, untested = {}, 0, 0, 0
     for module in MODULES:
@@ -250,7 +435,8 @@ def summary() -> dict:
            "score": round(killed / (killed + survived), 4) if killed + survived else None,
            "score_with_untested": (round(killed / (killed + survived + untested), 4)
                                    if killed + survived else None),
-           "note": "sums of the modules run so far; see each module's file for its tests, command and load"}
+           "note": "sums of the modules run in full so far; see each module's file for its tests, command and load",
+           "sampled": sampled_summary()}
     (OUT / "summary.json").write_text(json.dumps(out, indent=1) + "\n")
     return out
 
@@ -308,6 +494,10 @@ def main() -> None:
     p.add_argument("--rerun", nargs="+", metavar="MUTANT",
                    help="run these mutants again (e.g. after new tests)")
     p.add_argument("--report-only", action="store_true", help="rewrite the JSON from mutmut's stored results")
+    p.add_argument("--sample", type=int, metavar="N",
+                   help="run N mutants of each module drawn at random (results/mutation/sample/)")
+    p.add_argument("--seed", type=int, default=17, help="the seed of --sample's draw (default 17)")
+    p.add_argument("--table", action="store_true", help="print the sampled estimates as README's Markdown table")
     p.add_argument("--time-fast-suite", metavar="NOTE",
                    help="time the fast suite once instead (results/mutation/fast_suite.json)")
     args = p.parse_args()
@@ -315,6 +505,9 @@ def main() -> None:
     if unknown:
         p.error(f"unknown modules {unknown}; choose from {' '.join(MODULES)}")
     args.modules = args.modules or MODULES
+    if args.table:
+        print(sampled_table(summary()["sampled"]))
+        return
     if args.time_fast_suite:
         r = time_fast_suite(args.time_fast_suite)
         print(f"fast suite: {r['seconds']} s, {r['pytest_summary']}, load {r['loadavg_before']} -> "
@@ -328,7 +521,20 @@ def main() -> None:
         run = run_mutmut(args.rerun, max_children=args.max_children, test_files=files, stop_at=stop_at,
                          log=REPO / "mutants" / "rerun.log")
         for module in modules:
-            report(module, {**run, "rerun": [m for m in args.rerun if module_of(m) == module]})
+            rerun = [m for m in args.rerun if module_of(m) == module]
+            sampled = SAMPLE_OUT / f"{module}.json"
+            drawn = json.loads(sampled.read_text()) if sampled.exists() else None
+            if drawn and set(rerun) <= set(drawn["sample"]):  # a sampled module: its sample report
+                generate_mutants()
+                sample_report(module, drawn["sample"], sorted(statuses(module)), drawn["seed"],
+                              {**run, "rerun": rerun})
+            else:
+                report(module, {**run, "rerun": rerun})
+    elif args.sample:
+        if args.sample < 1:
+            p.error("--sample N needs N >= 1")
+        run_sample(args.modules, args.sample, args.seed, tests=args.tests, max_children=args.max_children,
+                   stop_at=stop_at)
     else:
         check_modules(args.modules)
         for module in args.modules:
@@ -343,7 +549,11 @@ def main() -> None:
             r = report(module, run)
             print(f"{module:12s} mutants {r['mutants']:4d}  {r['counts']}  score {r['score']}", flush=True)
     s = summary()
-    print(f"all modules run so far: killed {s['killed']}, survived {s['survived']}, score {s['score']}")
+    print(f"all modules run in full so far: killed {s['killed']}, survived {s['survived']}, score {s['score']}")
+    if s["sampled"]:
+        pooled = s["sampled"]["pooled"]
+        print(f"sampled, pooled: {pooled['killed']} of {pooled['decided']} killed, score {pooled['score']}, "
+              f"95 % CI {pooled['ci95_wilson']}")
 
 
 if __name__ == "__main__":

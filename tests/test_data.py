@@ -366,3 +366,44 @@ def test_download_refuses_unknown_names_and_needs_kagglehub(tmp_path, monkeypatc
     (tmp_path / "asl").mkdir()
     (tmp_path / "asl" / "A").mkdir()
     assert D.download("ASL", tmp_path) == tmp_path / "asl"  # already there: nothing to do
+
+
+# --------------------------------------------------------------------------- written from sampled mutants (issue 17)
+
+
+def test_the_validation_part_is_the_asked_fraction_once_that_exceeds_one_per_class():
+    images = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1).expand(100, 1, 2, 2).contiguous()
+    ds = D.ImageDataset(images, [i % 4 for i in range(100)], ["a", "b", "c", "d"])
+    tr, va = D.train_val_split(ds, val_fraction=0.2, seed=0)
+    assert (len(tr), len(va)) == (80, 20)
+    assert va.class_counts == {"a": 5, "b": 5, "c": 5, "d": 5}
+    assert len(D.train_val_split(ds, val_fraction=0.01)[1]) == 4  # never fewer than one per class
+
+
+def test_a_csv_split_that_does_not_exist_is_refused_naming_the_splits(tmp_path):
+    path = tmp_path / "fer2013.csv"
+    path.write_text("emotion,pixels,Usage\n0," + " ".join(["7"] * 2304) + ",Training\n")
+    with pytest.raises(ValueError, match=r"split must be one of \['private_test', 'test', 'train'\], got 'val'"):
+        D.FER2013(path, "val")
+
+
+def test_missing_data_messages_name_the_folders_expected(tmp_path):
+    with pytest.raises(D.DatasetNotFoundError) as err:
+        D.asl_files(tmp_path / "nowhere")
+    assert f"ASL photos not found at {tmp_path / 'nowhere'}: expected one folder per letter (A, F, L, V)" in str(
+        err.value)
+    with pytest.raises(D.DatasetNotFoundError, match="per emotion: angry, disgust, fear, happy, neutral, sad, "
+                                                     "surprise"):
+        D.FER2013(tmp_path / "nowhere")
+
+
+def test_a_second_load_reads_the_cache_and_decodes_nothing(fer_folders, monkeypatch):
+    first = D.FER2013(fer_folders, "train", cache=True)
+
+    def no_decoding(*args):
+        raise AssertionError("an image was decoded again instead of read from the cache")
+
+    monkeypatch.setattr(D, "_decode", no_decoding)
+    again = D.FER2013(fer_folders, "train", cache=True)
+    assert torch.equal(again.images, first.images) and torch.equal(again.targets, first.targets)
+    assert again.paths == first.paths and again.skipped == first.skipped

@@ -275,3 +275,14 @@ def test_clahe_on_one_tile_is_clipped_histogram_equalisation_by_hand():
     ramp = np.tile(np.linspace(0, 255, 64).astype(np.uint8), (64, 1))
     out = clahe(ramp, clip_limit=2.0, grid=(2, 4))
     assert out.shape == ramp.shape and np.all(np.diff(out.astype(int), axis=1) >= -1)  # still increasing
+
+
+# --------------------------------------------------------------------------- written from sampled mutants (issue 17)
+
+
+def test_distance_is_from_the_face_box_centre_vertically_too():
+    face = _face(500, 500, w=50, h=100)  # centre (500, 500): a hand straight below it
+    below = _hand((500, 500 + 390), "right")  # 3.9 heights
+    assert assign_hands([face], [below], max_distance=4.0) == [] and face.hands["right"] is below
+    lower = _hand((500, 500 + 410), "right")  # 4.1 heights
+    assert assign_hands([face], [lower], max_distance=4.0) == [lower] and face.hands["right"] is None

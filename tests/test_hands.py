@@ -563,3 +563,84 @@ def test_extract_landmarks_reads_with_emolibs_decoder_and_counts_bad_files(tmp_p
         out = extract_landmarks([rgba, broken], detector=NoHands(), cache=False, progress=False)
     assert out["n_hands"].tolist() == [0, -1] and out["size"][0].tolist() == [30, 20]
     assert NoHands.seen == [(20, 30, 3)]  # RGBA composited to RGB, as emolib.fileio.load_image does
+
+
+# --------------------------------------------------------------------------- written from sampled mutants (issue 17)
+
+
+@needs_hands
+def test_regions_are_clipped_to_the_image_and_hands_come_back_left_to_right(detector, monkeypatch):
+    crops, lm = [], _hand().astype(np.float32)
+
+    def graph(rgb, ox, oy, width, height):  # the right hand (high up) found before the left one (low down)
+        crops.append((rgb.shape[:2], ox, oy))
+        return [H.Hand(box=[150, 0, 190, 40], handedness="right", score=0.9, landmarks=lm),
+                H.Hand(box=[0, 100, 40, 200], handedness="left", score=0.9, landmarks=lm)]
+
+    monkeypatch.setattr(detector, "_detect_array", graph)
+    hands = detector(np.zeros((200, 200, 3), np.uint8), regions=[[-5.5, -3.2, 250, 199.5]])
+    assert crops == [((200, 200), 0, 0)]  # the whole image, from its first row and column
+    assert [h.handedness for h in hands] == ["left", "right"]  # by the box centre's x
+
+
+def test_draw_hands_tells_left_from_right_by_colour():
+    import matplotlib
+    from matplotlib.colors import to_rgba
+
+    matplotlib.use("Agg")
+    lm = _hand().astype(np.float32)
+    hands = [H.Hand(box=[10, 10, 90, 110], handedness=side, score=0.9, landmarks=lm) for side in ("left", "right")]
+    ax = H.draw_hands(np.zeros((240, 200, 3), np.uint8), hands)
+    assert [p.get_edgecolor() for p in ax.patches] == [to_rgba("tab:orange"), to_rgba("tab:cyan")]
+
+
+def test_extract_landmarks_reads_its_cache_back_without_detecting_again(tmp_path):
+    from PIL import Image
+
+    from emolib.hands import DEFAULT_DETECTOR, extract_landmarks
+
+    class Counting:
+        settings = dict(DEFAULT_DETECTOR)
+        calls = 0
+
+        def detect(self, rgb):
+            Counting.calls += 1
+            return []
+
+    photo = tmp_path / "a.png"
+    Image.new("RGB", (30, 20), (9, 9, 9)).save(photo)
+    first = extract_landmarks([photo], detector=Counting(), cache=tmp_path / "cache", progress=False)
+    again = extract_landmarks([photo], detector=Counting(), cache=tmp_path / "cache", progress=False)
+    assert Counting.calls == 1
+    assert again["size"].tolist() == first["size"].tolist() == [[30, 20]]
+    assert again["paths"].tolist() == [str(photo)] and again["n_hands"].tolist() == [0]
+
+
+def test_letterbox_removal_maps_boxes_back_to_a_landscape_or_portrait_image():
+    from emolib.hands.palm import PalmDetection, remove_letterbox
+
+    det = PalmDetection(np.array([0.2, 0.3, 0.1, 0.2]), np.array([[0.25, 0.5]] * 7), 0.9)
+    wide = remove_letterbox(det, (0.0, 0.25, 0.0, 0.25))  # a 2:1 image in the square: a quarter above, below
+    assert wide.box.tolist() == pytest.approx([0.2, 0.1, 0.1, 0.4])
+    assert wide.keypoints[0].tolist() == pytest.approx([0.25, 0.5]) and wide.score == 0.9
+    tall = remove_letterbox(det, (0.25, 0.0, 0.25, 0.0))  # a 1:2 image: a quarter left and right
+    assert tall.box.tolist() == pytest.approx([-0.1, 0.3, 0.2, 0.2])
+    assert tall.keypoints[0].tolist() == pytest.approx([0.0, 0.5])
+
+
+def test_palm_scores_are_clipped_both_ways_before_the_sigmoid():
+    from emolib.hands.palm import decode
+
+    boxes = np.zeros((2, 18))
+    boxes[:, 2:4] = 10.0  # 10-pixel palms
+    dets = decode(boxes, np.array([10.0, -10.0]), np.full((2, 2), 0.5), min_score=0.0, clip=2.0)
+    assert [d.score for d in dets] == pytest.approx([1 / (1 + np.exp(-2.0)), 1 / (1 + np.exp(2.0))])
+
+
+def test_invert3_inverts_any_3x3_matrix_not_only_an_affine_one():
+    from emolib.hands.warp import _invert3
+
+    m = np.array([[2.0, 0.5, -1.0], [0.3, 1.5, 0.7], [0.2, -0.4, 1.2]])  # its last row is not 0, 0, 1
+    assert np.allclose(np.array(_invert3(m.ravel().tolist())).reshape(3, 3) @ m, np.eye(3), atol=1e-12)
+    with pytest.raises(ValueError, match="cannot be inverted"):
+        _invert3([1.0, 2.0, 3.0, 2.0, 4.0, 6.0, 0.0, 0.0, 1.0])

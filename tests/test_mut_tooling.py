@@ -87,3 +87,53 @@ def test_an_unknown_module_is_refused_by_name():
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "mutation.py"), "metrics", "bogus"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and "unknown modules ['bogus']" in proc.stderr
+
+
+def test_wilson_interval_matches_hand_worked_values(mutation):
+    # 45 of 50: p = 0.9, z = 1.96: centre 0.9384 / 1.0768 = 0.8715, half-width 0.0851 (worked by hand)
+    assert mutation.wilson(45, 50) == [0.7864, 0.9565]
+    assert mutation.wilson(0, 10)[0] == 0.0 and mutation.wilson(10, 10)[1] == 1.0
+    assert mutation.wilson(10, 10)[0] == 0.7225  # all killed still leaves room below
+    assert mutation.wilson(0, 0) is None
+
+
+def test_the_sample_is_reproducible_uniform_and_without_repeats(mutation):
+    names = [f"emolib.data.x_f__mutmut_{i}" for i in range(200)]
+    a = mutation.draw_sample(names, 40, 17, "data")
+    assert a == mutation.draw_sample(list(reversed(names)), 40, 17, "data")  # order of the list does not matter
+    assert len(set(a)) == 40 and set(a) <= set(names)
+    assert a != mutation.draw_sample(names, 40, 18, "data") != mutation.draw_sample(names, 40, 17, "train")
+    assert mutation.draw_sample(names[:5], 40, 17, "data") == sorted(names[:5])  # all of a small module
+    hits = {n: 0 for n in names}  # every name equally likely: 2,000 draws of 40 of 200, 400 hits expected
+    for seed in range(2000):
+        for n in mutation.draw_sample(names, 40, seed, "data"):
+            hits[n] += 1
+    assert 320 < min(hits.values()) and max(hits.values()) < 480
+
+
+def test_sample_score_leaves_equivalent_mutants_timeouts_and_unchecked_out(mutation):
+    st = {"a": "killed", "b": "killed", "c": "killed", "d": "survived", "e": "survived", "f": "no tests",
+          "g": "timeout", "h": "not checked"}
+    r = mutation.sample_score(st, {"d": "equivalent: x * 1.0", "e": "real gap: test_x"})
+    assert (r["killed"], r["missed"], r["equivalent"], r["decided"]) == (3, 2, 1, 5)
+    assert r["score"] == 0.6 and r["ci95_wilson"] == mutation.wilson(3, 5)
+    assert r["score_counting_equivalent_as_missed"] == 0.5
+    assert r["counts"] == {"killed": 3, "survived": 2, "no tests": 1, "timeout": 1, "not checked": 1}
+
+
+def test_summary_pools_the_sampled_modules(mutation, tmp_path, monkeypatch):
+    monkeypatch.setattr(mutation, "OUT", tmp_path)
+    monkeypatch.setattr(mutation, "SAMPLE_OUT", tmp_path / "sample")
+    (tmp_path / "sample").mkdir()
+    for name, (k, d) in (("data", (36, 40)), ("hands", (27, 30))):
+        (tmp_path / "sample" / f"{name}.json").write_text(json.dumps(
+            {"population": 900, "sample_size": 40, "killed": k, "missed": d - k, "equivalent": 0, "decided": d,
+             "score": k / d, "ci95_wilson": mutation.wilson(k, d), "seed": 17, "counts": {"killed": k}}))
+    s = mutation.summary()["sampled"]
+    assert set(s["modules"]) == {"data", "hands"}
+    assert s["pooled"] == {"killed": 63, "decided": 70, "score": 0.9, "ci95_wilson": mutation.wilson(63, 70)}
+    assert "not full runs" in s["note"]
+    table = mutation.sampled_table(s).splitlines()
+    assert table[2].startswith("| `data` | 40 of 900 | 36 | 4 | 0 |") and table[2].endswith(
+        f"| 90.0 % | {100 * mutation.wilson(36, 40)[0]:.1f} % - {100 * mutation.wilson(36, 40)[1]:.1f} % |")
+    assert table[-1].startswith("| pooled | | 63 | 7 |")

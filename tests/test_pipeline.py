@@ -8,6 +8,7 @@ come from ``$EMOLIB_DATA`` (default ``../shared/data``) and are skipped when abs
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -23,6 +24,7 @@ from emolib.data import EMOTIONS
 from emolib.models import InputConfig, create_model, save_checkpoint
 from emolib.pipeline import (
     EmotionPipeline,
+    FaceResult,
     PipelineInputError,
     PipelineResult,
     clahe,
@@ -559,3 +561,37 @@ def test_widget_javascript_and_css_are_files():
     assert "export function drawFaces" in esm and "export default { render }" in esm
     assert css == (web / "webcam.css").read_text() and ".emolib-webcam-overlay" in css
     assert not hasattr(WebcamWidget, "process")
+
+
+# --------------------------------------------------------------------------- written from sampled mutants (issue 17)
+
+
+def test_many_images_honour_bgr_and_the_device_asked_for(pipe, small_astronaut, small_result):
+    bgr = np.ascontiguousarray(small_astronaut[:, :, ::-1])
+    as_bgr = pipe.predict_many([bgr], progress=False, bgr=True).results[0][1]
+    assert as_bgr.faces[0].probabilities == pytest.approx(small_result.faces[0].probabilities)
+    as_rgb = pipe.predict_many([bgr], progress=False).results[0][1]  # the same array read as RGB differs
+    assert not as_rgb.faces or as_rgb.faces[0].probabilities != pytest.approx(small_result.faces[0].probabilities)
+
+    class FakeMTCNN:
+        min_face_size = 40
+
+    assert EmotionPipeline(None, detector=FakeMTCNN(), hands=False, device="meta").device == torch.device("meta")
+
+
+def test_no_progress_bar_when_asked_for_none_even_on_a_terminal(pipe, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert list(pipe.iter_many([], progress=False)) == []
+    assert sys.stderr.getvalue() == ""
+    list(pipe.iter_many([], progress=True))
+    assert "faces" in sys.stderr.getvalue()  # the bar this test would see
+
+
+def test_face_json_keeps_two_decimals_of_pixels():
+    face = FaceResult(box=[1.234, 2.0, 3.0, 4.0], score=0.912345, landmarks=[[10.126, 20.444]])
+    d = face.to_dict()
+    assert d["landmarks"] == [[10.13, 20.44]] and d["box"][0] == 1.23 and d["score"] == 0.9123

@@ -450,3 +450,27 @@ def test_cpu_optimizers_are_fused_and_a_resume_keeps_them(name):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     _, resumed = run(True, 1, state=loop_opt.state_dict())
     assert resumed.param_groups[0]["fused"] is True
+
+
+# --------------------------------------------------------------------------- written from sampled mutants (issue 17)
+
+
+def test_a_saved_cuda_random_state_is_restored_only_where_there_is_cuda(monkeypatch):
+    from emolib import train as TR
+
+    state = {**TR._rng_state(), "cuda": [torch.zeros(16, dtype=torch.uint8)]}  # as saved on a GPU machine
+    restored = []
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    TR._set_rng_state(state)  # resumed on a machine without CUDA: CUDA left alone
+    assert restored == []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    TR._set_rng_state(state)
+    assert restored == [state["cuda"]]
+
+
+def test_training_without_progress_prints_nothing_even_with_a_large_validation_set(tmp_path, capsys):
+    data = toy_dataset(1320)  # 1,280 validation images: five batches of 256, enough for predict's own bar
+    fit(tiny_cnn(), data.subset(range(40)), data.subset(range(40, 1320)),
+        TrainConfig(epochs=1, batch_size=20, device="cpu"), out_dir=tmp_path / "run", progress=False)
+    assert capsys.readouterr().err == ""

@@ -407,3 +407,28 @@ def test_hand_transform_defaults_are_the_thesis_settings():
 
 def test_denormalize_clamps_below_as_well_as_above():
     assert T.denormalize(torch.full((1, 2, 2), -5.0), (0.5,), (0.5,)).min() == 0.0
+
+
+# --------------------------------------------------------------------------- written from sampled mutants (issue 17)
+
+
+def test_downscaling_keeps_thin_lines_as_antialiasing_does():
+    # one bright column in four: a 4x downscale without antialiasing samples between them and loses them all
+    lines = torch.zeros(1, 192, 192, dtype=torch.uint8)
+    lines[:, :, ::4] = 255
+    out = T.eval_transform(48, 1, (0.0,), (1.0,))(lines)
+    assert out.mean().item() == pytest.approx(0.25, abs=0.01)  # the average brightness is kept
+    assert out.std().item() < 0.05  # spread evenly, not aliased into stripes
+
+
+def test_denormalize_keeps_the_statistics_on_the_tensor_s_device():
+    # "meta" tensors stand in for a GPU: statistics left on the CPU cannot be combined with them
+    out = T.denormalize(torch.zeros(3, 4, 4, device="meta"), (0.5,) * 3, (0.5,) * 3)
+    assert out.device.type == "meta" and out.shape == (3, 4, 4)
+
+
+def test_face_transform_defaults_are_the_documented_settings():
+    affine, jitter, pad_crop, flip = T.face_train_transform().transforms[:4]
+    assert list(affine.degrees) == [-10.0, 10.0] and affine.translate == (0.1, 0.1)  # 10 degrees, 10 % shift
+    assert jitter.brightness == pytest.approx((0.8, 1.2))  # brightness +-20 %
+    assert repr(pad_crop) == "_PadCrop(padding=4)" and flip.p == 0.5
