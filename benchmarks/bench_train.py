@@ -99,7 +99,7 @@ def measure(model_name: str, recipe_name: str, variant: str | None, batches: int
     if augment is not None:
         train = train.with_transform(None)
     device = torch.device("cpu")
-    amp = bool(cfg.amp)  # None: off on the CPU, as in fit
+    amp = cfg.uses_amp(device)  # as fit decides it
     world = dist.get_world_size() if dist.is_initialized() else 1
     rank = dist.get_rank() if dist.is_initialized() else 0
     per_process = batch_per_process or cfg.batch_size // world

@@ -101,6 +101,11 @@ class TrainConfig:
     batch_augment: dict | None = None  # BatchAugment keyword arguments: augment whole batches on the device
     extra: dict = field(default_factory=dict)
 
+    def uses_amp(self, device: str | torch.device) -> bool:
+        """Whether :func:`fit` trains in mixed precision on ``device``: ``amp`` when set, otherwise
+        on for CUDA (float16 with a gradient scaler) and off elsewhere."""
+        return self.amp if self.amp is not None else torch.device(device).type == "cuda"
+
 
 def try_gpu() -> torch.device:
     """The first CUDA device if there is one, else the CPU (as ``d2l.try_gpu``)."""
@@ -400,7 +405,7 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", local_rank)
     is_main = rank == 0
-    amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
+    amp = cfg.uses_amp(device)
 
     set_seed(cfg.seed)
     model = model.to(device)

@@ -474,3 +474,13 @@ def test_training_without_progress_prints_nothing_even_with_a_large_validation_s
     fit(tiny_cnn(), data.subset(range(40)), data.subset(range(40, 1320)),
         TrainConfig(epochs=1, batch_size=20, device="cpu"), out_dir=tmp_path / "run", progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_mixed_precision_defaults_to_on_for_cuda_only():
+    """TrainConfig(amp=None), fit's default, trains in mixed precision on CUDA and in float32 elsewhere;
+    an explicit amp wins on every device (no GPU is needed to ask)."""
+    from emolib.train import TrainConfig
+
+    assert TrainConfig().uses_amp("cuda") and TrainConfig().uses_amp(torch.device("cuda", 1))
+    assert not TrainConfig().uses_amp("cpu") and not TrainConfig().uses_amp(torch.device("cpu"))
+    assert TrainConfig(amp=True).uses_amp("cpu") and not TrainConfig(amp=False).uses_amp("cuda")
