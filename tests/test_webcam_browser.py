@@ -330,6 +330,7 @@ def test_serverext_installs_the_nodelay_connection(monkeypatch):
     assert calls == [("nodelay", True), "connect"]
 
 
+@pytest.mark.slow  # starts Jupyter's server twice (about 20 s); make test runs it, the fast suite leaves it
 def test_serverext_enable_command_makes_jupyter_load_it(tmp_path):
     pytest.importorskip("jupyter_server", reason="jupyter_server (dev extra) is needed")
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_PLATFORM_DIRS="1")
