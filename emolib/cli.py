@@ -14,6 +14,7 @@ import torch
 from .data import DatasetFormatError, DatasetNotFoundError, ImageFolderDataset
 from .experiment import run_recipe, ship
 from .fileio import CheckpointError, FolderBusyError
+from .gesture_data import gesture_report
 from .gestures import evaluate_gestures, is_gesture_model, landmark_source
 from .hands import HandsUnavailableError
 from .metrics import classification_report, evaluate_probs, format_report
@@ -78,11 +79,14 @@ def _evaluate_gestures(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print(json.dumps(result))
         return 0
-    cm = np.asarray(result["confusion"])  # rows: true class; the no-hand photos are in it as errors
-    k = len(cm)
-    y_true = np.repeat(np.arange(k), cm.sum(1))
-    y_pred = np.concatenate([np.repeat(np.arange(k), row) for row in cm])
-    report = classification_report(y_true, y_pred, result["classes"])
+    # the confusion matrix holds the photos with a hand (rows: true class); each class's photos
+    # without one are a miss, predicted -1, as gesture_metrics counts them
+    cm = np.asarray(result["confusion"])
+    no_hand = [result.get("no_hand_per_class", {}).get(c, 0) for c in result["classes"]]
+    y_true = np.concatenate([np.repeat(i, row.sum() + no_hand[i]) for i, row in enumerate(cm)])
+    y_pred = np.concatenate([np.concatenate([np.repeat(np.arange(len(cm)), row), np.full(no_hand[i], -1)])
+                             for i, row in enumerate(cm)])
+    report = gesture_report(y_true, y_pred, result["classes"])
     print(format_report(report))
     print(f"\naccuracy {result['accuracy']:.4f} on {result['n']} images; macro AUC {result['auc']:.4f}")
     if result["kind"] == "landmarks":

@@ -169,3 +169,25 @@ def test_evaluate_gestures_text_report_matches_a_hand_worked_confusion(monkeypat
     assert rows["loser"] == ["0.00", "0.00", "0.00", "2"]
     assert rows["victory"] == ["0.33", "0.50", "0.40", "2"]
     assert rows["macro"][1:4] == ["0.50", "0.56", "0.51"]  # means of the four columns above
+
+
+def test_evaluate_gestures_text_report_counts_photos_without_a_hand_as_misses(monkeypatch, capsys):
+    """For a landmark model the returned confusion matrix holds the photos with a hand only;
+    the report adds each class's photos without one as misses (recall and support), as the card does."""
+    import emolib.cli as cli
+
+    confusion = [[2, 0], [1, 3]]  # with a hand; punch has 2 more photos without one, super 0
+    result = {"confusion": confusion, "classes": ["punch", "super"], "no_hand_per_class": {"punch": 2, "super": 0},
+              "accuracy": 5 / 8, "n": 8, "auc": 0.8, "kind": "landmarks", "skipped": 0, "no_hand": 2,
+              "hands_found": 6, "accuracy_with_hand": 5 / 6}
+    monkeypatch.setattr(cli, "is_gesture_model", lambda name: True)
+    monkeypatch.setattr(cli, "evaluate_gestures", lambda *a, **k: result)
+    assert main(["evaluate", "--model", "gestures-x", "--data", "anywhere"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
+    # punch: precision 2/3, recall 2/4, f1 4/7; super: precision 3/3, recall 3/4, f1 6/7
+    assert rows["punch"] == ["0.67", "0.50", "0.57", "4"]
+    assert rows["super"] == ["1.00", "0.75", "0.86", "4"]
+    accuracy = [line.split()[1] for line in out.splitlines() if line.split()[:1] == ["accuracy"]]
+    assert accuracy == ["0.62", "0.6250"]  # the table's and the summary's: 5 of 8, no-hand photos are errors
+    assert "no hand found in 2 image(s)" in out
