@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -86,20 +87,37 @@ def _fetch(url: str, dest: Path, algorithm: str, progress: bool, what: str) -> s
     from tqdm.auto import tqdm
 
     digest = hashlib.new(algorithm)
-    try:
-        with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as fh:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=what, disable=not progress) as bar:
-                while chunk := resp.read(1 << 16):
-                    digest.update(chunk)
-                    fh.write(chunk)
-                    bar.update(len(chunk))
-    except (urllib.error.URLError, OSError) as err:  # HTTPError is a URLError; a timeout an OSError
+
+    def unreachable(err: BaseException) -> OrtDownloadError:
         reason = getattr(err, "reason", None) or err
-        raise OrtDownloadError(
+        return OrtDownloadError(
             f"could not download {what} from {url} ({reason}). Without network, install it with npm "
-            f"(`npm install {what.replace(' ', '@')}` in a folder) and set ${ORT_ENV} to that folder"
-        ) from err
+            f"(`npm install {what.replace(' ', '@')}` in a folder) and set ${ORT_ENV} to that folder")
+
+    try:  # HTTPError is a URLError; a timeout an OSError; a cut transfer an http.client.HTTPException
+        resp = urllib.request.urlopen(url, timeout=60)
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+        raise unreachable(err) from err
+    received = 0
+    with resp, open(dest, "wb") as fh:
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=what, disable=not progress) as bar:
+            while True:
+                try:
+                    chunk = resp.read(1 << 16)
+                except (http.client.HTTPException, OSError) as err:
+                    raise unreachable(err) from err
+                if not chunk:
+                    break
+                digest.update(chunk)
+                received += len(chunk)
+                try:
+                    fh.write(chunk)
+                except OSError as err:  # a full disk is not a network problem
+                    raise OrtDownloadError(f"could not write {what} to {dest}: {err}") from err
+                bar.update(len(chunk))
+    if total is not None and received < total:  # http.client returns a cut transfer's bytes without an error
+        raise unreachable(ConnectionError(f"the transfer stopped after {received:,} of {total:,} bytes"))
     return base64.b64encode(digest.digest()).decode()
 
 
@@ -147,9 +165,10 @@ def download_ort(url: str | None = None, integrity: str | None = None, dest: str
             dest.rmdir()
         try:
             os.replace(out, dest)
-        except OSError:  # another process put the files there first
+        except OSError as err:  # another process put the files there first, or dest holds something else
             if not all((dest / f).is_file() for f in files):
-                raise
+                raise OrtDownloadError(f"could not put {what}'s files in {dest}: {err} (remove that folder "
+                                       "and try again)") from err
     return dest
 
 

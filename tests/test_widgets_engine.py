@@ -240,6 +240,55 @@ def test_download_ort_offline_names_the_url(tmp_path, monkeypatch):
     assert list((tmp_path / "cache" / "ort").iterdir()) == []
 
 
+
+def test_download_ort_refuses_a_link_in_place_of_a_dist_file(tmp_path, monkeypatch):
+    """A tarball whose pinned file is a symbolic link (here to a file outside the package) is refused
+    even when its digest is the one asked for; nothing is kept."""
+    import hashlib
+    import io
+    import tarfile
+
+    monkeypatch.setenv("EMOLIB_CACHE", str(tmp_path / "cache"))
+    tgz = tmp_path / "linked.tgz"
+    files = be.ort_pin()["files"]
+    with tarfile.open(tgz, "w:gz") as tar:
+        for name in files:
+            info = tarfile.TarInfo(f"package/dist/{name}")
+            if name == files[0]:
+                info.type, info.linkname = tarfile.SYMTYPE, "../../../../etc/passwd"
+                tar.addfile(info)
+            else:
+                info.size = 3
+                tar.addfile(info, io.BytesIO(b"abc"))
+    integrity = "sha512-" + base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
+    with pytest.raises(be.OrtDownloadError, match=f"package/dist/{re.escape(files[0])} is not a file"):
+        be.download_ort(tgz.as_uri(), integrity, progress=False)
+    assert list((tmp_path / "cache" / "ort").iterdir()) == []
+
+
+def test_download_ort_cut_off_transfer_names_the_url(tmp_path, monkeypatch):
+    """A server that closes the connection before the announced length: the error names the URL."""
+    import socket
+    import threading
+
+    monkeypatch.setenv("EMOLIB_CACHE", str(tmp_path / "cache"))
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve_half():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + bytes(1000))
+
+    threading.Thread(target=serve_half, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/onnxruntime-web-1.30.0.tgz"
+    try:
+        with pytest.raises(be.OrtDownloadError, match=f"could not download onnxruntime-web .* from {re.escape(url)}.*stopped after 1,000 of 100,000"):
+            be.download_ort(url, progress=False)
+    finally:
+        server.close()
+    assert list((tmp_path / "cache" / "ort").iterdir()) == []
+
 def test_missing_widget_packages_say_what_to_install(tmp_path, monkeypatch):
     """A fresh Colab without the widgets extra: anywidget, and onnx for the browser engine's exports."""
     import importlib
