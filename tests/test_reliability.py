@@ -171,6 +171,7 @@ import os, signal, sys
 from emolib.train import TrainConfig, fit
 from tests.toy import tiny_cnn, toy_dataset
 out, kill_at = sys.argv[1], int(sys.argv[2])
+print(os.getpid(), flush=True)
 data = toy_dataset(160)
 train, val = data.subset(range(120)), data.subset(range(120, 160))
 cfg = TrainConfig(epochs=4, batch_size=16, lr=5e-3, schedule="onecycle", label_smoothing=0.1, device="cpu")
@@ -195,7 +196,9 @@ def test_a_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
                             capture_output=True, text=True, timeout=600, check=False)
     assert killed.returncode == -signal.SIGKILL
     assert len(json.loads((tmp_path / "cut" / "history.json").read_text())["history"]) == 2
-    assert (tmp_path / "cut" / LOCK_NAME).read_text().strip() != str(os.getpid())  # the dead process's lock
+    dead_pid = killed.stdout.split()[0]
+    assert dead_pid != str(os.getpid())
+    assert (tmp_path / "cut" / LOCK_NAME).read_text().strip() == dead_pid  # the dead process's lock stays
     _uninterrupted(tmp_path / "cut")  # resumed here: the dead process's lock is taken over
     full, cut = (json.loads((tmp_path / d / "history.json").read_text())["history"] for d in ("full", "cut"))
     assert _strip(full) == _strip(cut)
