@@ -125,15 +125,19 @@ def test_summary_pools_the_sampled_modules(mutation, tmp_path, monkeypatch):
     monkeypatch.setattr(mutation, "OUT", tmp_path)
     monkeypatch.setattr(mutation, "SAMPLE_OUT", tmp_path / "sample")
     (tmp_path / "sample").mkdir()
-    for name, (k, d) in (("data", (36, 40)), ("hands", (27, 30))):
+    for name, (k, d) in (("data", (36, 40)), ("hands", (27, 30)), ("faces", (10, 20))):
         (tmp_path / "sample" / f"{name}.json").write_text(json.dumps(
             {"population": 900, "sample_size": 40, "killed": k, "missed": d - k, "equivalent": 0, "decided": d,
              "score": k / d, "ci95_wilson": mutation.wilson(k, d), "seed": 17, "counts": {"killed": k}}))
     s = mutation.summary()["sampled"]
-    assert set(s["modules"]) == {"data", "hands"}
-    assert s["pooled"] == {"killed": 63, "decided": 70, "score": 0.9, "ci95_wilson": mutation.wilson(63, 70)}
+    assert set(s["modules"]) == {"data", "hands", "faces"}
+    assert s["pooled"] == {"killed": 73, "decided": 90, "score": 0.8111, "ci95_wilson": mutation.wilson(73, 90)}
     assert "not full runs" in s["note"]
     table = mutation.sampled_table(s).splitlines()
     assert table[2].startswith("| `data` | 40 of 900 | 36 | 4 | 0 |") and table[2].endswith(
         f"| 90.0 % | {100 * mutation.wilson(36, 40)[0]:.1f} % - {100 * mutation.wilson(36, 40)[1]:.1f} % |")
-    assert table[-1].startswith("| pooled | | 63 | 7 |")
+    assert table[-2].startswith("| pooled | | 73 | 17 |")
+    # faces is not among issue 17's modules
+    assert s["pooled_issue_modules"] == {"killed": 63, "decided": 70, "score": 0.9,
+                                         "ci95_wilson": mutation.wilson(63, 70), "modules": ["data", "hands"]}
+    assert table[-1].startswith("| pooled, issue 17's modules | | 63 | 7 |")
