@@ -60,7 +60,8 @@ def _recipe_line(card: dict) -> str:
             f"label smoothing {cfg['label_smoothing']}, weight decay {cfg['weight_decay']}"
             + (f", augmentation {augment}" if augment else "")
             + f", {card['epochs_run']} epochs run{f' in {len(stages)} stages' if stages else ''} "
-            f"(best validation epoch {card['best_epoch']})")
+            + (f"(best validation epoch {card['best_epoch']})" if card.get("best_epoch") is not None
+               else "(the weights after the last epoch: no best-epoch selection)"))
 
 
 def _header(card: dict) -> list[str]:

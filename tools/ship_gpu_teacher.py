@@ -63,7 +63,8 @@ card = {
              "test_split": "FER2013 PublicTest (3,589 images), never used for training or model selection"},
     "recipe": recipe,
     "command": f"python benchmarks/fer_gpu_study.py {command} --npz .gpu/fer2013.npz --out OUT",
-    "epochs_run": len(hist), "best_epoch": len(hist), "best_val_acc": v["final"]["val_ema"],
+    "epochs_run": len(hist), "best_epoch": None, "best_val_acc": None,  # the last epoch's weights, not selected
+    "final_val_acc": v["final"]["val_ema"],
     "train_seconds": v["final"]["seconds"], "device": v["device"],
     "note": f"one {v['device']} lent by the device tool, torch {v['torch']}, bfloat16 autocast, the images held "
             f"on the GPU (packed here by benchmarks/fer_gpu_study.py pack); trained by that script's own loop, not "
