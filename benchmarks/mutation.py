@@ -201,6 +201,21 @@ def run_mutmut(patterns: list[str], *, max_children: int, test_files: list[str] 
     }
 
 
+def read_survivors(names, st: dict, old_survivors: dict) -> tuple[list[dict], list[dict]]:
+    """(survivors, killed_since) of ``names`` with statuses ``st``: each survivor with its diff and the
+    reading it had in ``old_survivors`` when its diff is unchanged; earlier survivors killed now."""
+    survivors, killed_since = [], []
+    for name in names:
+        prev = old_survivors.get(name)
+        if st[name] in ("survived", "no tests"):
+            diff = "\n".join(_mutmut("show", name, check=False).splitlines()[1:])
+            reading = prev.get("reading", "") if prev and prev.get("diff") == diff else ""
+            survivors.append({"mutant": name, "status": st[name], "reading": reading, "diff": diff})
+        elif st[name] == "killed" and prev:  # prev entries are survivors or earlier killed_since
+            killed_since.append({**prev, "status": "killed"})
+    return survivors, killed_since
+
+
 def report(module: str, run: dict | None) -> dict:
     """Write ``results/mutation/<module>.json`` from mutmut's state, keeping the readings of survivors whose
     diff is unchanged, the earlier runs, and the survivors of earlier runs that are killed now."""
@@ -213,15 +228,7 @@ def report(module: str, run: dict | None) -> dict:
     for s in st.values():
         counts[s] = counts.get(s, 0) + 1
     killed, survived, untested = counts.get("killed", 0), counts.get("survived", 0), counts.get("no tests", 0)
-    survivors, killed_since = [], []
-    for name in sorted(st):
-        prev = old_survivors.get(name)
-        if st[name] in ("survived", "no tests"):
-            diff = "\n".join(_mutmut("show", name, check=False).splitlines()[1:])
-            reading = prev.get("reading", "") if prev and prev.get("diff") == diff else ""
-            survivors.append({"mutant": name, "status": st[name], "reading": reading, "diff": diff})
-        elif st[name] == "killed" and prev and prev["status"] in ("survived", "no tests", "killed"):
-            killed_since.append({**prev, "status": "killed"})
+    survivors, killed_since = read_survivors(sorted(st), st, old_survivors)
     runs = old.get("runs", []) if old.get("files") == source_files(module) else []
     if run is not None:
         runs.append({**run, "counts_after": counts})
@@ -306,16 +313,8 @@ def sample_report(module: str, names: list[str], population: list[str], seed: in
     old_survivors = {s["mutant"]: s for s in old.get("survivors", []) + old.get("killed_since", [])}
     everything = statuses(module)
     st = {name: everything.get(name, "not checked") for name in names}
-    survivors, killed_since, readings = [], [], {}
-    for name in names:
-        prev = old_survivors.get(name)
-        if st[name] in ("survived", "no tests"):
-            diff = "\n".join(_mutmut("show", name, check=False).splitlines()[1:])
-            reading = prev.get("reading", "") if prev and prev.get("diff") == diff else ""
-            readings[name] = reading
-            survivors.append({"mutant": name, "status": st[name], "reading": reading, "diff": diff})
-        elif st[name] == "killed" and prev:
-            killed_since.append({**prev, "status": "killed"})
+    survivors, killed_since = read_survivors(names, st, old_survivors)
+    readings = {s["mutant"]: s["reading"] for s in survivors}
     runs = old.get("runs", []) if same else []
     if run is not None:
         runs.append(run)
