@@ -58,6 +58,7 @@ from torch import nn
 from torch.utils.data import DistributedSampler
 
 from .augment import BatchAugment
+from .distill import DistillationLoss, load_teacher, teacher_logits
 from .fileio import CheckpointError, load_torch, lock_folder, save_torch, write_text
 from .metrics import roc_auc
 from .optim import load_optimizer_state, make_ema, make_optimizer
@@ -99,6 +100,7 @@ class TrainConfig:
     pct_start: float = 0.2  # share of the steps the one-cycle schedule spends warming up
     ema: float | None = None  # decay of an average of the weights; validation and the result use it
     batch_augment: dict | None = None  # BatchAugment keyword arguments: augment whole batches on the device
+    distill: dict | None = None  # {"teacher": name or file, "weight": 0.7, "temperature": 4.0}: emolib.distill
     extra: dict = field(default_factory=dict)
 
     def uses_amp(self, device: str | torch.device) -> bool:
@@ -125,6 +127,11 @@ class EpochSampler(DistributedSampler):
 
     def __init__(self, n: int, seed: int = 0, rank: int = 0, world_size: int = 1, shuffle: bool = True) -> None:
         super().__init__(range(n), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
+
+    def batches(self, batch_size: int) -> list[torch.Tensor]:
+        """This epoch's indices (after :meth:`set_epoch`) cut into the batches a
+        :class:`~torch.utils.data.DataLoader` with this sampler and ``batch_size`` yields, in order."""
+        return list(torch.tensor(list(iter(self)), dtype=torch.long).split(batch_size))
 
 
 # --------------------------------------------------------------------------- distributed helpers
@@ -227,7 +234,9 @@ class TrainStep:
     Calling it with a batch ``(x, y)`` runs the forward pass and the loss (under autocast when
     ``amp``: bfloat16 on the CPU, float16 with a gradient scaler on CUDA), the backward pass, the
     optimizer step, ``sched.step()`` (a per-step schedule: one-cycle, cosine) and the weight average
-    ``ema``, and returns the detached loss and logits. ``net`` is what is called (the model, or its
+    ``ema``, and returns the detached loss and logits. With ``teacher`` (the batch's teacher logits)
+    the loss is ``loss_fn(logits, y, teacher)`` (:class:`~emolib.distill.DistillationLoss`).
+    ``net`` is what is called (the model, or its
     :class:`~torch.nn.parallel.DistributedDataParallel` wrapper), ``model`` the module the average
     follows (default: ``net``).
 
@@ -244,12 +253,14 @@ class TrainStep:
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp and self.dtype == torch.float16)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, x: torch.Tensor, y: torch.Tensor,
+                 teacher: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.amp):
             logits = self.net(x)
-            loss = self.loss_fn(logits, y)
+            # teacher: the batch's teacher logits, for a loss_fn(logits, y, teacher) (emolib.distill)
+            loss = self.loss_fn(logits, y) if teacher is None else self.loss_fn(logits, y, teacher)
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.opt)
@@ -281,6 +292,14 @@ def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoc
     if cfg.schedule == "none":
         return None
     raise ValueError(f"schedule must be plateau, cosine, onecycle or none, got {cfg.schedule!r}")
+
+
+def _eval_view(train_set, val_set):
+    """The training images as the validation set's (evaluation) transform shows them: what a teacher sees."""
+    if not hasattr(train_set, "with_transform") or getattr(val_set, "transform", None) is None:
+        raise ValueError("distill shows the teacher the training images through the validation set's eval "
+                         f"transform: it needs emolib ImageDatasets with one, got {type(train_set).__name__}")
+    return train_set.with_transform(val_set.transform)
 
 
 def _torch_patience(keras_patience: int) -> int:
@@ -427,7 +446,11 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
     steps = min(len(loader), cfg.max_batches or len(loader))
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
     sched = _make_scheduler(opt, cfg, steps)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    if cfg.distill:
+        loss_fn = DistillationLoss(cfg.distill.get("weight", 0.7), cfg.distill.get("temperature", 4.0),
+                                   cfg.label_smoothing)
+    else:
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
     history: list[dict] = []
     best_acc, best_state, start_epoch, stale, exact_resume = -1.0, None, 0, 0, None
@@ -477,11 +500,23 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "config.json", json.dumps(asdict(cfg), indent=2))
 
+    soft, teacher_seconds = None, 0.0
+    if cfg.distill and start_epoch < cfg.epochs:  # the teacher's logits of every training image, once per call
+        t_start = time.time()
+        teacher = load_teacher(cfg.distill, getattr(train_set, "classes", None), getattr(model, "input_config", None),
+                               device)
+        shown = train_set if batch_tf is not None else _eval_view(train_set, val_set)
+        soft = teacher_logits(teacher, shown, batch_tf, device, amp, max(cfg.batch_size, 256),
+                              progress and is_main).to(device)
+        del teacher
+        teacher_seconds = time.time() - t_start  # counted in this call's first epoch: it is training time
+
     for epoch in range(start_epoch, cfg.epochs):
         if cfg.early_stopping is not None and stale >= cfg.early_stopping:
             break
-        t0 = time.time()
+        t0 = time.time() - teacher_seconds
         sampler.set_epoch(epoch)
+        batch_idx = sampler.batches(cfg.batch_size) if soft is not None else None
         # Augmentation randomness is a function of (seed, epoch, rank): resumed runs match.
         torch.manual_seed(cfg.seed * 100_003 + epoch * 1_009 + rank)
         g.manual_seed(cfg.seed + epoch)
@@ -496,7 +531,7 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
             if batch_aug is not None:
                 gen = torch.Generator(device=device).manual_seed(_batch_seed(cfg.seed, epoch, i, rank))
                 x = batch_tf(batch_aug(x, generator=gen))
-            loss, logits = step(x, y)
+            loss, logits = step(x, y, soft[batch_idx[i].to(device)] if soft is not None else None)
             n = len(y)
             tot_loss += torch.tensor([loss.item() * n, (logits.argmax(1) == y).sum().item(), n], dtype=torch.float64)
             if i % 10 == 0:
@@ -519,6 +554,8 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
             "lr": opt.param_groups[0]["lr"],
             "seconds": time.time() - t0,
         }
+        if teacher_seconds:
+            entry["teacher_seconds"], teacher_seconds = teacher_seconds, 0.0
         if stage is not None:
             entry["stage"] = stage
         if sched is not None and cfg.schedule == "plateau":

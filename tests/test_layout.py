@@ -33,7 +33,7 @@ MAX_STRING_LINES = 40
 LAYERS = {
     "foundation": {"utils", "labels", "fileio", "data", "gesture_data", "transforms", "augment", "models", "cards",
                    "metrics"},
-    "training": {"optim", "train", "recipes", "experiment"},
+    "training": {"optim", "distill", "train", "recipes", "experiment"},
     "inference": {"faces", "hands", "gestures", "pipeline", "drawing", "video", "webengine", "widgets",
                   "onnx_export", "serverext"},
     "top": {"cli", "pipeline_cli", "book", "livepage", "__main__", "__init__"},
