@@ -11,7 +11,9 @@ augmentation (``augment_share``). ``data_wait_share`` is the data time over the 
 A row may change one thing of its recipe, for an ablation's cost: ``MODEL:RECIPE:VARIANT`` with
 VARIANT ``fp32`` (no autocast), ``bf16`` (bfloat16 autocast), ``no_ema`` (no weight average) or
 ``per_image`` (the recipe's batch augmentation done per image in the DataLoader instead: the same
-steps with torchvision's transforms v2, then the eval transform).
+steps with torchvision's transforms v2, then the eval transform); ``compile`` times the step on
+``torch.compile(model)`` (inductor), which ``fit`` does not do. Each row records the memory allocator:
+glibc's, or the library preloaded for the run (``LD_PRELOAD=/path/libtcmalloc_minimal.so.4``).
 
     flock /tmp/heavy.lock python benchmarks/bench_train.py [--models baseline:baseline_batch-fer2013 ...]
         [--batches 60] [--workers 0 1] [--profile 10] [--procs 2 [--batch-per-process 32]] [--append]
@@ -48,7 +50,8 @@ DEFAULT_ROWS = ["baseline:baseline-fer2013", "baseline:baseline_batch-fer2013",
                 "baseline:baseline_batch-fer2013:fp32", "vgg:vgg_cpu-fer2013", "vgg:vgg_cpu-fer2013:fp32",
                 "vgg:vgg_cpu-fer2013:no_ema", "vgg:vgg_cpu-fer2013:per_image", "emonet:emonet-fer2013"]
 VARIANTS = {"fp32": "without bfloat16 autocast", "bf16": "with bfloat16 autocast",
-            "no_ema": "without the EMA", "per_image": "augmentation per image in the DataLoader"}
+            "no_ema": "without the EMA", "per_image": "augmentation per image in the DataLoader",
+            "compile": "with torch.compile (inductor)"}
 
 
 def per_image_transform(batch_augment: dict, eval_tf, size: int):
@@ -88,7 +91,7 @@ def measure(model_name: str, recipe_name: str, variant: str | None, batches: int
     elif variant == "per_image":
         if cfg.batch_augment is None:
             raise ValueError(f"{recipe_name} already augments per image")
-    elif variant is not None:
+    elif variant is not None and variant != "compile":
         raise ValueError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS)}")
     train, val, _ = load_splits(recipe, data)
     if variant == "per_image":
@@ -109,6 +112,8 @@ def measure(model_name: str, recipe_name: str, variant: str | None, batches: int
     model = create_model(model_name, num_classes=len(train.classes)).train()
     model = model.to(memory_format=torch.channels_last) if cfg.channels_last else model
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model  # as fit wraps it
+    if variant == "compile":  # not what fit does: a measured option (the warm-up batches compile)
+        net = torch.compile(net)
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
     ema = make_ema(model, cfg.ema) if cfg.ema else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
@@ -161,6 +166,8 @@ def measure(model_name: str, recipe_name: str, variant: str | None, batches: int
     return {"model": model_name, "recipe": label, "recipe_name": recipe_name, "variant": variant,
             "batch_size": per_process * world, "processes": world, "batch_per_process": per_process,
             "threads_per_process": torch.get_num_threads(),
+            # the memory allocator: glibc's, or a library preloaded for the run (LD_PRELOAD=.../libtcmalloc...)
+            "allocator": Path(os.environ["LD_PRELOAD"]).name if os.environ.get("LD_PRELOAD") else "glibc",
             "augmentation": "batch" if augment is not None else "per image",
             "precision": "bfloat16 autocast" if amp else "float32", "optimizer": cfg.optimizer,
             "fused_optimizer": bool(opt.defaults.get("fused")), "ema": cfg.ema, "num_workers": workers,

@@ -23,7 +23,7 @@ kernel widget's ``fps.json``. Run it under ``flock /tmp/heavy.lock`` on a shared
 throwaway page outside the repository (not a dependency); its record goes to
 ``live_fps_peer.json``.
 
-``--compare`` measures the four ways of reading faces live, side by side in one run, each
+``--compare`` measures the ways of reading faces live, side by side in one run, each
 ``--repeats`` times, interleaved (round 1: all four, round 2: all four, ...) so that a change of
 load touches all of them alike:
 
@@ -31,7 +31,8 @@ load touches all of them alike:
   (``tests/test_webcam_browser.py::test_webcam_in_jupyterlab``, its 15 s count);
 * ``browser engine``: ``webcam(engine="browser")`` in JupyterLab, the models in the page
   (``test_browser_engine_in_jupyterlab``: 15 s with the kernel alive, 8 s with it stopped);
-* ``live page``: the book's *Try it* page from a static file server (as above);
+* ``live page``: the book's *Try it* page from a static file server (as above), hands included;
+* ``live page, faces only``: the same page with ``?hands=0``, the peer's task (``--faces-only`` alone);
 * ``peer``: ``@vladmandic/human``'s throwaway page (``--peer DIR``; left out when not given).
 
 It writes ``results/benchmarks/live_fps.json`` (every run with its load average before and
@@ -61,11 +62,11 @@ from tests.test_live_page import CLIP, CLIP_SECONDS, CLIP_START_S  # noqa: E402
 from benchmarks.webcam_fps import run_once as run_widget_test  # noqa: E402
 
 
-def one_run(tmp: Path, y4m: Path, seconds: float, site: Path) -> dict:
+def one_run(tmp: Path, y4m: Path, seconds: float, site: Path, query: str = "") -> dict:
     load_before = os.getloadavg()
     with serve(site) as url, chromium(tmp / "profile", y4m, tmp / "chromium.log") as cdp:
         t0 = time.time()
-        open_live_page(cdp, url, log=False)
+        open_live_page(cdp, url, log=False, query=query)
         load_s = time.time() - t0
         run = run_camera(cdp, seconds)
     return {"fps": round(run["measured_fps"], 2), "first_ms": round(run["first_ms"]),
@@ -82,7 +83,7 @@ def compare(repeats: int, seconds: float, peer: Path | None, out: Path) -> dict:
     """The kernel widget, its browser engine, the live page and the peer, ``repeats`` interleaved rounds."""
     site = ROOT / "_build" / "html"
     build_live_page()
-    systems = {"kernel widget": None, "browser engine": None, "live page": site}
+    systems = {"kernel widget": None, "browser engine": None, "live page": site, "live page, faces only": site}
     if peer is not None:
         systems["peer"] = peer
     runs: dict[str, list[dict]] = {name: [] for name in systems}
@@ -104,7 +105,7 @@ def compare(repeats: int, seconds: float, peer: Path | None, out: Path) -> dict:
                            "engine_load_ms": rec["engine_load_ms"], "cpu_percent": rec["cpu_percent"],
                            "frames_sent_to_kernel": rec["frames_sent_to_kernel"]}
                 else:
-                    run = one_run(work, y4m, seconds, folder)
+                    run = one_run(work, y4m, seconds, folder, "hands=0" if name == "live page, faces only" else "")
                 run.update(loadavg_before=before, loadavg_after=_loads())
                 runs[name].append(run)
                 print(f"round {k + 1}/{repeats}, {name}: {run['fps']:.2f} annotated fps "
@@ -119,13 +120,16 @@ def compare(repeats: int, seconds: float, peer: Path | None, out: Path) -> dict:
                              "baseline-fer2013), emolib.serverext on",
             "browser engine": "webcam(engine='browser') in JupyterLab: emolib/web/engine.js in the page "
                               "(onnxruntime-web, 1 thread); fps_kernel_stopped: with the kernel process stopped",
-            "live page": "the book's Try it page (the same engine.js) from a static file server, no Python",
+            "live page": "the book's Try it page (the same engine.js, and the hands on every frame) from a static "
+                         "file server, no Python",
+            "live page, faces only": "the same page with ?hands=0: faces and emotions only, as the peer",
             "peer": "@vladmandic/human (npm), TF.js WASM backend, face detector and emotion model only, "
                     "a throwaway page from a static file server",
         },
         "runs": runs,
         "fps_median": {name: statistics.median(r["fps"] for r in rs) for name, rs in runs.items()},
-        "seconds_per_count": {"kernel widget": 15, "browser engine": 15, "live page": seconds, "peer": seconds},
+        "seconds_per_count": {"kernel widget": 15, "browser engine": 15, "live page": seconds,
+                              "live page, faces only": seconds, "peer": seconds},
         "goal_fps": 28, "camera_fps": 30,
         "chromium": version, "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
@@ -140,6 +144,9 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--out", type=Path)
     p.add_argument("--peer", type=Path, help="a folder with a peer page (book/08b_try_it.html) to measure instead")
+    p.add_argument("--faces-only", action="store_true",
+                   help="open the live page with ?hands=0 (faces and emotions only, as the peer); the default "
+                        "reads the hands too")
     p.add_argument("--compare", action="store_true",
                    help="the kernel widget, the browser engine, the live page and --peer, in one run")
     args = p.parse_args(argv)
@@ -159,15 +166,17 @@ def main(argv=None) -> int:
         for i in range(args.repeats):
             folder = Path(tmp) / f"run{i}"
             folder.mkdir()
-            runs.append(one_run(folder, y4m, args.seconds, site))
+            runs.append(one_run(folder, y4m, args.seconds, site, "hands=0" if args.faces_only else ""))
             print(json.dumps(runs[-1]), flush=True)
     version = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.strip()
     manifest = None if args.peer else json.loads((site / "_static" / "live" / "models" / "manifest.json").read_text())
     record = {
         "what": "peer page: @vladmandic/human (npm), TF.js WASM backend, face detector and emotion model only; "
                 "headless Chromium, fake camera 640x480 at 30 fps, static file server" if args.peer else "the book's live page (onnxruntime-web 1.30.0, 1 thread, WASM SIMD): BlazeFace every 10th frame, "
-                "MTCNN (P-Net, R-Net, O-Net) around the faces, baseline-fer2013; headless Chromium, fake camera "
-                "640x480 at 30 fps, static file server",
+                "MTCNN (P-Net, R-Net, O-Net) around the faces, baseline-fer2013"
+                + ("; faces only (?hands=0)" if args.faces_only else "; MediaPipe's hands and the gesture model "
+                   "on every frame") + "; headless Chromium, fake camera 640x480 at 30 fps, static file server",
+        "faces_only": bool(args.faces_only) if not args.peer else None,
         "runs": runs,
         "fps_median": statistics.median(r["fps"] for r in runs),
         "first_ms_median": statistics.median(r["first_ms"] for r in runs),

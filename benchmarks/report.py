@@ -51,7 +51,9 @@ def main() -> None:
                   "| load average before |", "|---|---|---|---|---|---|---|---|---|"]
         for r in train["runs"]:
             load_before = r.get("load_average_before")
-            lines.append(f"| {r['model']} | {r.get('recipe', '–')} | {r.get('augmentation', 'per image')} | "
+            alloc = r.get("allocator")
+            recipe = r.get("recipe", "–") + (f", {alloc} preloaded" if alloc not in (None, "glibc") else "")
+            lines.append(f"| {r['model']} | {recipe} | {r.get('augmentation', 'per image')} | "
                          f"{r['batch_size']} | {r['num_workers']} | {r['images_per_second']:.0f} | "
                          f"{100 * r['data_wait_share']:.0f} % | {r['epoch_minutes_estimate']:.1f} | "
                          f"{f'{load_before[0]:.1f}' if load_before else '–'} |")

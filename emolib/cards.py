@@ -55,10 +55,13 @@ def _recipe_line(card: dict) -> str:
     stages = card.get("stages") or []
     name = f" `{card['recipe_name']}`" if card.get("recipe_name") else ""
     augment = card["recipe"].get("augment")
+    kd = cfg.get("distill")
     return (f"- recipe{name}: {_optimizer(cfg)}"
             f"{'' if stages else ' lr ' + str(cfg['lr'])}, batch {cfg['batch_size']}, schedule {cfg['schedule']}, "
             f"label smoothing {cfg['label_smoothing']}, weight decay {cfg['weight_decay']}"
             + (f", augmentation {augment}" if augment else "")
+            + (f", distilled from `{kd['teacher']}` (weight {kd.get('weight', 0.7)}, temperature "
+               f"{kd.get('temperature', 4.0)}; its logits computed once)" if kd else "")
             + f", {card['epochs_run']} epochs run{f' in {len(stages)} stages' if stages else ''} "
             + (f"(best validation epoch {card['best_epoch']})" if card.get("best_epoch") is not None
                else "(the weights after the last epoch: no best-epoch selection)"))

@@ -227,9 +227,11 @@ OVERLAY_PIXELS = """(() => { const c = document.querySelector('.emolib-live-over
   let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; })()"""
 
 
-def open_live_page(cdp: CDP, url: str, log: bool = True, timeout: float = 120) -> dict:
-    """Navigate to the live page and wait until its models are loaded; returns its state."""
-    cdp.call("Page.navigate", url=f"{url}/{LIVE_PAGE}" + ("?log=1" if log else ""))
+def open_live_page(cdp: CDP, url: str, log: bool = True, timeout: float = 120, query: str = "") -> dict:
+    """Navigate to the live page and wait until its models are loaded; returns its state.
+    ``query``: more URL parameters, e.g. ``hands=0`` (faces only)."""
+    params = "&".join(q for q in ("log=1" if log else "", query) if q)
+    cdp.call("Page.navigate", url=f"{url}/{LIVE_PAGE}" + (f"?{params}" if params else ""))
 
     def ready():
         s = cdp.js(LIVE_STATE)

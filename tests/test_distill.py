@@ -175,3 +175,49 @@ def test_resuming_with_another_distillation_setting_is_refused(monkeypatch, tmp_
     other = TrainConfig(epochs=2, batch_size=16, device="cpu", distill={"teacher": "x", "weight": 0.9})
     with pytest.raises(ResumeMismatchError, match="distill"):
         fit(tiny_cnn(), train, val, other, out_dir=tmp_path, progress=False)
+
+
+def test_a_distilled_models_card_names_its_teacher():
+    import copy
+
+    from emolib.cards import card_markdown
+    from emolib.models import model_card
+
+    card = copy.deepcopy(model_card("vgg_cpu-fer2013"))
+    assert "distilled" not in card_markdown(card)
+    card["recipe"]["config"]["distill"] = {"teacher": "vgg_large-fer2013", "weight": 0.7, "temperature": 4.0}
+    assert ("distilled from `vgg_large-fer2013` (weight 0.7, temperature 4.0; its logits computed once)"
+            in card_markdown(card))
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_a_killed_and_resumed_distilled_run_equals_an_uninterrupted_one(monkeypatch, tmp_path):
+    # the real teacher pass (teacher_logits) with a tiny teacher; the resumed call runs it again
+    def teacher(spec, classes, inp, device):
+        torch.manual_seed(7)
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16 * 16, 4))
+
+    monkeypatch.setattr(train_mod, "load_teacher", teacher)
+    train, val = _splits()
+    cfg = TrainConfig(epochs=3, batch_size=16, lr=0.05, optimizer="sgd", schedule="onecycle", batch_augment=AUG,
+                      device="cpu", distill={"teacher": "tiny", "weight": 0.7, "temperature": 4.0})
+    full = fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "full", progress=False)
+
+    def stop_after_two(entry):
+        if entry["epoch"] == 2:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "cut", progress=False, on_epoch_end=stop_after_two)
+    torch.manual_seed(12345)  # a fresh process starts from another global RNG state
+    resumed = fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "cut", progress=False)
+
+    def strip(history):
+        return [{k: v for k, v in h.items() if k not in ("seconds", "teacher_seconds")} for h in history]
+
+    assert strip(full) == strip(resumed)
+    assert "teacher_seconds" in resumed[0] and "teacher_seconds" in resumed[2]  # each call's pass is counted
+    assert "teacher_seconds" not in resumed[1]
