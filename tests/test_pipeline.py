@@ -635,7 +635,8 @@ def test_tracker_region_holds_every_face_with_room_around_it(pipe):
         half = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) * (0.5 + 0.25)
         cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
         x1, y1 = max(0, int(np.floor((cx - half).min()))), max(0, int(np.floor((cy - half).min())))
-        x2, y2 = min(frame[0], int(np.ceil((cx + half).max()))), min(frame[1], int(np.ceil((cy + half).max())))
+        x2 = min(frame[0], int(np.ceil((cx + half).max())))
+        y2 = min(frame[1], int(np.ceil((cy + half).max())))
         return [x1, y1, x2 - x1, y2 - y1]
 
     boxes = np.array([[100, 60, 140, 110], [30, 150, 50, 170]], np.float32)  # long sides 50 and 20

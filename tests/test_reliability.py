@@ -597,7 +597,8 @@ def test_copy_file_and_save_arrays_keep_every_byte_and_array(tmp_path):
     assert dest == tmp_path / "new folder" / "copy.bin" and dest.read_bytes() == payload
     assert [p.name for p in dest.parent.iterdir()] == ["copy.bin"]  # no temporary file left beside it
 
-    arrays = {"landmarks": np.arange(42, dtype=np.float32).reshape(2, 21) / 7, "ids": np.array([3, 1], np.int64)}
+    arrays = {"landmarks": np.arange(42, dtype=np.float32).reshape(2, 21) / 7,
+              "ids": np.array([3, 1], np.int64)}
     path = save_arrays(arrays, tmp_path / "cache" / "hands.npz")
     assert path == tmp_path / "cache" / "hands.npz"
     with np.load(path) as back:
@@ -642,7 +643,8 @@ def test_to_8bit_scales_values_above_16_bits_by_their_maximum():
     """A 32-bit integer or float image over 65535 (e.g. a summed exposure) is scaled by its own
     maximum: its brightest pixel is white and the others keep their proportions."""
     values = np.array([[0, 50_000, 100_000, 200_000]])
-    for img in (Image.fromarray(values.astype(np.int32), "I"), Image.fromarray(values.astype(np.float32), "F")):
+    for img in (Image.fromarray(values.astype(np.int32), "I"),
+                Image.fromarray(values.astype(np.float32), "F")):
         out = np.asarray(to_8bit(img))
         assert out.dtype == np.uint8 and out.tolist() == [[0, 64, 128, 255]], img.mode
 
