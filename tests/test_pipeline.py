@@ -123,6 +123,32 @@ def test_clahe_widens_low_contrast_and_keeps_shape():
         clahe(np.zeros((8, 8, 3), np.uint8))
 
 
+def test_clahe_leaves_no_seams_between_tiles():
+    """Each pixel blends the mappings of its four nearest tile centres, so a smooth image stays free of
+    seams: neighbouring pixels differ by at most the mapping's slope times their input step (the clip
+    limit caps a bin at (clip + 1) / 256 of a tile, so the slope is under clip + 1) plus what the
+    blend weights move per pixel (1 / tile size of at most 255), plus 1 for rounding."""
+    y, x = np.mgrid[0:128, 0:128]
+    smooth = (128 + 100 * np.sin(x / 20.0) * np.cos(y / 25.0)).astype(np.uint8)
+    step = max(np.abs(np.diff(smooth.astype(int), axis=a)).max() for a in (0, 1))
+    clip, grid = 2.0, 8
+    out = clahe(smooth, clip_limit=clip, grid=grid).astype(int)
+    jump = max(np.abs(np.diff(out, axis=a)).max() for a in (0, 1))
+    assert jump <= (clip + 1) * step + 255 / (128 / grid) + 1, (jump, step)
+    assert np.abs(out - smooth).mean() > 5  # the tiles' mappings did change the image
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="square_crop's branch for a square outside the image pads by a negative width "
+                          "(numpy: index can't contain negative values); see the mut3 report")
+def test_square_crop_of_a_box_outside_the_image_repeats_the_nearest_border():
+    from emolib.faces import square_crop
+
+    arr = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    crop = square_crop(arr, (20, 2, 24, 6), 0.0)  # right of the image (boxes are clipped before, normally)
+    assert crop.shape == (4, 4) and all(np.array_equal(crop[:, k], arr[2:6, 9]) for k in range(4))
+
+
 # --------------------------------------------------------------------------- synthetic photos
 
 
@@ -549,6 +575,81 @@ def test_tracker_stage_is_mtcnn_last_stage(pipe, small_astronaut):
     assert tracker.full_detections == 1 and tracker.since_full == 1 and len(second) == 1
     assert _iou(second.faces[0].box, full.faces[0].box) > 0.8
     assert second.faces[0].emotion is not None and set(second.faces[0].probabilities) == set(full.faces[0].probabilities)
+
+
+def test_make_mtcnn_uses_the_thresholds_asked_for_on_the_cpu_by_default(small_astronaut):
+    from emolib.faces import DetectionOptions, detect_faces, make_mtcnn
+
+    found = {}
+    for last in (0.9, 1.0):  # O-Net's probability is never above 1: that threshold keeps no face
+        options = DetectionOptions(thresholds=(0.7, 0.8, last))
+        det = make_mtcnn(options)
+        assert next(det.parameters()).device.type == "cpu"
+        found[last] = len(detect_faces(det, small_astronaut, options)[0])
+    assert found == {0.9: 1, 1.0: 0}
+
+
+def test_tracker_on_a_region_answers_in_frame_pixels(pipe, small_astronaut):
+    """Given only the region :meth:`next_region` asked for, at its offset, the tracker follows the face
+    with O-Net alone and answers in the whole frame's pixels and size."""
+    from emolib.faces import FaceTracker
+
+    img = Image.fromarray(small_astronaut)
+    tracker = FaceTracker(pipe, detect_every=5)
+    first = tracker(img)
+    region = tracker.next_region(img.size)
+    assert len(first) == 1 and region is not None
+    x, y, w, h = region
+    part = tracker(img.crop((x, y, x + w, y + h)), offset=(x, y), frame_size=img.size)
+    assert part.image_size == img.size and len(part) == 1
+    assert tracker.full_detections == 1 and tracker.since_full == 1  # O-Net alone, no full detection
+    assert _iou(part.faces[0].box, first.faces[0].box) > 0.9
+    assert np.abs(np.subtract(part.faces[0].landmarks, first.faces[0].landmarks)).max() < 3
+
+
+def test_tracker_never_reports_one_face_twice(pipe, small_astronaut):
+    """Two followed boxes that O-Net moves onto the same face (two faces close together, one of them
+    gone) give that face once: the tracker then looks again with a full detection."""
+    from emolib.faces import FaceTracker
+
+    img = Image.fromarray(small_astronaut)
+    tracker = FaceTracker(pipe, detect_every=5)
+    assert len(tracker(img)) == 1
+    box = np.asarray(tracker.boxes, np.float32)
+    tracker.boxes = np.concatenate([box, box + 3])  # two boxes on the one face
+    again = tracker(img)
+    assert len(again) == 1 and len(tracker.boxes) == 1
+    assert tracker.full_detections == 2
+
+
+def test_tracker_region_holds_every_face_with_room_around_it(pipe):
+    """:meth:`FaceTracker.next_region`: the smallest pixel rectangle holding every followed face's box
+    grown by ``region_grow`` times its long side on every side, clipped to the frame; ``None`` when
+    that is more than ``max_region`` of the frame, or when a full detection is due."""
+    from emolib.faces import FaceTracker
+
+    frame = (320, 240)
+    tracker = FaceTracker(pipe, detect_every=5, region_grow=0.25)
+
+    def wanted(boxes):
+        half = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) * (0.5 + 0.25)
+        cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+        x1, y1 = max(0, int(np.floor((cx - half).min()))), max(0, int(np.floor((cy - half).min())))
+        x2 = min(frame[0], int(np.ceil((cx + half).max())))
+        y2 = min(frame[1], int(np.ceil((cy + half).max())))
+        return [x1, y1, x2 - x1, y2 - y1]
+
+    boxes = np.array([[100, 60, 140, 110], [30, 150, 50, 170]], np.float32)  # long sides 50 and 20
+    tracker.boxes = boxes
+    assert tracker.next_region(frame) == wanted(boxes) == [25, 47, 133, 128]
+    corner = boxes - [95, 55, 95, 55]  # the first face at the frame's top-left corner: clipped there
+    tracker.boxes = corner
+    assert tracker.next_region(frame) == wanted(corner) and wanted(corner)[:2] == [0, 0]
+    tracker.boxes = np.array([[60, 40, 260, 220]], np.float32)  # one face filling most of the frame
+    assert tracker.next_region(frame) is None
+    tracker.boxes = boxes
+    tracker.since_full = 4  # the next frame is due a full detection (detect_every=5)
+    assert tracker.next_region(frame) is None
 
 
 def test_widget_javascript_and_css_are_files():

@@ -581,3 +581,93 @@ def test_fileio_save_leaves_no_temporary_file_on_failure(tmp_path):
         save_torch({"a": lambda: 0}, target)  # cannot be pickled
     assert [p.name for p in tmp_path.iterdir()] == ["x.pt"]
     assert torch.equal(torch.load(target, weights_only=True)["a"], torch.zeros(2))
+
+
+# --------------------------------------------------------------------------- 9: fileio's helpers lose nothing
+# (tests for the sampled mutation survivors of emolib/fileio.py: results/mutation/sample/fileio.json)
+
+
+def test_copy_file_and_save_arrays_keep_every_byte_and_array(tmp_path):
+    from emolib.fileio import copy_file, save_arrays
+
+    src = tmp_path / "weights.bin"
+    payload = bytes(range(256)) * 3 + b"\r\n\x00\xff\xfe"  # every byte value, line ends, not UTF-8
+    src.write_bytes(payload)
+    dest = copy_file(src, tmp_path / "new folder" / "copy.bin")
+    assert dest == tmp_path / "new folder" / "copy.bin" and dest.read_bytes() == payload
+    assert [p.name for p in dest.parent.iterdir()] == ["copy.bin"]  # no temporary file left beside it
+
+    arrays = {"landmarks": np.arange(42, dtype=np.float32).reshape(2, 21) / 7,
+              "ids": np.array([3, 1], np.int64)}
+    path = save_arrays(arrays, tmp_path / "cache" / "hands.npz")
+    assert path == tmp_path / "cache" / "hands.npz"
+    with np.load(path) as back:
+        assert sorted(back.files) == ["ids", "landmarks"]
+        for name, arr in arrays.items():
+            assert back[name].dtype == arr.dtype and np.array_equal(back[name], arr)
+
+
+def test_write_text_writes_utf8_whatever_the_platform_encoding(tmp_path):
+    """JSON and CSV files with accents or emoji must read back the same on a machine whose locale is
+    not UTF-8 (Windows' cp1252, a POSIX "C" locale): ``write_text`` always writes UTF-8."""
+    import locale
+    import sys
+
+    from emolib.fileio import write_text
+
+    text = "émotion: 😀 joie, ÿ, ñ\n"
+    assert write_text(tmp_path / "here.txt", text).read_bytes() == text.encode("utf-8")
+    if sys.flags.utf8_mode:
+        pytest.skip("Python's UTF-8 mode is on: the platform encoding cannot be made ASCII here")
+    before = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, "C")  # open()'s default encoding is now ASCII
+        assert locale.getpreferredencoding(False).lower() in ("ansi_x3.4-1968", "ascii", "us-ascii")
+        path = write_text(tmp_path / "ascii locale" / "labels.txt", text)
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
+    assert path.read_bytes() == text.encode("utf-8")
+
+
+def test_cache_dir_defaults_to_the_user_cache_and_follows_emolib_cache(tmp_path, monkeypatch):
+    from emolib.fileio import cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("EMOLIB_CACHE", raising=False)
+    assert cache_dir() == tmp_path / "home" / ".cache" / "emolib"
+    monkeypatch.setenv("EMOLIB_CACHE", "~/elsewhere")
+    assert cache_dir() == tmp_path / "home" / "elsewhere"
+
+
+def test_to_8bit_scales_values_above_16_bits_by_their_maximum():
+    """A 32-bit integer or float image over 65535 (e.g. a summed exposure) is scaled by its own
+    maximum: its brightest pixel is white and the others keep their proportions."""
+    values = np.array([[0, 50_000, 100_000, 200_000]])
+    for img in (Image.fromarray(values.astype(np.int32), "I"),
+                Image.fromarray(values.astype(np.float32), "F")):
+        out = np.asarray(to_8bit(img))
+        assert out.dtype == np.uint8 and out.tolist() == [[0, 64, 128, 255]], img.mode
+
+
+def test_load_image_composites_a_palette_image_with_alpha_on_white():
+    """A ``PA`` image (palette and alpha): its transparent pixels become white, as those of RGBA, LA and
+    P images with transparency do, instead of showing the colour hidden under them."""
+    from emolib.fileio import load_image
+
+    pal = Image.new("P", (4, 2), 1)
+    pal.putpalette([0, 0, 0, 200, 30, 30] + [0] * 762)
+    pa = pal.convert("PA")
+    pa.putalpha(Image.fromarray(np.array([[0, 0, 255, 255]] * 2, np.uint8)))  # left half transparent
+    assert pa.mode == "PA"
+    out = np.asarray(load_image(pa))
+    assert out.shape == (2, 4, 3)
+    assert (out[:, :2] == 255).all() and (out[:, 2:] == [200, 30, 30]).all()
+
+
+def test_a_zero_size_image_is_refused_with_its_size():
+    from emolib.fileio import PipelineInputError, load_image
+
+    for size in ((0, 5), (3, 0)):
+        with pytest.raises(PipelineInputError) as err:
+            load_image(Image.new("RGB", size))
+        assert f"zero-size image ({size[0]}x{size[1]})" in str(err.value)
