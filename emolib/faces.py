@@ -208,9 +208,9 @@ def square_crop(arr: np.ndarray, box: Sequence[float], margin: float) -> np.ndar
     s = max(int(round(side)), 1)
     h, w = arr.shape[:2]
     l0, t0, r0, b0 = max(left, 0), max(top, 0), min(left + s, w), min(top + s, h)
-    if r0 <= l0 or b0 <= t0:  # cannot happen for a clipped box; keep a valid pixel anyway
-        l0, t0 = min(max(l0, 0), w - 1), min(max(t0, 0), h - 1)
-        r0, b0 = l0 + 1, t0 + 1
+    if r0 <= l0 or b0 <= t0:  # wholly outside the image (not for a clipped box): the nearest border, repeated
+        rows, cols = np.clip(np.arange(top, top + s), 0, h - 1), np.clip(np.arange(left, left + s), 0, w - 1)
+        return arr[np.ix_(rows, cols)]
     part = arr[t0:b0, l0:r0]
     pad = ((t0 - top, top + s - b0), (l0 - left, left + s - r0)) + ((0, 0),) * (arr.ndim - 2)
     if any(p for pair in pad for p in pair):

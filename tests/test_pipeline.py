@@ -138,15 +138,16 @@ def test_clahe_leaves_no_seams_between_tiles():
     assert np.abs(out - smooth).mean() > 5  # the tiles' mappings did change the image
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="square_crop's branch for a square outside the image pads by a negative width "
-                          "(numpy: index can't contain negative values); see the mut3 report")
 def test_square_crop_of_a_box_outside_the_image_repeats_the_nearest_border():
     from emolib.faces import square_crop
 
     arr = np.arange(100, dtype=np.uint8).reshape(10, 10)
     crop = square_crop(arr, (20, 2, 24, 6), 0.0)  # right of the image (boxes are clipped before, normally)
     assert crop.shape == (4, 4) and all(np.array_equal(crop[:, k], arr[2:6, 9]) for k in range(4))
+    above = square_crop(arr, (3, -9, 7, -5), 0.0)  # above it: the top row, repeated
+    assert above.shape == (4, 4) and all(np.array_equal(above[k], arr[0, 3:7]) for k in range(4))
+    rgb = square_crop(np.stack([arr] * 3, -1), (-8, -8, -4, -4), 0.0)  # beyond a corner, colour kept
+    assert rgb.shape == (4, 4, 3) and (rgb == arr[0, 0]).all()
 
 
 # --------------------------------------------------------------------------- synthetic photos
