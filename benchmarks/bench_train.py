@@ -84,6 +84,9 @@ def measure(model_name: str, recipe_name: str, variant: str | None, batches: int
     load_before = os.getloadavg()
     recipe = get_recipe(recipe_name)
     cfg = recipe.config
+    if cfg.distill:
+        raise ValueError(f"{recipe_name} distils a teacher: this benchmark times the step without the teacher's "
+                         "logits and pass, so it would not be that recipe's rate")
     if variant in ("fp32", "bf16"):
         cfg = dataclasses.replace(cfg, amp=variant == "bf16")
     elif variant == "no_ema":

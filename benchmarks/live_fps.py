@@ -24,7 +24,7 @@ throwaway page outside the repository (not a dependency); its record goes to
 ``live_fps_peer.json``.
 
 ``--compare`` measures the ways of reading faces live, side by side in one run, each
-``--repeats`` times, interleaved (round 1: all four, round 2: all four, ...) so that a change of
+``--repeats`` times, interleaved (round 1: all of them, round 2: all of them, ...) so that a change of
 load touches all of them alike:
 
 * ``kernel widget``: ``webcam()`` in JupyterLab, frames to the Python kernel
@@ -80,7 +80,8 @@ def _loads() -> list[float]:
 
 
 def compare(repeats: int, seconds: float, peer: Path | None, out: Path) -> dict:
-    """The kernel widget, its browser engine, the live page and the peer, ``repeats`` interleaved rounds."""
+    """The kernel widget, its browser engine, the live page (with hands, and faces only) and the peer,
+    ``repeats`` interleaved rounds."""
     site = ROOT / "_build" / "html"
     build_live_page()
     systems = {"kernel widget": None, "browser engine": None, "live page": site, "live page, faces only": site}
@@ -112,7 +113,7 @@ def compare(repeats: int, seconds: float, peer: Path | None, out: Path) -> dict:
                       f"(load {before[0]:.2f} before)", flush=True)
     version = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.strip()
     record = {
-        "what": "annotated frames per second at 640x480 of the four ways to read faces live, measured in one run "
+        "what": "annotated frames per second at 640x480 of the ways to read faces live, measured in one run "
                 "(benchmarks/live_fps.py --compare): headless Chromium, fake camera playing 2 s of "
                 f"{CLIP.name} (one face) at 30 fps",
         "systems": {

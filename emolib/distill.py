@@ -10,10 +10,10 @@ the wrong classes (a sad face that looks a little angry). The loss of a batch is
 (the ``T**2`` keeps the gradients of the two terms on the same scale as ``T`` changes).
 
 Here the teacher is run **once**, before training, on every training image as the evaluation
-transform shows it (:func:`teacher_logits`): on a CPU a teacher 16 times the student's cost
-run on every augmented batch would take most of the training budget. The student's augmented
-views are then taught with the teacher's logits of the clean image, as
-``benchmarks/fer_gpu_study.py`` did for its ``kd`` rows. :func:`emolib.train.fit` does all this
+transform shows it (:func:`teacher_logits`): on a CPU a teacher four times the student's cost
+(``vgg_large-fer2013`` against the CPU VGG) run on every augmented batch would take most of the
+training budget. The student's augmented views are then taught with the teacher's logits of the
+clean image (``benchmarks/fer_gpu_study.py``'s ``kd`` rows averaged them with the mirror image's). :func:`emolib.train.fit` does all this
 when its :class:`~emolib.train.TrainConfig` has ``distill`` set, e.g.
 ``{"teacher": "vgg_large-fer2013", "weight": 0.7, "temperature": 4.0}``.
 """
@@ -28,7 +28,7 @@ from torch import nn
 
 from .models import load_model
 
-__all__ = ["DistillationLoss", "load_teacher", "teacher_logits", "DISTILL_KEYS"]
+__all__ = ["DistillationLoss", "check_distill", "load_teacher", "teacher_logits", "DISTILL_KEYS"]
 
 #: The keys of ``TrainConfig.distill``: the teacher (a shipped model's name or a checkpoint file),
 #: the weight of the distillation term (0 to 1) and the temperature.
@@ -67,6 +67,13 @@ class DistillationLoss(nn.Module):
         return (1.0 - self.weight) * ce + self.weight * kd
 
 
+def check_distill(spec: dict) -> None:
+    """Refuse a ``distill`` setting without a teacher or with keys other than :data:`DISTILL_KEYS`."""
+    unknown = sorted(set(spec) - set(DISTILL_KEYS))
+    if "teacher" not in spec or unknown:
+        raise ValueError(f"distill needs a 'teacher' and takes only {', '.join(DISTILL_KEYS)}; got {sorted(spec)}")
+
+
 def load_teacher(spec: dict, classes, input_config=None, device: str | torch.device = "cpu") -> nn.Module:
     """The teacher of a ``distill`` setting, checked against the student's data.
 
@@ -75,9 +82,7 @@ def load_teacher(spec: dict, classes, input_config=None, device: str | torch.dev
     when the student's ``input_config`` is given, its input (size, channels, normalisation) the
     student's: the teacher is shown the student's prepared images.
     """
-    unknown = sorted(set(spec) - set(DISTILL_KEYS))
-    if "teacher" not in spec or unknown:
-        raise ValueError(f"distill needs a 'teacher' and takes only {', '.join(DISTILL_KEYS)}; got {sorted(spec)}")
+    check_distill(spec)
     teacher = load_model(spec["teacher"], device=device)
     if classes is not None and tuple(teacher.classes) != tuple(classes):
         raise ValueError(f"the teacher {spec['teacher']!r} predicts {list(teacher.classes)}, but the training set's "

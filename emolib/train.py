@@ -58,7 +58,7 @@ from torch import nn
 from torch.utils.data import DistributedSampler
 
 from .augment import BatchAugment
-from .distill import DistillationLoss, load_teacher, teacher_logits
+from .distill import DistillationLoss, check_distill, load_teacher, teacher_logits
 from .fileio import CheckpointError, load_torch, lock_folder, save_torch, write_text
 from .metrics import roc_auc
 from .optim import load_optimizer_state, make_ema, make_optimizer
@@ -296,9 +296,12 @@ def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoc
 
 def _eval_view(train_set, val_set):
     """The training images as the validation set's (evaluation) transform shows them: what a teacher sees."""
-    if not hasattr(train_set, "with_transform") or getattr(val_set, "transform", None) is None:
+    if not hasattr(train_set, "with_transform"):
         raise ValueError("distill shows the teacher the training images through the validation set's eval "
-                         f"transform: it needs emolib ImageDatasets with one, got {type(train_set).__name__}")
+                         f"transform: the training set must be an emolib ImageDataset, got {type(train_set).__name__}")
+    if getattr(val_set, "transform", None) is None:
+        raise ValueError("distill shows the teacher the training images through the validation set's eval "
+                         "transform, but the validation set has none")
     return train_set.with_transform(val_set.transform)
 
 
@@ -447,6 +450,7 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
     sched = _make_scheduler(opt, cfg, steps)
     if cfg.distill:
+        check_distill(cfg.distill)  # before anything is written
         loss_fn = DistillationLoss(cfg.distill.get("weight", 0.7), cfg.distill.get("temperature", 4.0),
                                    cfg.label_smoothing)
     else:
@@ -501,7 +505,8 @@ def _fit(model, train_set, val_set, cfg: TrainConfig, out: Path | None, resume: 
         write_text(out / "config.json", json.dumps(asdict(cfg), indent=2))
 
     soft, teacher_seconds = None, 0.0
-    if cfg.distill and start_epoch < cfg.epochs:  # the teacher's logits of every training image, once per call
+    stopped = cfg.early_stopping is not None and stale >= cfg.early_stopping
+    if cfg.distill and start_epoch < cfg.epochs and not stopped:  # the teacher's logits, once per call
         t_start = time.time()
         teacher = load_teacher(cfg.distill, getattr(train_set, "classes", None), getattr(model, "input_config", None),
                                device)

@@ -303,6 +303,9 @@ def test_load_run_outside_a_checkout_prefers_the_readers_run(tmp_path, monkeypat
     assert book.load_run("no-such-run") is None
     card_only = book.load_run("gestures-asl")
     assert card_only["source"] == "card" and card_only["history"] is None
+    kept = book.load_run("vgg_kd-fer2013", runs_dir=None)  # a reference run that was not shipped
+    assert kept["source"] == "reference" and kept["status"] == "not shipped" and kept["card"] is None
+    assert len(kept["history"]) == kept["result"]["epochs_run"] and kept["result"]["test"]["accuracy"] > 0
 
     import matplotlib
 

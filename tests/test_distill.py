@@ -118,7 +118,7 @@ def _label_teacher(monkeypatch, seen):
     """fit's teacher replaced by logits that encode each training image's own label, and a spy on the
     loss: every batch's teacher rows must then point at the batch's labels."""
     def fake_logits(teacher, dataset, batch_transform, device, amp, batch_size, progress):
-        seen["dataset_transform"] = dataset.transform
+        seen.update(dataset_transform=dataset.transform, batch_transform=batch_transform, amp=amp)
         return F.one_hot(dataset.targets.long(), 4).float() * 5.0
 
     monkeypatch.setattr(train_mod, "load_teacher", lambda spec, classes, inp, device: tiny_cnn())
@@ -141,8 +141,10 @@ def test_fit_gives_every_batch_the_teacher_logits_of_its_own_images(monkeypatch,
                       distill={"teacher": "x", "weight": 0.5, "temperature": 2.0})
     history = fit(tiny_cnn(), train, val, cfg, progress=False)
     assert len(seen["batches"]) == 3 * 8 and all(seen["batches"])  # 120 images in batches of 16, 3 epochs
-    # with a per-image (augmenting) transform, the teacher is shown the eval transform's view
+    # the teacher is shown the eval transform's view: on the batch (the stored uint8 images read raw) or per image
     assert seen["dataset_transform"] is (None if batch_augment else val.transform)
+    assert seen["batch_transform"] is (val.transform if batch_augment else None)
+    assert seen["amp"] is False  # as fit's autocast on this device
     # the teacher's pass is training time: in the first epoch's seconds, and recorded apart
     assert history[0]["teacher_seconds"] > 0 and history[0]["seconds"] >= history[0]["teacher_seconds"]
     assert all("teacher_seconds" not in h for h in history[1:])
@@ -165,6 +167,22 @@ def test_a_distilled_student_learns_the_teachers_answers(monkeypatch):
     with torch.no_grad():
         pred = model(torch.stack([val[i][0] for i in range(len(val))])).argmax(1)
     assert (pred == swap[val.targets]).float().mean() > 0.8
+
+
+def test_a_bad_distill_setting_is_refused_before_anything_is_written(tmp_path):
+    train, val = _splits()
+    cfg = TrainConfig(epochs=1, batch_size=16, device="cpu", distill={"teacher": "x", "alpha": 0.5})
+    with pytest.raises(ValueError, match="takes only teacher, weight, temperature"):
+        fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_the_teacher_needs_an_eval_view_of_the_training_images(monkeypatch):
+    train, val = _splits()
+    monkeypatch.setattr(train_mod, "load_teacher", lambda spec, classes, inp, device: tiny_cnn())
+    cfg = TrainConfig(epochs=1, batch_size=16, device="cpu", distill={"teacher": "x"})
+    with pytest.raises(ValueError, match="the validation set has none"):
+        fit(tiny_cnn(), train, val.with_transform(None), cfg, progress=False)
 
 
 def test_resuming_with_another_distillation_setting_is_refused(monkeypatch, tmp_path):

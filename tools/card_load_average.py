@@ -12,6 +12,8 @@ under ``results/runs/NAME/``; for a run that was not shipped (no card), into
 ``results/runs/NAME/result.json``, with ``--note`` (how the machine was shared) as its ``note``:
 
     python tools/card_load_average.py NAME load.log [--from HH:MM:SS] [--to HH:MM:SS] [--note TEXT]
+
+``--from`` and ``--to`` compare the times as text: a window that passes midnight needs the log cut by hand.
 """
 
 from __future__ import annotations

@@ -139,7 +139,9 @@ def _read(path: Path):
 
 def _run_in(folder: Path, status: str, source: str) -> dict | None:
     if not (folder / "card.json").is_file():
-        return None
+        if not (folder / "result.json").is_file():
+            return None
+        status = "not shipped"  # a reference run kept for the book, without a shipped checkpoint
     history = _read(folder / "history.json")
     return {"status": status, "source": source, "history": history["history"] if history else None,
             "result": _read(folder / "result.json"), "card": _read(folder / "card.json"),
@@ -150,7 +152,8 @@ def reference_run(name: str, results_dir: str | os.PathLike = "results/runs") ->
     """The reference run ``name``, or None: ``results_dir/<name>/`` (a shipped run: ``card.json``,
     ``history.json``, ``result.json``, as ``emolib export`` writes them) when it exists, else the copy
     in the package. Returns ``{"status": "shipped", "source": "reference", "history", "result",
-    "card", "evaluation", "path"}`` (missing files are None)."""
+    "card", "evaluation", "path"}`` (missing files are None). A reference run kept without a shipped
+    checkpoint (``history.json`` and ``result.json``, no card) has the status ``"not shipped"``."""
     local = _run_in(repo_path(results_dir) / name, "shipped", "reference")
     return local or _run_in(REFERENCE_DIR / "runs" / name, "shipped", "reference")
 

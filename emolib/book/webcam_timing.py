@@ -194,7 +194,8 @@ def live_page_table(folder: str | os.PathLike = "results/08_webcam") -> str | No
 
     wfps = f"{statistics.median(widget['runs_fps']):.1f} ({', '.join(f'{f:.1f}' for f in widget['runs_fps'])})" \
         if widget and widget.get("runs_fps") else (f"{widget['fps']:.1f}" if widget else "not recorded")
-    cols = [("kernel widget (chapter 8)", None), ("in-browser page (*Try it*)", live)]
+    page = "in-browser page (*Try it*" + (", faces only)" if live.get("faces_only") else ")")
+    cols = [("kernel widget (chapter 8)", None), (page, live)]
     if peer:
         cols.append(("peer: `@vladmandic/human`, WASM, face + emotion", peer))
     rows = ["| | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
