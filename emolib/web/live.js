@@ -99,7 +99,8 @@ setInterval(() => publish(true), 500);
 async function load() {
   // GitHub Pages sends no COOP/COEP headers, so no WebAssembly threads: one. A server that sends them
   // (the page is then crossOriginIsolated) may ask for more with ?threads=N (benchmarks/live_page_steps.py).
-  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, Math.min(4, +(params.get("threads") || 1))) : 1;
+  const asked = Math.floor(+params.get("threads")) || 1;  // a missing or unreadable value: one thread
+  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, Math.min(4, asked)) : 1;
   ort.env.wasm.wasmPaths = HERE + "ort/";
   manifest = await (await fetch(HERE + "models/manifest.json")).json();
   engine = await createEngine(ort, manifest, (file) => HERE + "models/" + file);  // engine.js: the frame steps
