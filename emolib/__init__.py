@@ -16,7 +16,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = ("utils", "labels", "fileio", "data", "gesture_data", "transforms", "augment", "models", "cards",
-               "metrics", "optim", "train", "recipes", "experiment", "faces", "hands", "gestures", "pipeline",
+               "metrics", "optim", "distill", "train", "recipes", "experiment", "faces", "hands", "gestures", "pipeline",
                "drawing", "video", "webengine", "widgets", "onnx_export", "serverext", "pipeline_cli", "cli",
                "livepage", "book")
 _NAMES = {
