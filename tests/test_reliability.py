@@ -348,6 +348,13 @@ def checkpoint(tmp_path_factory) -> Path:
     return save_checkpoint(create_model("baseline"), tmp_path_factory.mktemp("ckpt") / "m.pt", D.EMOTIONS)
 
 
+def _default_sigint() -> None:
+    """In the child, before exec: Ctrl-C's default action, as a terminal gives it. A child inherits an
+    *ignored* SIGINT from its parent: in the full suite of 2026-11-28 something earlier (not found yet)
+    left the pytest process ignoring it, and both Ctrl-C tests saw their child finish with exit 0."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_when(proc: subprocess.Popen, ready, timeout: float = 300) -> None:
     deadline = time.time() + timeout
     while not ready():
@@ -364,7 +371,8 @@ def test_ctrl_c_on_a_video_keeps_the_csv_rows_so_far(tmp_path, checkpoint):
     csv_path = tmp_path / "clip.csv"
     proc = subprocess.Popen([sys.executable, "-m", "emolib", "predict", str(clip), "--every", "1", "--csv",
                              str(csv_path), "--model", str(checkpoint), "--hands", "off", "--no-progress"],
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     _interrupt_when(proc, lambda: csv_path.exists() and len(csv_path.read_text().splitlines()) > 3)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
@@ -389,7 +397,8 @@ def test_ctrl_c_on_a_folder_keeps_the_json_lines_so_far(tmp_path, checkpoint):
     with open(out, "w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "emolib", "predict", str(folder), "--json", "--model",
                                  str(checkpoint), "--hands", "off", "--no-progress"],
-                                env=_env(), stdout=fh, stderr=subprocess.PIPE, text=True)
+                                env=_env(), stdout=fh, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_default_sigint)
         _interrupt_when(proc, lambda: len(out.read_text().splitlines()) > 3)
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err
