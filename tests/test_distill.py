@@ -12,7 +12,7 @@ from emolib.distill import DistillationLoss, load_teacher, teacher_logits
 from emolib.fileio import CheckpointError
 from emolib.models import InputConfig
 from emolib.train import EpochSampler, ResumeMismatchError, TrainConfig, fit
-from tests.toy import tiny_cnn, toy_dataset
+from tests.toy import fit_cut_and_resumed, tiny_cnn, toy_dataset
 
 AUG = {"rotation": 5.0, "shift": 0.05, "flip": 0.0, "brightness": 0.2, "fill": "zeros"}
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -208,10 +208,6 @@ def test_a_distilled_models_card_names_its_teacher():
             in card_markdown(card))
 
 
-class _Interrupt(Exception):
-    pass
-
-
 def test_a_killed_and_resumed_distilled_run_equals_an_uninterrupted_one(monkeypatch, tmp_path):
     # the real teacher pass (teacher_logits) with a tiny teacher; the resumed call runs it again
     def teacher(spec, classes, inp, device):
@@ -222,16 +218,7 @@ def test_a_killed_and_resumed_distilled_run_equals_an_uninterrupted_one(monkeypa
     train, val = _splits()
     cfg = TrainConfig(epochs=3, batch_size=16, lr=0.05, optimizer="sgd", schedule="onecycle", batch_augment=AUG,
                       device="cpu", distill={"teacher": "tiny", "weight": 0.7, "temperature": 4.0})
-    full = fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "full", progress=False)
-
-    def stop_after_two(entry):
-        if entry["epoch"] == 2:
-            raise _Interrupt
-
-    with pytest.raises(_Interrupt):
-        fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "cut", progress=False, on_epoch_end=stop_after_two)
-    torch.manual_seed(12345)  # a fresh process starts from another global RNG state
-    resumed = fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "cut", progress=False)
+    full, resumed = fit_cut_and_resumed(tiny_cnn, train, val, cfg, tmp_path)
 
     def strip(history):
         return [{k: v for k, v in h.items() if k not in ("seconds", "teacher_seconds")} for h in history]

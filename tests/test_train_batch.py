@@ -10,7 +10,7 @@ from emolib.fileio import load_torch, save_torch
 from emolib.optim import make_ema, make_optimizer
 from emolib.train import ResumeMismatchError, TrainConfig, fit, predict
 from emolib.transforms import eval_transform
-from tests.toy import tiny_cnn, tiny_mlp, toy_dataset
+from tests.toy import fit_cut_and_resumed, tiny_cnn, tiny_mlp, toy_dataset
 
 # The toy classes are quadrants, so no flip (it would swap classes); small shifts and crops only.
 AUG = {"rotation": 5.0, "shift": 0.05, "flip": 0.0, "brightness": 0.2, "crop_padding": 1, "fill": "zeros"}
@@ -136,24 +136,11 @@ def test_batch_augmented_training_learns_and_is_reproducible(tmp_path):
     assert _strip(h3) != _strip(h1)
 
 
-class _Interrupt(Exception):
-    pass
-
-
 def test_a_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
     train, val = _splits()
     cfg = TrainConfig(epochs=4, batch_size=16, lr=0.05, optimizer="sgd", schedule="onecycle", pct_start=0.25,
                       weight_decay=5e-4, label_smoothing=0.1, ema=0.9, batch_augment=AUG, device="cpu")
-    full = fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "full", progress=False)
-
-    def stop_after_two(entry):
-        if entry["epoch"] == 2:
-            raise _Interrupt
-
-    with pytest.raises(_Interrupt):
-        fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "cut", progress=False, on_epoch_end=stop_after_two)
-    torch.manual_seed(12345)  # a fresh process starts from another global RNG state
-    resumed = fit(tiny_cnn(), train, val, cfg, out_dir=tmp_path / "cut", progress=False)
+    full, resumed = fit_cut_and_resumed(tiny_cnn, train, val, cfg, tmp_path)
     assert _strip(full) == _strip(resumed)
     a, b = load_torch(tmp_path / "full" / "last.pt"), load_torch(tmp_path / "cut" / "last.pt")
     for part in ("model", "optimizer", "scheduler", "ema", "best_state"):

@@ -26,6 +26,30 @@ def toy_dataset(n: int = 240, classes: int = 4, size: int = 16, seed: int = 0) -
                         transform=eval_transform(size, 1, (0.5,), (0.5,)))
 
 
+class Interrupt(Exception):
+    """Raised from ``on_epoch_end`` to stop a run as a kill would (:func:`fit_cut_and_resumed`)."""
+
+
+def fit_cut_and_resumed(make_model, train, val, cfg, tmp_path: Path, stop_after: int = 2):
+    """``fit`` straight through into ``tmp_path/full``, and the same run stopped after ``stop_after``
+    epochs into ``tmp_path/cut`` then resumed from another global RNG state (as a fresh process
+    would); returns the two histories ``(full, resumed)``."""
+    import pytest
+
+    from emolib.train import fit
+
+    full = fit(make_model(), train, val, cfg, out_dir=tmp_path / "full", progress=False)
+
+    def stop(entry):
+        if entry["epoch"] == stop_after:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(make_model(), train, val, cfg, out_dir=tmp_path / "cut", progress=False, on_epoch_end=stop)
+    torch.manual_seed(12345)  # a fresh process starts from another global RNG state
+    return full, fit(make_model(), train, val, cfg, out_dir=tmp_path / "cut", progress=False)
+
+
 def tiny_mlp(size: int = 16, classes: int = 4) -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Flatten(), nn.Linear(size * size, 32), nn.ReLU(), nn.Linear(32, classes))
