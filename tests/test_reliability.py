@@ -350,8 +350,10 @@ def checkpoint(tmp_path_factory) -> Path:
 
 def _default_sigint() -> None:
     """In the child, before exec: Ctrl-C's default action, as a terminal gives it. A child inherits an
-    *ignored* SIGINT from its parent: in the full suite of 2026-11-28 something earlier (not found yet)
-    left the pytest process ignoring it, and both Ctrl-C tests saw their child finish with exit 0."""
+    *ignored* SIGINT from its parent, and a command started in the background by a non-interactive shell
+    (`bash -c 'make test &'`) runs with SIGINT ignored (POSIX: no job control). The fresh-clone CI of
+    2026-11-28 was started that way: pytest ignored SIGINT from its start, no test had changed it, and both
+    Ctrl-C tests saw their child finish with exit 0."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
