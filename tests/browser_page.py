@@ -267,4 +267,5 @@ def run_camera(cdp: CDP, seconds: float, warmup_frames: int = 5) -> dict:
     state["overlay_pixels"] = cdp.js(OVERLAY_PIXELS)
     state["first_ms"] = cdp.js("window.emolibLive.firstMs")
     state["log"] = cdp.js("window.emolibLive.log")
+    state["options"] = cdp.js("window.emolibLive.options")
     return state

@@ -221,6 +221,7 @@ def live_run(tmp_path_factory):
     with serve(ROOT / "_build" / "html") as url, chromium(tmp / "profile", y4m, tmp / "chromium.log") as cdp:
         open_live_page(cdp, url)
         run = run_camera(cdp, MEASURE_S)
+        assert run["options"]["detectEvery"] > 1, "the page's default is to follow the faces"
         # the photo upload, without the camera
         run["photo_status"] = {}
         for photo in PHOTOS:
@@ -233,6 +234,21 @@ def live_run(tmp_path_factory):
         run["hand_log"] = cdp.js("window.emolibLive.handLog")
         run["origin"] = url
         run["resources"] = cdp.js("performance.getEntriesByType('resource').map((e) => e.name)")
+    return run, y4m, n
+
+
+@pytest.fixture(scope="module")
+def per_frame_run(tmp_path_factory):
+    """The page with ``?detectEvery=1&hands=0``: the full face detection on every camera frame."""
+    _requirements()
+    tmp = tmp_path_factory.mktemp("live_per_frame")
+    build_live_page()
+    y4m = tmp / "camera.y4m"
+    n = write_y4m(CLIP, y4m, CLIP_START_S, CLIP_SECONDS)
+    with serve(ROOT / "_build" / "html") as url, chromium(tmp / "profile", y4m, tmp / "chromium.log") as cdp:
+        open_live_page(cdp, url, query="detectEvery=1&hands=0")
+        run = run_camera(cdp, MEASURE_S)
+    assert run["options"]["detectEvery"] == 1
     return run, y4m, n
 
 
@@ -257,39 +273,79 @@ def test_live_page_draws_faces_with_emotions(live_run):
 
 
 def _agreement(run: dict, y4m: Path, n: int) -> dict:
-    """Over the logged frames where the Python pipeline finds exactly one face: how many, on how many the
-    page's emotion is Python's, and on how many its box is within BOX_TOL_PX of Python's."""
+    """Over the logged frames where the Python pipeline (full detection on each frame) finds exactly one
+    face: how many (``compared``), on how many the page's emotion is that pipeline's (``agree``), and on
+    how many the page's box and emotion are those of Python's :class:`~emolib.faces.FaceTracker` (the
+    kernel widget's), fed the page's frames in the page's order with the page's settings (``same_box``:
+    within BOX_TOL_PX; ``agree_tracker``). Also over all logged frames: on how many the page and the
+    tracker chose the same step (``same_step``: full detection or O-Net following the faces), and how
+    many the page followed (``tracked``). With ``detectEvery`` 1 the tracker is the pipeline."""
+    from emolib.faces import FaceTracker
     from emolib.pipeline import EmotionPipeline
 
     frames = read_y4m(y4m)
     assert len(frames) == n
     pipe = EmotionPipeline(hands=False)
+    opt = run["options"]
+    tracker = FaceTracker(pipe, detect_every=opt["detectEvery"], grow=opt["trackGrow"], keep_score=opt["keepScore"])
     python = {}
-    compared = agree = same_box = 0
+    compared = agree = same_box = agree_tracker = same_step = tracked = 0
     for entry, k in zip(run["log"], match_frames(run["log"], frames)):
+        before = tracker.full_detections
+        followed = tracker(Image.fromarray(frames[k])).faces
+        same_step += (entry["timing"]["mode"] == "full") == (tracker.full_detections > before)
+        tracked += entry["timing"]["mode"] == "tracked"
         if k not in python:
             python[k] = pipe(frames[k])
         if len(python[k].faces) != 1 or not entry["faces"]:
             continue
         compared += 1
         agree += entry["faces"][0]["emotion"] == python[k].faces[0].emotion
-        off = np.abs(np.subtract(entry["faces"][0]["box"], python[k].faces[0].box)).max()
-        same_box += bool(off <= BOX_TOL_PX)
-    return {"compared": compared, "agree": agree, "same_box": same_box}
+        if len(followed) == len(entry["faces"]):
+            off = np.abs(np.subtract(entry["faces"][0]["box"], followed[0].box)).max()
+            same_box += bool(off <= BOX_TOL_PX)
+            agree_tracker += entry["faces"][0]["emotion"] == followed[0].emotion
+    return {"compared": compared, "agree": agree, "same_box": same_box, "agree_tracker": agree_tracker,
+            "same_step": same_step, "frames": len(run["log"]), "tracked": tracked}
 
 
 @pytest.mark.slow
-def test_live_page_agrees_with_the_python_pipeline(live_run):
-    a = _agreement(*live_run)
+def test_live_page_agrees_with_the_python_pipeline(per_frame_run):
+    """The page with the full detection on every frame (?detectEvery=1) against the Python pipeline on each
+    frame: the issue's 90 %, and the boxes within BOX_TOL_PX."""
+    a = _agreement(*per_frame_run)
     compared, agree = a["compared"], a["agree"]
     assert compared >= 20, f"only {compared} frames with exactly one face to compare"
     rate = agree / compared
-    print(f"agreement: {agree} of {compared} frames ({rate:.1%}); boxes within {BOX_TOL_PX} px: "
-          f"{a['same_box']}")
+    print(f"full detection on every frame: emotion as the Python pipeline's on {agree} of {compared} frames "
+          f"({rate:.1%}); boxes within {BOX_TOL_PX} px: {a['same_box']}")
+    assert a["tracked"] == 0
     assert rate >= AGREEMENT, (f"the page agrees with the Python pipeline on {agree} of {compared} frames "
                                f"({rate:.0%})")
     assert a["same_box"] >= AGREEMENT * compared, (f"the page's box is Python's on {a['same_box']} of "
                                                    f"{compared} frames")
+
+
+@pytest.mark.slow
+def test_live_page_follows_faces_as_the_kernel_widget(live_run):
+    """The page as it runs by default (faces followed by O-Net between full detections) against Python's
+    FaceTracker, which the kernel widget runs, fed the same frames: the same step on each frame, the same
+    boxes and emotions. Its agreement with the Python pipeline's full detection on each frame is printed
+    (lower: see the module docstring)."""
+    a = _agreement(*live_run)
+    compared = a["compared"]
+    assert compared >= 20, f"only {compared} frames with exactly one face to compare"
+    print(f"faces followed on {a['tracked']} of {a['frames']} frames, the tracker's step on {a['same_step']}; "
+          f"on {compared} frames with one face: the tracker's box (within {BOX_TOL_PX} px) on {a['same_box']}, "
+          f"its emotion on {a['agree_tracker']}, the full detection's emotion on {a['agree']} "
+          f"({a['agree'] / compared:.1%})")
+    assert a["tracked"] >= a["frames"] / 2, f"only {a['tracked']} of {a['frames']} frames were followed by O-Net"
+    assert a["same_step"] >= AGREEMENT * a["frames"], (f"the page chose the tracker's step on {a['same_step']} "
+                                                       f"of {a['frames']} frames")
+    assert a["same_box"] >= AGREEMENT * compared, (f"the page's box is the tracker's on {a['same_box']} of "
+                                                   f"{compared} frames")
+    assert a["agree_tracker"] >= AGREEMENT * compared, (f"the page's emotion is the tracker's on "
+                                                        f"{a['agree_tracker']} of {compared} frames")
 
 
 # --------------------------------------------------------------------------- hands (emolib/web/hands.js)

@@ -2,7 +2,9 @@
 // book's live page (live.js) and the Jupyter widget's browser engine (webcam.js, engine="browser"), so both
 // read a frame the same way: BlazeFace (face.js) proposes faces, MTCNN (mtcnn.js) puts the boxes where the
 // Python pipeline's MTCNN does, the crops are preprocessed as in Python (face.js) and the emotion model reads
-// them in one batch.
+// them in one batch. On a camera the faces are then followed as the kernel widget follows them
+// (emolib.faces.FaceTracker): O-Net alone on the last frame's boxes, the full detection every detectEvery-th
+// frame and whenever a face is lost.
 //
 //   const engine = await createEngine(ort, manifest, (file) => url or bytes of models/<file>);
 //   const { faces, rgba } = await engine.analyze(videoOrBitmap, w, h, still);
@@ -13,16 +15,22 @@
 // pixels, score, emotion, p, probabilities: {name: p}}.
 
 import { DETECTOR_SIZE, decodeBlazeFace, letterbox, preprocessFace, toFrameBox } from "./face.js";
-import { detectInRegions } from "./mtcnn.js";
+import { detectInRegions, trackBoxes } from "./mtcnn.js";
 
 export const DEFAULTS = {
   maxFaces: 4,  // faces read per camera frame
   maxPhotoFaces: 64,
   minScore: 0.95,  // O-Net's face probability, as EmotionPipeline(min_score=0.95)
   minFace: 32,  // MTCNN's min_face_size, as EmotionPipeline's default
-  regionMargin: 0.4,  // MTCNN looks at BlazeFace's box plus this share of its size on each side,
-  trackMargin: 0.2,  // and at the last frame's MTCNN box plus this share
-  detectEvery: 10,  // camera frames between two BlazeFace passes while faces are followed
+  regionMargin: 0.4,  // MTCNN looks at BlazeFace's box plus this share of its size on each side
+  // Following faces on a camera, as emolib.faces.FaceTracker(grow=0.05, keep_score=0.9): O-Net on each box
+  // of the last frame grown by trackGrow, a face kept while O-Net's probability is above keepScore.
+  trackGrow: 0.05,
+  keepScore: 0.9,
+  // The full detection (BlazeFace, then MTCNN around its faces: about 50 ms on one thread, against a few ms
+  // for O-Net) on every detectEvery-th camera frame, so a new face shows within a second at 30 fps; sooner
+  // when a followed face is lost.
+  detectEvery: 30,
 };
 
 // [x1, y1, x2, y2] grown by `margin` times its longer side on each side.
@@ -42,7 +50,7 @@ export async function createEngine(ort, manifest, source, options = {}) {
   const det = document.createElement("canvas"), detCtx = det.getContext("2d", { willReadFrequently: true });
   det.width = det.height = DETECTOR_SIZE;
   const timing = {};
-  let tracked = [], frames = 0;
+  let tracked = [], sinceFull = 0;
 
   // BlazeFace on the letterboxed frame (the work canvas): regions where MTCNN then looks.
   async function blazeFaceRegions(w, h) {
@@ -60,14 +68,27 @@ export async function createEngine(ort, manifest, source, options = {}) {
       .map((d) => expand(toFrameBox(d, lb, w, h, manifest.calibration), opt.regionMargin));
   }
 
+  // Boxes clipped to the frame, those under a pixel dropped (emolib.faces' _clip_and_sort).
+  function clipped(found, w, h) {
+    const clip = (v, hi) => Math.max(0, Math.min(hi, v));
+    return found.map((f) => ({ box: [clip(f.box[0], w), clip(f.box[1], h), clip(f.box[2], w), clip(f.box[3], h)],
+                               score: f.score }))
+      .filter((f) => f.box[2] - f.box[0] >= 1 && f.box[3] - f.box[1] >= 1);
+  }
+
   // MTCNN as the Python pipeline runs it, in the regions (mtcnn.js): Python's boxes, clipped to the frame.
   async function refine(regions, rgba, w, h) {
     const found = await detectInRegions(ort, sessions, rgba, w, h, regions, { minFace: opt.minFace, timing });
-    const clip = (v, hi) => Math.max(0, Math.min(hi, v));
-    return found.filter((f) => f.score >= opt.minScore)
-      .map((f) => ({ box: [clip(f.box[0], w), clip(f.box[1], h), clip(f.box[2], w), clip(f.box[3], h)],
-                     score: f.score }))
-      .filter((f) => f.box[2] - f.box[0] >= 1 && f.box[3] - f.box[1] >= 1);
+    return clipped(found.filter((f) => f.score >= opt.minScore), w, h);
+  }
+
+  // The last frame's faces followed by O-Net alone (FaceTracker's step between full detections), or null
+  // when a full detection is due or O-Net lost one of them.
+  async function follow(rgba, w, h) {
+    if (!tracked.length || sinceFull >= opt.detectEvery - 1) return null;
+    const found = clipped(await trackBoxes(ort, sessions, rgba, w, h, tracked.map((f) => f.box),
+                                           { grow: opt.trackGrow, keepScore: opt.keepScore }), w, h);
+    return found.length < tracked.length ? null : found;
   }
 
   async function classify(faces, rgba, w, h) {
@@ -87,23 +108,32 @@ export async function createEngine(ort, manifest, source, options = {}) {
 
   // Every face of an image drawn at w x h: boxes in its pixels, emotions and probabilities.
   // A photo (still): MTCNN on the whole image, as the Python pipeline (BlazeFace's short range misses small
-  // faces). The camera: BlazeFace every detectEvery-th frame (and when no face is being followed), MTCNN
-  // around its faces; in between, MTCNN looks around the faces of the previous frame.
+  // faces). The camera: the faces of the last frame followed by O-Net (follow), or the full detection:
+  // BlazeFace, then MTCNN around its faces. timing.mode says which ("photo", "tracked" or "full").
   async function analyze(image, w, h, still = false) {
     const tFrame = performance.now();
+    for (const key of Object.keys(timing)) delete timing[key];  // this frame's steps only
     if (work.width !== w || work.height !== h) { work.width = w; work.height = h; }
     workCtx.drawImage(image, 0, 0, w, h);
     const rgba = workCtx.getImageData(0, 0, w, h).data;
     const t0 = performance.now();
-    const useDetector = !still && (!tracked.length || frames % opt.detectEvery === 0);
-    if (!still) frames += 1;
-    const regions = still ? [[0, 0, w, h]]
-      : useDetector ? await blazeFaceRegions(w, h) : tracked.map((f) => expand(f.box, opt.trackMargin));
-    const t1 = performance.now();
-    const faces = (await refine(regions, rgba, w, h)).slice(0, still ? opt.maxPhotoFaces : opt.maxFaces);
+    let faces = still ? null : await follow(rgba, w, h);
+    timing.detector = 0;
+    timing.mtcnn = performance.now() - t0;  // O-Net following the faces (none for a photo)
+    if (faces) {
+      sinceFull += 1;
+      timing.mode = "tracked";
+    } else {
+      const t1 = performance.now();
+      const regions = still ? [[0, 0, w, h]] : await blazeFaceRegions(w, h);
+      const t2 = performance.now();
+      timing.detector = t2 - t1;
+      faces = (await refine(regions, rgba, w, h)).slice(0, still ? opt.maxPhotoFaces : opt.maxFaces);
+      timing.mtcnn += performance.now() - t2;
+      sinceFull = 0;
+      timing.mode = still ? "photo" : "full";
+    }
     tracked = still ? [] : faces;
-    timing.detector = useDetector ? t1 - t0 : 0;
-    timing.mtcnn = performance.now() - t1;
     faces.sort((a, b) => a.box[0] - b.box[0] || a.box[1] - b.box[1]);  // left to right, as the Python pipeline
     if (faces.length) {
       const t2 = performance.now();
@@ -115,7 +145,7 @@ export async function createEngine(ort, manifest, source, options = {}) {
   }
 
   // Forget the followed faces (a new camera, a stop): the next frame runs BlazeFace.
-  function reset() { tracked = []; frames = 0; }
+  function reset() { tracked = []; sinceFull = 0; }
 
   return { analyze, reset, timing, manifest, options: opt };
 }

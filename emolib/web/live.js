@@ -10,6 +10,8 @@
 // second; with ?log=1 in the URL, window.emolibLive.log holds one entry per processed frame (faces, a
 // 16x12 gray thumbnail of the frame and the exact RGB of a grid of its pixels, so that a test can tell
 // which camera frame it was).
+// Faces on the camera are followed from frame to frame (engine.js); ?detectEvery=1 runs the full detection on
+// every frame instead.
 // Hands (hands.js): data-hands (how many) and data-gesture (the first hand's, left to right), the hands with
 // their landmarks in window.emolibLive.hands; ?hands=0 or the #emolib-live-hands checkbox turns them off.
 
@@ -103,7 +105,11 @@ async function load() {
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, Math.min(4, asked)) : 1;
   ort.env.wasm.wasmPaths = HERE + "ort/";
   manifest = await (await fetch(HERE + "models/manifest.json")).json();
-  engine = await createEngine(ort, manifest, (file) => HERE + "models/" + file);  // engine.js: the frame steps
+  // ?detectEvery=N: the full face detection on every N-th camera frame (1: on every frame, no following)
+  const every = Math.floor(+params.get("detectEvery"));
+  engine = await createEngine(ort, manifest, (file) => HERE + "models/" + file,  // engine.js: the frame steps
+                              every >= 1 ? { detectEvery: every } : {});
+  state.options = engine.options;  // for tests: detectEvery, trackGrow and keepScore of the face tracking
   setStatus(`ready: ${manifest.emotion.name} (${manifest.emotion.classes.length} emotions) and BlazeFace`);
 }
 

@@ -3,6 +3,8 @@
 // (each level from the previous one with PIL's BOX filter), P-Net on each level's part around the faces
 // (P-Net is convolutional with stride 2, so its outputs there equal the whole level's), then the same
 // NMS passes, R-Net, O-Net and regressions. The boxes come out where Python's MTCNN puts them.
+// Between two full detections of a camera stream, trackBoxes runs O-Net alone on the last frame's boxes, as
+// emolib.faces.FaceTracker does.
 
 import { BOX, PRECISION_BITS, bbreg, mtcnnRegion, resampleCoeffs, rerec, roiAlign } from "./face.js";
 
@@ -175,4 +177,23 @@ export async function detectInRegions(ort, nets, rgba, w, h, regions, { minFace 
     if (p > thresholds[2]) kept.push([...bbreg(b, Array.from(out.regression.data.subarray(4 * i, 4 * i + 4))), p]);
   });
   return nms(kept, 0.7, "min").map((b) => ({ box: b.slice(0, 4), score: b[4] }));
+}
+
+// The faces of a camera frame found from the previous frame's boxes, as emolib.faces.FaceTracker follows them
+// between two full detections: each box grown by `grow` times its width and height on every side and made
+// square, O-Net alone on its 48x48 patch, the faces O-Net keeps (probability above `keepScore`) at its
+// regressed boxes, NMS at IoU 0.5. Returns [{box, score}] (not clipped to the frame: the caller clips).
+export async function trackBoxes(ort, nets, rgba, w, h, boxes, { grow = 0.05, keepScore = 0.9 } = {}) {
+  const squares = validBoxes(boxes.map(([x1, y1, x2, y2]) => {
+    const bw = x2 - x1, bh = y2 - y1;
+    return rerec([x1 - grow * bw, y1 - grow * bh, x2 + grow * bw, y2 + grow * bh]);
+  }), w, h);
+  if (!squares.length) return [];
+  const out = await stage(ort, nets.onet, squares, rgba, w, h, 48, 2);
+  const kept = [];
+  squares.forEach((b, i) => {
+    const p = out.probability.data[2 * i + 1];
+    if (p > keepScore) kept.push([...bbreg(b, Array.from(out.regression.data.subarray(4 * i, 4 * i + 4))), p]);
+  });
+  return nms(kept, 0.5).map((b) => ({ box: b.slice(0, 4), score: b[4] }));
 }
