@@ -173,8 +173,9 @@ def main(argv=None) -> int:
     manifest = None if args.peer else json.loads((site / "_static" / "live" / "models" / "manifest.json").read_text())
     record = {
         "what": "peer page: @vladmandic/human (npm), TF.js WASM backend, face detector and emotion model only; "
-                "headless Chromium, fake camera 640x480 at 30 fps, static file server" if args.peer else "the book's live page (onnxruntime-web 1.30.0, 1 thread, WASM SIMD): BlazeFace every 10th frame, "
-                "MTCNN (P-Net, R-Net, O-Net) around the faces, baseline-fer2013"
+                "headless Chromium, fake camera 640x480 at 30 fps, static file server" if args.peer else "the book's live page (onnxruntime-web 1.30.0, 1 thread, WASM SIMD): the full face detection "
+                "(BlazeFace, then MTCNN's P-Net, R-Net and O-Net around its faces) every 30th frame and when a face "
+                "is lost, the faces followed by O-Net alone in between (engine.js), baseline-fer2013"
                 + ("; faces only (?hands=0)" if args.faces_only else "; MediaPipe's hands and the gesture model "
                    "on every frame") + "; headless Chromium, fake camera 640x480 at 30 fps, static file server",
         "faces_only": bool(args.faces_only) if not args.peer else None,

@@ -7,7 +7,8 @@ headless Chromium (fake camera from the test's clip, 640x480 at 30 fps) with ``?
 (faces only) and ``threads=N`` for each ``--threads`` value, alternating ``--repeats`` times, and
 records per run the annotated frames per second and the medians of the page's per-frame timings
 (``engine.timing``: BlazeFace, MTCNN and its networks, the emotion model, the frame's total) and of
-the R-Net candidates and O-Net survivors per frame, with the load average before and after.
+the R-Net candidates and O-Net survivors per frame, over all frames and split by the step the page took
+(`median_by_mode`: "full" detection or faces "tracked" by O-Net alone), with the load average before and after.
 
 The page uses one thread unless it is cross-origin isolated and asked for more (``emolib/web/live.js``),
 so ``threads=1`` here is the published page's engine. Writes
@@ -70,10 +71,16 @@ def one_run(tmp: Path, y4m: Path, site: Path, threads: int, seconds: float) -> d
         isolated = cdp.js("self.crossOriginIsolated")
         run = run_camera(cdp, seconds)
     log = run["log"][5:]  # after the warm-up frames
-    keys = sorted({k for e in log for k in e["timing"]})
-    med = {k: round(statistics.median(e["timing"].get(k, 0) for e in log), 1) for k in keys}
+    def medians(entries):
+        keys = sorted({k for e in entries for k, v in e["timing"].items() if isinstance(v, (int, float))})
+        return {k: round(statistics.median(e["timing"].get(k, 0) for e in entries), 1) for k in keys}
+
+    modes = sorted({e["timing"].get("mode", "full") for e in log})  # "full" or "tracked" (engine.js)
+    by_mode = {m: [e for e in log if e["timing"].get("mode", "full") == m] for m in modes}
     return {"threads": threads, "cross_origin_isolated": isolated, "fps": round(run["measured_fps"], 2),
-            "frames_logged": len(log), "median_per_frame": med,
+            "frames_logged": len(log), "median_per_frame": medians(log),
+            "frames_by_mode": {m: len(v) for m, v in by_mode.items()},
+            "median_by_mode": {m: medians(v) for m, v in by_mode.items()},
             "loadavg_before": load_before, "loadavg_after": [round(v, 2) for v in os.getloadavg()]}
 
 

@@ -601,16 +601,14 @@ def test_live_page_reads_hands_in_photos(live_run):
     print(f"largest landmark difference page - Python: {worst:.4f} px")
 
 
-@pytest.mark.slow
-def test_live_page_hands_on_the_camera_agree_with_python(live_run):
-    """On the camera frames the page read hands on, the hands emolib's HandDetector finds in the same frame
-    (the page's settings, pad_retry 0 as on the camera): the same number and sides, and the same gestures,
-    on at least HAND_AGREEMENT of the frames (see there why not all)."""
+def camera_hand_agreement(run: dict, y4m: Path) -> dict:
+    """Over the camera frames the page read hands on (its hand log), the hands emolib's HandDetector finds in
+    the same frame (the page's settings, pad_retry 0 as on the camera): on how many frames (``compared``)
+    the page had the same number, sides and gestures (``agree``), and how many had a hand (``with_hands``)."""
     from emolib.gestures import GestureClassifier
     from emolib.hands import HandDetector
     from emolib.livepage import LIVE_HAND_SETTINGS
 
-    run, y4m, n = live_run
     frames = read_y4m(y4m)
     by_frame = dict(zip((e["frame"] for e in run["log"]), match_frames(run["log"], frames)))
     settings = {**{k: v for k, v in LIVE_HAND_SETTINGS.items() if k != "hand_distance"}, "pad_retry": 0}
@@ -627,6 +625,17 @@ def test_live_page_hands_on_the_camera_agree_with_python(live_run):
             with_hands += bool(hands)
             agree += [(h.handedness, h.gesture) for h in hands] == [(h["handedness"], h["gesture"])
                                                                     for h in entry["hands"]]
+    return {"compared": compared, "agree": agree, "with_hands": with_hands}
+
+
+@pytest.mark.slow
+def test_live_page_hands_on_the_camera_agree_with_python(live_run):
+    """On the camera frames the page read hands on, the hands emolib's HandDetector finds in the same frame:
+    the same number and sides, and the same gestures, on at least HAND_AGREEMENT of the frames (see there
+    why not all)."""
+    run, y4m, _ = live_run
+    a = camera_hand_agreement(run, y4m)
+    compared, agree, with_hands = a["compared"], a["agree"], a["with_hands"]
     assert compared >= 20 and with_hands >= compared // 2, (compared, with_hands)
     assert agree >= HAND_AGREEMENT * compared, f"the page's hands are Python's on {agree} of {compared} frames"
     print(f"camera hands: the page agrees with Python on {agree} of {compared} frames ({with_hands} with hands)")
