@@ -321,6 +321,7 @@ def test_result_file_falls_back_to_the_packaged_copy(tmp_path, monkeypatch):
     assert book.result_file("results/benchmarks/pipeline.json") == book.REFERENCE_DIR / "benchmarks" / "pipeline.json"
     assert "| photo |" in book.pipeline_benchmark_table()
     assert book.webcam_record()[1] is not None and book.live_page_table() is not None
+    assert "| faces followed, as the page opens |" in book.live_agreement_table()
     own = tmp_path / "results" / "benchmarks" / "pipeline.json"
     own.parent.mkdir(parents=True)
     own.write_text("{}")

@@ -20,8 +20,8 @@ from PIL import Image
 from ..video import iter_video_frames
 from .runs import result_file
 
-__all__ = ["webcam_record", "webcam_record_table", "webcam_variants_table", "live_page_table", "camera_frames",
-           "camera_jpegs", "time_frames", "timing_table"]
+__all__ = ["webcam_record", "webcam_record_table", "webcam_variants_table", "live_page_table",
+           "live_agreement_table", "camera_frames", "camera_jpegs", "time_frames", "timing_table"]
 
 
 def _read_json(folder: str | os.PathLike, name: str) -> dict | None:
@@ -222,4 +222,28 @@ def live_page_table(folder: str | os.PathLike = "results/08_webcam") -> str | No
                  f"{d['mtcnn_rnet_ms']['8'] / 8:.1f} ms and {d['mtcnn_onet_ms']['1']:.1f} ms |",
                  f"| the emotion model (baseline-fer2013), one face | {d['emotion_baseline_ms']:.1f} ms |",
                  f"| load average before the detector measurement | {d['loadavg_before'][0]:.1f} |"]
+    return "\n".join(rows)
+
+
+def live_agreement_table(folder: str | os.PathLike = "results/benchmarks") -> str | None:
+    """The live page against Python on the fake camera (``live_page_agreement.json``, written by
+    ``benchmarks/live_agreement.py``) as a Markdown table, one row per way of running the page; ``None``
+    when the benchmark has not been run."""
+    rec = _read_json(folder, "live_page_agreement.json")
+    if rec is None or not isinstance(rec.get("runs"), dict):
+        return None
+    names = {"per frame": "full detection on every frame (`?detectEvery=1`)",
+             "followed": "faces followed, as the page opens"}
+
+    def each(runs, key, of="compared"):
+        return ", ".join(f"{r[key]} of {r[of]}" for r in runs)
+
+    rows = ["| the page's faces | frames followed | emotion as the Python pipeline's (each run) "
+            f"| box within {rec['box_within_px']} px of the tracker's | emotion as the tracker's "
+            "| load average before |", "|---|---|---|---|---|---|"]
+    for key, runs in rec["runs"].items():
+        worst = min(r["agree"] / r["compared"] for r in runs)
+        loads = ", ".join(f"{r['loadavg_before'][0]:.1f}" for r in runs)
+        rows.append(f"| {names.get(key, key)} | {each(runs, 'tracked', 'frames')} | {each(runs, 'agree')} "
+                    f"(lowest {worst:.1%}) | {each(runs, 'same_box')} | {each(runs, 'agree_tracker')} | {loads} |")
     return "\n".join(rows)
