@@ -578,6 +578,31 @@ def test_tracker_stage_is_mtcnn_last_stage(pipe, small_astronaut):
     assert second.faces[0].emotion is not None and set(second.faces[0].probabilities) == set(full.faces[0].probabilities)
 
 
+def test_tracker_grows_each_box_evenly_before_o_net(pipe, small_astronaut, monkeypatch):
+    """Between full detections O-Net reads each followed box grown by ``grow`` times its width and height
+    on every side and made square about the same centre (the live page's ``trackBoxes`` does the same)."""
+    import emolib.faces as faces
+
+    seen = []
+    real = faces.onet_stage
+
+    def spy(det, img, boxes, *args, **kwargs):
+        seen.append(boxes[:, :4].detach().cpu().numpy().astype(np.float64))
+        return real(det, img, boxes, *args, **kwargs)
+
+    monkeypatch.setattr(faces, "onet_stage", spy)
+    tracker = faces.FaceTracker(pipe, detect_every=5, grow=0.1)
+    img = Image.fromarray(small_astronaut)
+    assert len(tracker(img)) == 1
+    box = np.asarray(tracker.boxes[0], np.float64)
+    seen.clear()  # the full detection's own O-Net stage
+    assert len(tracker(img)) == 1 and tracker.since_full == 1
+    (square,) = seen[-1]
+    side = max(box[2] - box[0], box[3] - box[1]) * 1.2
+    np.testing.assert_allclose((square[:2] + square[2:]) / 2, (box[:2] + box[2:]) / 2, atol=1e-3)
+    np.testing.assert_allclose(square[2:] - square[:2], [side, side], atol=1e-3)
+
+
 def test_make_mtcnn_uses_the_thresholds_asked_for_on_the_cpu_by_default(small_astronaut):
     from emolib.faces import DetectionOptions, detect_faces, make_mtcnn
 
@@ -648,6 +673,9 @@ def test_tracker_region_holds_every_face_with_room_around_it(pipe):
     assert tracker.next_region(frame) == wanted(corner) and wanted(corner)[:2] == [0, 0]
     tracker.boxes = np.array([[60, 40, 260, 220]], np.float32)  # one face filling most of the frame
     assert tracker.next_region(frame) is None
+    right = np.array([[200, 60, 300, 160]], np.float32)  # a large face at the right edge: 145x150, under 0.6
+    tracker.boxes = right
+    assert tracker.next_region(frame) == wanted(right) == [175, 35, 145, 150]
     tracker.boxes = boxes
     tracker.since_full = 4  # the next frame is due a full detection (detect_every=5)
     assert tracker.next_region(frame) is None
