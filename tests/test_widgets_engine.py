@@ -95,6 +95,7 @@ def test_widget_sends_the_engine_once_asked_and_takes_the_browsers_counts(ort_di
     expected = be.engine_files("baseline-fer2013", ort_dir)
     assert {k: bytes(v) for k, v in files.items()} == expected["binaries"]
     assert ready["modules"] == expected["modules"]
+    assert ready["options"] == {}  # engine.js's own defaults (it follows the faces, detectEvery 30)
     assert sum(1 for c, _ in sent if c.get("name") == be.ORT_WASM) == 3  # 10 MB in 4 MB parts
     json.dumps([c for c, _ in sent])
     # the browser's summary, once a second: the kernel's counters follow, no frame came to the kernel
@@ -107,6 +108,21 @@ def test_widget_sends_the_engine_once_asked_and_takes_the_browsers_counts(ort_di
     assert counts == (57, 0, 3, 60)
     assert s["fps"] == 28.6 and s["engine"] == "browser" and s["engine_load_ms"] == 900
     assert s["last_faces"] == [face] and s["last_size"] == [640, 480] and w.inference_ms == 21.5
+
+
+def test_widget_tells_the_browser_engine_how_to_follow_faces(ort_dir):
+    """track=False: the full detection on every frame; detect_every=N: every N-th; the kernel's tracker
+    keeps 5 unless asked."""
+    from emolib.widgets import WebcamWidget
+
+    for kwargs, options, kernel in (({"track": False}, {"detectEvery": 1}, None),
+                                    ({"detect_every": 12}, {"detectEvery": 12}, 12), ({}, {}, 5)):
+        w = WebcamWidget("baseline-fer2013", engine="browser", ort_dir=ort_dir, **kwargs)
+        sent = []
+        w.send = lambda content, buffers=None: sent.append((content, buffers))
+        w._handle_message(w, {"type": "engine_request", "view": "v"}, [])
+        assert sent[-1][0]["options"] == options, kwargs
+        assert (w.tracker.detect_every if w.tracker is not None else None) == kernel
 
 
 def test_widget_engine_choice_is_checked(ort_dir, monkeypatch):

@@ -2,9 +2,9 @@
 // book's live page (live.js) and the Jupyter widget's browser engine (webcam.js, engine="browser"), so both
 // read a frame the same way: BlazeFace (face.js) proposes faces, MTCNN (mtcnn.js) puts the boxes where the
 // Python pipeline's MTCNN does, the crops are preprocessed as in Python (face.js) and the emotion model reads
-// them in one batch. On a camera the faces are then followed as the kernel widget follows them
-// (emolib.faces.FaceTracker): O-Net alone on the last frame's boxes, the full detection every detectEvery-th
-// frame and whenever a face is lost.
+// them in one batch. On a camera the faces are then followed by the method of emolib.faces.FaceTracker
+// (which the kernel widget runs, there with a full detection every 5th frame): O-Net alone on the last
+// frame's boxes, the full detection on every detectEvery-th processed frame and whenever a face is lost.
 //
 //   const engine = await createEngine(ort, manifest, (file) => url or bytes of models/<file>);
 //   const { faces, rgba } = await engine.analyze(videoOrBitmap, w, h, still);
@@ -27,9 +27,10 @@ export const DEFAULTS = {
   // of the last frame grown by trackGrow, a face kept while O-Net's probability is above keepScore.
   trackGrow: 0.05,
   keepScore: 0.9,
-  // The full detection (BlazeFace, then MTCNN around its faces: about 50 ms on one thread, against a few ms
-  // for O-Net) on every detectEvery-th camera frame, so a new face shows within a second at 30 fps; sooner
-  // when a followed face is lost.
+  // The full detection (BlazeFace, then MTCNN around its faces: about 50-65 ms on one thread, against a few
+  // ms for O-Net) on every detectEvery-th processed frame, and whenever a followed face is lost: a new face
+  // shows within about a second at 30 processed frames a second (faces only), later when fewer are processed
+  // (about 2.5 s at the 12 of the page with hands on every frame). 1: the full detection on every frame.
   detectEvery: 30,
 };
 
@@ -50,7 +51,7 @@ export async function createEngine(ort, manifest, source, options = {}) {
   const det = document.createElement("canvas"), detCtx = det.getContext("2d", { willReadFrequently: true });
   det.width = det.height = DETECTOR_SIZE;
   const timing = {};
-  let tracked = [], sinceFull = 0;
+  let tracked = [], sinceFull = 0, size = "", generation = 0;
 
   // BlazeFace on the letterboxed frame (the work canvas): regions where MTCNN then looks.
   async function blazeFaceRegions(w, h) {
@@ -111,8 +112,9 @@ export async function createEngine(ort, manifest, source, options = {}) {
   // faces). The camera: the faces of the last frame followed by O-Net (follow), or the full detection:
   // BlazeFace, then MTCNN around its faces. timing.mode says which ("photo", "tracked" or "full").
   async function analyze(image, w, h, still = false) {
-    const tFrame = performance.now();
+    const tFrame = performance.now(), started = generation;
     for (const key of Object.keys(timing)) delete timing[key];  // this frame's steps only
+    if (!still && size !== `${w}x${h}`) { tracked = []; size = `${w}x${h}`; }  // a new camera or resolution
     if (work.width !== w || work.height !== h) { work.width = w; work.height = h; }
     workCtx.drawImage(image, 0, 0, w, h);
     const rgba = workCtx.getImageData(0, 0, w, h).data;
@@ -120,8 +122,9 @@ export async function createEngine(ort, manifest, source, options = {}) {
     let faces = still ? null : await follow(rgba, w, h);
     timing.detector = 0;
     timing.mtcnn = performance.now() - t0;  // O-Net following the faces (none for a photo)
+    const current = () => started === generation;  // no reset() since this frame began
     if (faces) {
-      sinceFull += 1;
+      if (current()) sinceFull += 1;
       timing.mode = "tracked";
     } else {
       const t1 = performance.now();
@@ -130,10 +133,12 @@ export async function createEngine(ort, manifest, source, options = {}) {
       timing.detector = t2 - t1;
       faces = (await refine(regions, rgba, w, h)).slice(0, still ? opt.maxPhotoFaces : opt.maxFaces);
       timing.mtcnn += performance.now() - t2;
-      sinceFull = 0;
+      if (!still && current()) sinceFull = 0;
       timing.mode = still ? "photo" : "full";
     }
-    tracked = still ? [] : faces;
+    // The next camera frame follows these faces, unless this is a photo, or reset() was called while this
+    // frame was read (a stop, a photo): the frame that finishes late must not bring back what was forgotten.
+    if (!still && current()) tracked = faces;
     faces.sort((a, b) => a.box[0] - b.box[0] || a.box[1] - b.box[1]);  // left to right, as the Python pipeline
     if (faces.length) {
       const t2 = performance.now();
@@ -144,8 +149,9 @@ export async function createEngine(ort, manifest, source, options = {}) {
     return { faces, rgba };
   }
 
-  // Forget the followed faces (a new camera, a stop): the next frame runs BlazeFace.
-  function reset() { tracked = []; sinceFull = 0; }
+  // Forget the followed faces (a new camera, a stop): the next camera frame runs the full detection, also
+  // when a frame that was being read at the reset finishes after it.
+  function reset() { tracked = []; sinceFull = 0; generation += 1; }
 
   return { analyze, reset, timing, manifest, options: opt };
 }

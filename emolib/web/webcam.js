@@ -21,7 +21,7 @@ function fromBase64(text) {
 
 // The engine's ES modules as blob URLs, each module's `from "./x.js"` pointing at the blob of x.js
 // (`modules`: [name, source] pairs in import order); then onnxruntime-web and createEngine from them.
-async function buildEngine(modules, manifest, files) {
+async function buildEngine(modules, manifest, files, options = {}) {
   const urls = {};
   for (const [name, text] of modules) {
     const code = name.endsWith(".mjs") ? text
@@ -36,7 +36,7 @@ async function buildEngine(modules, manifest, files) {
   return createEngine(ort, manifest, (file) => {
     if (!files[file]) throw new Error(`the kernel did not send ${file}`);
     return files[file];
-  });
+  }, options);  // the widget's track / detect_every (detectEvery), or engine.js's defaults
 }
 
 function base64(buffer) {
@@ -238,7 +238,7 @@ function render({ model, el }) {
       file.set(b instanceof ArrayBuffer ? new Uint8Array(b)
         : new Uint8Array(b.buffer, b.byteOffset, b.byteLength), msg.offset);
     } else if (msg.type === "engine_ready" && engineWaiter) {
-      buildEngine(msg.modules, msg.manifest, received).then(engineWaiter.resolve, engineWaiter.reject);
+      buildEngine(msg.modules, msg.manifest, received, msg.options || {}).then(engineWaiter.resolve, engineWaiter.reject);
       engineWaiter = null;
     }
   }

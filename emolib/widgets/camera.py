@@ -235,7 +235,9 @@ class WebcamWidget(anywidget.AnyWidget):
     track, detect_every:
         Follow the faces between full detections (:class:`~emolib.faces.FaceTracker`): MTCNN runs in
         full on every ``detect_every``-th frame, and only its last stage in between.
-        ``track=False`` detects on every frame.
+        ``track=False`` detects on every frame. ``detect_every=None`` (the default): 5 with the kernel
+        engine; with the browser engine, engine.js's default (30: its full detection costs about two
+        camera frames, following a face a third of one).
     regions:
         Between full detections, ask the browser for the faces' region only (see the
         module docstring); needs ``track``.
@@ -290,7 +292,7 @@ class WebcamWidget(anywidget.AnyWidget):
     engine_load_ms = t.Float(0.0)  # browser engine: from the widget's display to the models being ready
 
     def __init__(self, model: Any = DEFAULT_MODEL, *, pipeline: EmotionPipeline | None = None,
-                 headless: bool = False, fallback: Any = None, track: bool = True, detect_every: int = 5,
+                 headless: bool = False, fallback: Any = None, track: bool = True, detect_every: int | None = None,
                  regions: bool = True, engine: str = "kernel", ort_dir: Any = None, **kwargs: Any) -> None:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
@@ -313,7 +315,10 @@ class WebcamWidget(anywidget.AnyWidget):
         self._engine_files = engine_files(model, ort_dir) if engine == "browser" and not headless else None
         super().__init__(engine=engine, **widget_kwargs)
         self.pipeline = pipeline
-        self.tracker = FaceTracker(pipeline, detect_every) if track else None
+        self.tracker = FaceTracker(pipeline, 5 if detect_every is None else detect_every) if track else None
+        # what the browser engine is told (engine.js's createEngine options): its own default unless asked
+        self._engine_options = {"detectEvery": 1} if not track else (
+            {} if detect_every is None else {"detectEvery": int(detect_every)})
         self.regions = bool(regions)
         self.headless = bool(headless)
         self.last_result: PipelineResult | None = None
@@ -446,7 +451,7 @@ class WebcamWidget(anywidget.AnyWidget):
                 else:
                     self.send(msg, [chunk])
         self.send({"type": "engine_ready", "view": view, "manifest": self._engine_files["manifest"],
-                   "modules": self._engine_files["modules"]})
+                   "modules": self._engine_files["modules"], "options": self._engine_options})
 
     def _on_engine_stats(self, content: dict) -> None:
         """The browser engine's summary (once a second): counters, the last frame's faces."""
