@@ -87,7 +87,8 @@ def main(argv=None) -> int:
                               "same_box, agree_tracker and same_step against FaceTracker fed the same frames"},
         "goal": AGREEMENT, "box_within_px": BOX_TOL_PX,
         "runs": runs,
-        "min_rate": {name: min(r["rate"] for r in rs) for name, rs in runs.items()},
+        "min_rate": {name: min((r["rate"] for r in rs if r["rate"] is not None), default=None)
+                     for name, rs in runs.items()},
         "chromium": version, "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

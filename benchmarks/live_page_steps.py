@@ -73,7 +73,7 @@ def one_run(tmp: Path, y4m: Path, site: Path, threads: int, seconds: float) -> d
     log = run["log"][5:]  # after the warm-up frames
     def medians(entries):
         keys = sorted({k for e in entries for k, v in e["timing"].items() if isinstance(v, (int, float))})
-        return {k: round(statistics.median(e["timing"].get(k, 0) for e in entries), 1) for k in keys}
+        return {k: round(statistics.median(e["timing"][k] for e in entries if k in e["timing"]), 1) for k in keys}
 
     modes = sorted({e["timing"].get("mode", "full") for e in log})  # "full" or "tracked" (engine.js)
     by_mode = {m: [e for e in log if e["timing"].get("mode", "full") == m] for m in modes}

@@ -11,7 +11,7 @@ the y4m file as Chromium does (:func:`i420_to_rgb`), so both read the very same 
 frame). With ``?detectEvery=1`` (the full detection on every frame): on the frames where the Python
 pipeline (:class:`emolib.pipeline.EmotionPipeline`, same model) finds exactly one face, the page's emotion
 must be Python's on at least 90 % of them (issue 15), and its box within 0.1 px of Python's as often. As
-the page opens (faces followed by O-Net between full detections, as the kernel widget follows them), it
+the page opens (faces followed by O-Net between full detections, FaceTracker's method), it
 must take the step :class:`emolib.faces.FaceTracker` takes on the same frames, and give its boxes and
 emotions; against the per-frame pipeline the followed page agreed on 82.5-86.5 % of the frames in three
 runs (``benchmarks/live_agreement.py``): a followed box lies a few pixels from the full detection's, and

@@ -242,8 +242,9 @@ def live_agreement_table(folder: str | os.PathLike = "results/benchmarks") -> st
             f"| box within {rec['box_within_px']} px of the tracker's | emotion as the tracker's "
             "| load average before |", "|---|---|---|---|---|---|"]
     for key, runs in rec["runs"].items():
-        worst = min(r["agree"] / r["compared"] for r in runs)
+        rates = [r["agree"] / r["compared"] for r in runs if r["compared"]]
+        worst = f"lowest {min(rates):.1%}" if rates else "no frame with one face"
         loads = ", ".join(f"{r['loadavg_before'][0]:.1f}" for r in runs)
         rows.append(f"| {names.get(key, key)} | {each(runs, 'tracked', 'frames')} | {each(runs, 'agree')} "
-                    f"(lowest {worst:.1%}) | {each(runs, 'same_box')} | {each(runs, 'agree_tracker')} | {loads} |")
+                    f"({worst}) | {each(runs, 'same_box')} | {each(runs, 'agree_tracker')} | {loads} |")
     return "\n".join(rows)
