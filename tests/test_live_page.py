@@ -352,6 +352,74 @@ def test_live_page_follows_faces_as_the_kernel_widget(live_run):
                                                         f"{a['agree_tracker']} of {compared} frames")
 
 
+TRACK_JS = """
+import * as ort from "%(ort)s";
+import { readFileSync } from "node:fs";
+import { trackBoxes } from "%(web)s/mtcnn.js";
+ort.env.wasm.numThreads = 1;
+const job = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const onet = await ort.InferenceSession.create(job.onet, { executionProviders: ["wasm"] });
+const rgba = new Uint8ClampedArray(readFileSync(job.image));
+const out = {};
+for (const [name, boxes] of Object.entries(job.cases)) {
+  out[name] = await trackBoxes(ort, { onet }, rgba, job.w, job.h, boxes, { grow: job.grow, keepScore: job.keep });
+}
+console.log(JSON.stringify(out));
+"""
+
+
+def test_page_follows_faces_as_python_does_in_node(tmp_path):
+    """mtcnn.js's ``trackBoxes`` (the page's step between full detections) with ONNX Runtime Web in Node, on
+    the six faces of a group photo, each box moved by a few pixels as between two camera frames, against
+    Python's FaceTracker on the same boxes: the same six boxes within BOX_TOL_PX. With a seventh box on
+    the background, O-Net keeps only the six faces (the page then runs the full detection); with one box
+    twice, NMS keeps it once."""
+    import inspect
+    import re
+
+    from emolib.faces import FaceTracker
+    from emolib.onnx_export import export_mtcnn
+    from emolib.pipeline import EmotionPipeline
+
+    node = _node_or_skip()
+    if not ORT_NODE.is_file():
+        pytest.skip("onnxruntime-web is not installed: run `npm ci` in web/ (make book does)")
+    if not PHOTOS[1].is_file():
+        pytest.skip(f"the group photo {PHOTOS[1]} is absent (set EMOLIB_DATA to the folder of ../shared/data)")
+    # the page's defaults are FaceTracker's
+    engine = (ROOT / "emolib" / "web" / "engine.js").read_text()
+    js = {k: float(re.search(rf"\b{k}: ([0-9.]+)", engine).group(1)) for k in ("trackGrow", "keepScore")}
+    py = inspect.signature(FaceTracker).parameters
+    assert js == {"trackGrow": py["grow"].default, "keepScore": py["keep_score"].default}
+    rgb = np.asarray(Image.open(PHOTOS[1]).convert("RGB"))
+    h, w = rgb.shape[:2]
+    pipe = EmotionPipeline(hands=False)
+    tracker = FaceTracker(pipe)
+    assert len(tracker(Image.fromarray(rgb))) == 6
+    moved = np.asarray(tracker.boxes, np.float32) + np.float32([3, -2, 3, -2])  # as between two frames
+    tracker.boxes = moved
+    python = tracker(Image.fromarray(rgb))
+    assert tracker.since_full == 1 and len(python) == 6, "Python followed the six faces with O-Net alone"
+    onet, = export_mtcnn(tmp_path, ("onet",))
+    background = [[5, 5, 45, 45]] if min(moved[:, 1]) > 60 else [[w - 45, h - 45, w - 5, h - 5]]
+    cases = {"moved": moved.tolist(), "with_background": moved.tolist() + background,
+             "twice": moved.tolist() + [moved[0].tolist()]}
+    image = _rgba_file(rgb, tmp_path / "group.rgba")
+    got = _run_node(node, tmp_path, TRACK_JS, {"onet": str(onet), "image": image["path"], "w": w, "h": h,
+                                                "grow": js["trackGrow"], "keep": js["keepScore"], "cases": cases})
+
+    def clipped_sorted(found):  # engine.js clips to the frame and sorts left to right, as _clip_and_sort
+        b = np.array([f["box"] for f in found], np.float64)
+        b[:, [0, 2]] = b[:, [0, 2]].clip(0, w)
+        b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
+        return b[np.lexsort((b[:, 1], b[:, 0]))]
+
+    want = np.array([f.box for f in python.faces])
+    for name in cases:
+        assert len(got[name]) == 6, (name, len(got[name]))
+        np.testing.assert_allclose(clipped_sorted(got[name]), want, rtol=0, atol=BOX_TOL_PX, err_msg=name)
+
+
 # --------------------------------------------------------------------------- hands (emolib/web/hands.js)
 
 ORT_NODE = ROOT / "web" / "node_modules" / "onnxruntime-web" / "dist" / "ort.node.min.mjs"
