@@ -235,6 +235,7 @@ def live_run(tmp_path_factory):
             run["hand_photos"][photo.name] = cdp.js(HAND_STATE)
         run["hand_log"] = cdp.js("window.emolibLive.handLog")
         run["hand_reads"] = cdp.js("window.emolibLive.handReads")
+        run["worker_resources"] = cdp.js("window.emolibLive.workerResources()", await_promise=True)
         run["origin"] = url
         run["resources"] = cdp.js("performance.getEntriesByType('resource').map((e) => e.name)")
     return run, y4m, n
@@ -653,6 +654,12 @@ def test_live_page_reads_hands_in_a_worker(live_run):
     camera = [e["frame"] for e in run["hand_log"] if e["frame"] <= run["frames"]]
     assert len(camera) >= 20 and camera == sorted(set(camera)), camera
     assert run["hand_reads"] == len(run["hand_log"]), "a hand result is not counted (or counted twice)"
+    # what the worker fetched (ONNX Runtime Web's WebAssembly, the hand models; its module imports are not listed):
+    # all from the page's server
+    loaded = run["worker_resources"]
+    for name in (".wasm", "palm", "landmark", "gestures"):
+        assert any(name in r for r in loaded), (name, loaded)
+    assert all(r.startswith(run["origin"]) for r in loaded), f"the hand worker loaded files from elsewhere: {loaded}"
 
 
 @pytest.mark.slow

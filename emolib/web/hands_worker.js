@@ -13,6 +13,7 @@
 //          or {type: "error", id, frame, generation, error}
 //   (id: 0 for a camera frame, else a photo's, which live.js awaits; generation: live.js's, echoed back)
 //   {type: "reset"}: forget the hand regions of the last palm detection (the camera stopped, or a photo).
+//   {type: "resources", id} -> {type: "resources", id, names}: the URLs the worker loaded (tests)
 
 import * as ort from "./ort/ort.wasm.bundle.min.mjs";
 import { HandReader } from "./hands.js";
@@ -43,6 +44,8 @@ async function handle(msg) {
     }
   } else if (msg.type === "reset") {
     if (reader) reader.regions = null;
+  } else if (msg.type === "resources") {  // for tests: what the worker loaded (the page's list lacks it)
+    self.postMessage({ type: "resources", id: msg.id, names: performance.getEntriesByType("resource").map((e) => e.name) });
   }
 }
 

@@ -97,6 +97,7 @@ function onWorkerMessage({ data }) {
   if (photo) {
     waiting.delete(data.id);
     if (data.type === "hands") { logHands(data.frame, data.ms, data.hands); photo.resolve(data.hands); }
+    else if (data.type === "resources") photo.resolve(data.names);
     else photo.reject(new Error(data.error));
     return;
   }
@@ -115,6 +116,13 @@ function onWorkerError(ev) {  // the worker died: the main thread takes over (it
   state.handsEngine = "";
   handsReady = loadMainHands();
 }
+
+// For tests: the URLs the hand worker loaded (its own resource timing, not in the page's), [] without it.
+state.workerResources = () => {
+  if (!worker) return Promise.resolve([]);
+  const id = nextId++;
+  return new Promise((resolve, reject) => { waiting.set(id, { resolve, reject }); worker.postMessage({ type: "resources", id }); });
+};
 
 // Posts a frame's pixels (a copy: the caller's stay usable) to the worker; the message names the frame.
 function postRead(rgba, w, h, faces, still, frame, id = 0) {
