@@ -15,9 +15,10 @@
 // Hands (hands.js): data-hands (how many) and data-gesture (the first hand's, left to right), the hands with
 // their landmarks in window.emolibLive.hands; ?hands=0 or the #emolib-live-hands checkbox turns them off.
 // The hands are read in a module Web Worker (hands_worker.js), in parallel with the face steps: on a camera
-// frame, once its faces are found, the frame's pixels go to the worker if it is idle (else no hands are read
-// on that frame), and every frame is drawn with the latest hands the worker returned, which were read on an
-// earlier frame (a hand result names the frame it was read on; ?log=1's handLog keeps that frame number). A
+// frame, once its faces are found, the frame's pixels go to the worker if it is idle; if it is busy, the
+// newest such frame is kept and goes the moment the worker returns (so it does not wait for the next frame's
+// faces), the others get no hand read. Every frame is drawn with the latest hands the worker returned, read
+// on an earlier frame (a hand result names the frame it was read on; ?log=1's handLog keeps that number). A
 // photo waits for its hands. data-hands-engine says where the hands are read: "worker", or "main" (the main
 // thread awaits the hands in every frame it reads them on) with ?handsWorker=0 or when the worker cannot
 // start (a console warning says why). data-hand-reads (window.emolibLive.handReads) counts the hand results.
@@ -59,7 +60,7 @@ const WANT_WORKER = params.get("handsWorker") !== "0";
 const SESSION_OPTIONS = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
 // the worker (hands_worker.js): `handsBusy` while it reads a camera frame; `generation` changes when the camera
 // stops or a photo comes, so that a result read before is dropped; `waiting`: the photos' reads by id
-let worker = null, handsBusy = false, generation = 0, nextId = 1;
+let worker = null, handsBusy = false, generation = 0, nextId = 1, missed = null;
 const waiting = new Map();
 
 function startWorker() {  // resolves true once its models are loaded, false (and a warning) if it cannot start
@@ -102,10 +103,16 @@ function onWorkerMessage({ data }) {
     return;
   }
   handsBusy = false;
-  if (data.type === "error") { console.warn(`emolib live page: the hand worker: ${data.error}`); return; }
-  if (data.generation !== generation || !state.stream) return;  // read before a stop or a photo: stale
-  logHands(data.frame, data.ms, data.hands);
-  state.hands = data.hands;
+  if (data.type === "error") console.warn(`emolib live page: the hand worker: ${data.error}`);
+  else if (data.generation === generation && state.stream) {  // else read before a stop or a photo: stale
+    logHands(data.frame, data.ms, data.hands);
+    state.hands = data.hands;
+  }
+  if (missed && state.stream) {  // a frame came while the worker read: it goes now, not with the next frame
+    const m = missed;
+    missed = null; handsBusy = true;
+    postRead(m.rgba, m.w, m.h, m.faces, false, m.frame);
+  }
 }
 
 function onWorkerError(ev) {  // the worker died: the main thread takes over (its models load now)
@@ -163,7 +170,10 @@ async function readHands(rgba, w, h, faces, still) {
       postRead(rgba, w, h, faces, true, frame, id);
       return hands;
     }
-    if (!handsBusy && state.frames % HANDS_EVERY === 0) { handsBusy = true; postRead(rgba, w, h, faces, false, frame); }
+    if (state.frames % HANDS_EVERY === 0) {
+      if (!handsBusy) { handsBusy = true; missed = null; postRead(rgba, w, h, faces, false, frame); }
+      else missed = { rgba, w, h, faces, frame };  // the newest frame the busy worker missed: read once it is idle
+    }
     return state.hands;
   }
   if (!still && state.frames % HANDS_EVERY !== 0) return state.hands;
@@ -176,7 +186,7 @@ async function readHands(rgba, w, h, faces, still) {
 // Forget the hands (and the worker's or main thread's hand regions): the camera stopped, or a photo comes.
 function resetHands() {
   generation += 1;
-  state.hands = [];
+  state.hands = []; missed = null;
   if (handReader) handReader.regions = null;
   if (worker) worker.postMessage({ type: "reset" });
 }
