@@ -6,9 +6,9 @@ the page in a fresh Chromium once per setting and measures ``--seconds`` of anno
 
 * ``hands=0``: faces and emotions only (the page's ``?hands=0``);
 * ``handsEvery=1``: MediaPipe's palm detector and landmark network (lite) and the gesture
-  MLP (``emolib/web/hands.js``) in the page's Web Worker (``hands_worker.js``), on every frame
-  that comes while the worker is idle (the page draws the worker's latest hands on every frame), faces
-  as before on the main thread;
+  MLP (``emolib/web/hands.js``) in the page's Web Worker (``hands_worker.js``), on the frames that
+  come while the worker is idle and, when it returns, the newest frame it missed (the page draws the
+  worker's latest hands on every frame), faces as before on the main thread;
 * ``handsEvery=2`` (and more with ``--every``): the worker is given at most every 2nd frame;
 * ``palmEvery=5`` (and more with ``--palm-every``): the palm detector on every 5th hand read
   only, the landmark network in its last hand regions in between;
