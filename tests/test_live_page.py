@@ -687,7 +687,8 @@ def test_live_page_reads_hands_on_the_main_thread_when_asked(tmp_path):
             _upload(cdp, HAND_PHOTOS[0])
             got[engine] = cdp.js(HAND_STATE)
         # a browser without Web Workers: the page falls back to the main thread by itself
-        cdp.call("Page.addScriptToEvaluateOnNewDocument", source="delete window.Worker; window.Worker = undefined;")
+        cdp.call("Page.addScriptToEvaluateOnNewDocument",
+                 source="delete window.Worker; window.Worker = undefined;")
         open_live_page(cdp, url)
         wait_for(lambda: cdp.js("window.emolibLive.handsEngine"), 120, "the hand models")
         fallback = cdp.js("window.emolibLive.handsEngine")
