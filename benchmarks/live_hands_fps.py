@@ -6,14 +6,19 @@ the page in a fresh Chromium once per setting and measures ``--seconds`` of anno
 
 * ``hands=0``: faces and emotions only (the page's ``?hands=0``);
 * ``handsEvery=1``: MediaPipe's palm detector and landmark network (lite) and the gesture
-  MLP on every frame (``emolib/web/hands.js``), faces as before;
-* ``handsEvery=2`` (and more with ``--every``): hands on every 2nd frame, the last ones drawn
-  in between;
-* ``palmEvery=5`` (and more with ``--palm-every``): hands on every frame, but the palm detector
-  on every 5th only, the landmark network in its last hand regions in between.
+  MLP (``emolib/web/hands.js``) in the page's Web Worker (``hands_worker.js``), on the frames that
+  come while the worker is idle and, when it returns, the newest frame it missed (the page draws the
+  worker's latest hands on every frame), faces as before on the main thread;
+* ``handsEvery=2`` (and more with ``--every``): the worker is given at most every 2nd frame;
+* ``palmEvery=5`` (and more with ``--palm-every``): the palm detector on every 5th hand read
+  only, the landmark network in its last hand regions in between;
+* ``handsWorker=0``: the hands on the main thread, awaited in every frame (the page before the
+  worker), for comparison in the same run.
 
-Records ``fps``, the median milliseconds of the face steps per frame and of the hand stage per
-frame it ran on (the page's ``?log=1`` timings), how many hands the page showed at the end, the load average
+Records ``fps`` (annotated frames per second), ``hand_reads_per_s`` (hand results per second over
+the same frames: the page's hand log, ``?log=1``, between the first measured frame and the last), the
+median milliseconds of the face steps per frame and of the hand detector per hand read (the page's
+``?log=1`` timings), how many hands the page showed at the end, the load average
 before and after each run (a run with load > 2.5 on this 2-core machine is suspect), and the
 model files' total size. Writes ``results/benchmarks/live_hands_fps.json``; the issue's goal
 with hands on is 15 fps. Run it under ``flock /tmp/heavy.lock`` on a shared machine::
@@ -48,12 +53,16 @@ def one_run(tmp: Path, y4m: Path, seconds: float, site: Path, query: str) -> dic
         wait_for(lambda: (s := cdp.js(LIVE_STATE)) and s["status"].startswith("ready"), 120, "the page's models")
         run = run_camera(cdp, seconds)
         hands = cdp.js("window.emolibLive.hands.length")
-        hand_times = [t["ms"] for t in cdp.js("window.emolibLive.handLog") if t["frame"] > 5]
+        hand_log = cdp.js("window.emolibLive.handLog")
+    hand_times = [t["ms"] for t in hand_log if t["frame"] > 5]
     faces_ms = [e["timing"]["total"] for e in run["log"][5:] if e["timing"].get("total") is not None]
+    t0, t1 = run["log"][5]["t"], run["log"][-1]["t"]  # the measured frames (after 5 warm-up frames)
+    reads = sum(t0 < e["t"] <= t1 for e in hand_log)
     med = lambda v: round(statistics.median(v), 1) if v else None  # noqa: E731
     return {"setting": query, "fps": round(run["measured_fps"], 2), "frames": run["frames"],
             "seconds": round(run["measured_s"], 2), "first_ms": run["first_ms"], "hands_shown_at_end": hands,
             "faces_ms_median": med(faces_ms), "hands_ms_median": med(hand_times), "hand_reads": len(hand_times),
+            "hand_reads_per_s": round(1000 * reads / (t1 - t0), 2),
             "loadavg_before": [round(v, 2) for v in load_before],
             "loadavg_after": [round(v, 2) for v in os.getloadavg()]}
 
@@ -68,7 +77,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     site = ROOT / "_build" / "html"
     build_live_page()
-    settings = ["hands=0"] + [f"handsEvery={n}" for n in args.every] + [f"palmEvery={n}" for n in args.palm_every]
+    settings = (["hands=0"] + [f"handsEvery={n}" for n in args.every]
+                + [f"palmEvery={n}" for n in args.palm_every] + ["handsWorker=0"])
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         y4m = Path(tmp) / "camera.y4m"
@@ -82,10 +92,13 @@ def main(argv=None) -> int:
     manifest = json.loads((site / "_static" / "live" / "models" / "manifest.json").read_text())
     record = {
         "what": "the book's live page with and without hands (MediaPipe palm detector and hand landmarks, lite, "
-                "and gestures-asl in onnxruntime-web, 1 thread, WASM SIMD); headless Chromium, fake camera "
+                "and gestures-asl in onnxruntime-web, 1 thread, WASM SIMD, in a Web Worker; handsWorker=0: "
+                "on the main thread); headless Chromium, fake camera "
                 "640x480 at 30 fps, static file server",
         "runs": runs,
         "fps_median": {q: statistics.median(r["fps"] for r in runs if r["setting"] == q) for q in settings},
+        "hand_reads_per_s_median": {q: statistics.median(r["hand_reads_per_s"] for r in runs
+                                                         if r["setting"] == q) for q in settings},
         "goal": {"fps_with_hands": 15},
         "model_bytes": manifest["bytes"], "model_bytes_total": sum(manifest["bytes"].values()),
         "chromium": subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.strip(),

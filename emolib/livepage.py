@@ -5,8 +5,10 @@ into ``DIR``:
 
 * ``ort/``: ONNX Runtime Web's single-threaded-capable WebAssembly build from the npm
   package in ``web/`` (``npm ci`` there first; MIT licence): ``ort.wasm.min.js`` and
-  ``ort-wasm-simd-threaded.{mjs,wasm}``. GitHub Pages cannot send the COOP/COEP headers
-  that WebAssembly threads need, so the page runs one thread with SIMD;
+  ``ort-wasm-simd-threaded.{mjs,wasm}``, and its ES module build ``ort.wasm.bundle.min.mjs``
+  for the hand worker (``hands_worker.js``). GitHub Pages cannot send the COOP/COEP headers
+  that WebAssembly threads need, so the page runs one thread with SIMD (and the hands in a
+  Web Worker, a second one);
 * ``models/``: (:func:`emolib.webengine.export_models`, which the webcam widget's
   browser engine uses too) the face detector (MediaPipe's BlazeFace, Apache-2.0, converted by
   ``tools/convert_mediapipe_face.py``), MTCNN's three networks (facenet-pytorch's weights, MIT), which
@@ -20,7 +22,7 @@ into ``DIR``:
   ``gestures-asl`` (:func:`emolib.onnx_export.export_gestures`); the manifest's ``hands``
   entry names them, with the gesture classes and the detector settings ``hands.js`` uses;
 * our JavaScript and CSS from ``emolib/web/`` (``live.js``, ``engine.js``, ``draw.js``, ``face.js``,
-  ``mtcnn.js``, ``live.css``, ``hands.js``).
+  ``mtcnn.js``, ``live.css``, ``hands.js``, ``hands_worker.js``).
 
 Nothing is fetched from another site when the page runs: it loads these files only.
 """
@@ -40,10 +42,11 @@ __all__ = ["ORT_FILES", "WEB_DIR", "stage", "ort_dist", "DEFAULT_LIVE_MODEL", "R
            "stage_hands", "LIVE_HAND_SETTINGS"]
 
 WEB_DIR = Path(__file__).parent / "web"
-ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm",
+             "ort.wasm.bundle.min.mjs")
 OUR_FILES = ("live.js", "engine.js", "draw.js", "face.js", "mtcnn.js", "live.css")
 DEFAULT_LIVE_MODEL = "baseline-fer2013"
-HANDS_JS = ("hands.js",)
+HANDS_JS = ("hands.js", "hands_worker.js")
 DEFAULT_LIVE_GESTURES = "gestures-asl"
 #: The page's hand detector: HandDetector's defaults with the lite networks (model_complexity 0).
 LIVE_HAND_SETTINGS = {"max_num_hands": 2, "model_complexity": 0, "min_detection_confidence": 0.5,

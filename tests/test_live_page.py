@@ -36,7 +36,8 @@ Hands (``emolib/web/hands.js``): in Node, each JavaScript step is checked agains
 a real ASL photo, then the whole hand reader runs with ONNX Runtime Web's Node build (the page's
 WebAssembly) on 12 ASL photos against :class:`emolib.hands.HandDetector` with the page's files and
 settings (``HAND_TOL_PX`` says why 0.1 px); in Chromium, one ASL photo per gesture goes through the
-upload input, and the page's hands and gestures are compared with Python's.
+upload input, and the page's hands and gestures are compared with Python's. The page reads them in its Web
+Worker (``hands_worker.js``); ``?handsWorker=0`` reads them on the main thread, with the same result.
 
 Skips with a reason without Chromium, the video, PyAV or ``web/node_modules`` (``npm ci``); the hand
 tests without Node or the ASL photos.
@@ -226,6 +227,7 @@ def live_run(tmp_path_factory):
         open_live_page(cdp, url)
         run = run_camera(cdp, MEASURE_S)
         assert run["options"]["detectEvery"] > 1, "the page's default is to follow the faces"
+        run["hands_engine"] = cdp.js("document.getElementById('emolib-live').dataset.handsEngine")
         # the photo upload, without the camera
         run["photo_status"] = {}
         for photo in PHOTOS:
@@ -236,6 +238,8 @@ def live_run(tmp_path_factory):
             _upload(cdp, photo)
             run["hand_photos"][photo.name] = cdp.js(HAND_STATE)
         run["hand_log"] = cdp.js("window.emolibLive.handLog")
+        run["hand_reads"] = cdp.js("window.emolibLive.handReads")
+        run["worker_resources"] = cdp.js("window.emolibLive.workerResources()", await_promise=True)
         run["origin"] = url
         run["resources"] = cdp.js("performance.getEntriesByType('resource').map((e) => e.name)")
     return run, y4m, n
@@ -713,6 +717,59 @@ def test_live_page_hands_on_the_camera_agree_with_python(live_run):
     print(f"camera hands: the page agrees with Python on {agree} of {compared} frames ({with_hands} with hands)")
 
 
+@pytest.mark.slow
+def test_live_page_reads_hands_in_a_worker(live_run):
+    """By default the page reads hands in its Web Worker (hands_worker.js), not waiting for them on the camera:
+    every hand result is counted and logged with the frame it was read on, a frame the page showed."""
+    run, _, _ = live_run
+    assert run["hands_engine"] == "worker", "the page's hands do not come from its worker"
+    camera = [e["frame"] for e in run["hand_log"] if e["frame"] <= run["frames"]]
+    assert len(camera) >= 20 and camera == sorted(set(camera)), camera
+    assert run["hand_reads"] == len(run["hand_log"]), "a hand result is not counted (or counted twice)"
+    # what the worker fetched (ONNX Runtime Web's WebAssembly, the hand models; its module imports are not listed):
+    # all from the page's server
+    loaded = run["worker_resources"]
+    for name in (".wasm", "palm", "landmark", "gestures"):
+        assert any(name in r for r in loaded), (name, loaded)
+    assert all(r.startswith(run["origin"]) for r in loaded), f"the hand worker loaded files from elsewhere: {loaded}"
+
+
+@pytest.mark.slow
+def test_live_page_reads_hands_on_the_main_thread_when_asked(tmp_path):
+    """``?handsWorker=0``: the hands are read on the main thread, awaited in every camera frame (each shown
+    frame has its hand read), and a photo's hands are the same as the worker's; without ``Worker`` in the
+    browser the page reads them on the main thread too."""
+    _requirements()
+    if not all(p.is_file() for p in HAND_PHOTOS):
+        pytest.skip(f"the ASL photos are absent ({HAND_PHOTOS[0]}; set EMOLIB_DATA to the folder of ../shared/data)")
+    build_live_page()
+    y4m = tmp_path / "camera.y4m"
+    write_y4m(CLIP, y4m, CLIP_START_S, 1.0)
+    got = {}
+    with serve(ROOT / "_build" / "html") as url, chromium(tmp_path / "profile", y4m, tmp_path / "chromium.log") as cdp:
+        for query in ("handsWorker=0", ""):
+            open_live_page(cdp, url, query=query)
+            wait_for(lambda: cdp.js("window.emolibLive.handsEngine"), 120, "the hand models")
+            engine = cdp.js("window.emolibLive.handsEngine")
+            if query:
+                run = run_camera(cdp, 2.0)
+                frames = [e["frame"] for e in cdp.js("window.emolibLive.handLog")]
+                assert frames == list(range(1, len(frames) + 1)) and len(frames) >= run["frames"] >= 5, frames
+                cdp.js("document.getElementById('emolib-live-start').click()")  # stop
+            _upload(cdp, HAND_PHOTOS[0])
+            got[engine] = cdp.js(HAND_STATE)
+        # a browser without Web Workers: the page falls back to the main thread by itself
+        cdp.call("Page.addScriptToEvaluateOnNewDocument",
+                 source="delete window.Worker; window.Worker = undefined;")
+        open_live_page(cdp, url)
+        wait_for(lambda: cdp.js("window.emolibLive.handsEngine"), 120, "the hand models")
+        fallback = cdp.js("window.emolibLive.handsEngine")
+        _upload(cdp, HAND_PHOTOS[0])
+        got["no Worker"] = cdp.js(HAND_STATE)
+    assert set(got) == {"main", "worker", "no Worker"} and fallback == "main", (got.keys(), fallback)
+    assert got["main"]["hands"] >= 1 and got["main"] == got["worker"] == got["no Worker"]
+
+
 def test_stage_puts_the_hands_in_the_manifest(tmp_path):
     """``python -m emolib.livepage stage``: the hand networks, the gesture model and hands.js beside the rest,
     the manifest's ``hands`` entry and the total size of the model files."""
@@ -727,5 +784,7 @@ def test_stage_puts_the_hands_in_the_manifest(tmp_path):
     for name in (hands["palm"], hands["landmark"], hands["gestures"]["file"]):
         assert manifest["bytes"][name] == (tmp_path / "models" / name).stat().st_size > 50_000
     assert manifest["total_bytes"] == sum(p.stat().st_size for p in (tmp_path / "models").glob("*.onnx"))
-    assert (tmp_path / "hands.js").read_text() == (ROOT / "emolib" / "web" / "hands.js").read_text()
+    for js in ("hands.js", "hands_worker.js"):
+        assert (tmp_path / js).read_text() == (ROOT / "emolib" / "web" / js).read_text()
+    assert (tmp_path / "ort" / "ort.wasm.bundle.min.mjs").is_file(), "the hand worker's ONNX Runtime Web module"
     assert json.loads((tmp_path / "models" / "manifest.json").read_text()) == manifest

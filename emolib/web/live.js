@@ -14,6 +14,14 @@
 // every frame instead.
 // Hands (hands.js): data-hands (how many) and data-gesture (the first hand's, left to right), the hands with
 // their landmarks in window.emolibLive.hands; ?hands=0 or the #emolib-live-hands checkbox turns them off.
+// The hands are read in a module Web Worker (hands_worker.js), in parallel with the face steps: on a camera
+// frame, once its faces are found, the frame's pixels go to the worker if it is idle; if it is busy, the
+// newest such frame is kept and goes the moment the worker returns (so it does not wait for the next frame's
+// faces), the others get no hand read. Every frame is drawn with the latest hands the worker returned, read
+// on an earlier frame (a hand result names the frame it was read on; ?log=1's handLog keeps that number). A
+// photo waits for its hands. data-hands-engine says where the hands are read: "worker", or "main" (the main
+// thread awaits the hands in every frame it reads them on) with ?handsWorker=0 or when the worker cannot
+// start (a console warning says why). data-hand-reads (window.emolibLive.handReads) counts the hand results.
 
 import { drawFaces } from "./draw.js";
 import { drawHands } from "./draw.js";
@@ -45,31 +53,142 @@ const HANDS_EVERY = Math.max(1, +(params.get("handsEvery") || 1));
 const PALM_EVERY = Math.max(1, +(params.get("palmEvery") || 1));
 let handReader = null, handsReady = null;
 state.hands = [];
-state.handLog = [];  // with ?log=1: {frame, ms, hands: [{handedness, gesture, wrist}]} per frame hands were read on
+state.handLog = [];  // with ?log=1: {frame, t, ms, hands: [{handedness, gesture, wrist}]} per hand result
+state.handReads = 0;  // hand results so far (camera and photos)
+state.handsEngine = "";  // "worker" or "main" once the hand models are loaded ("" without hands)
+const WANT_WORKER = params.get("handsWorker") !== "0";
+const SESSION_OPTIONS = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
+// the worker (hands_worker.js): `handsBusy` while it reads a camera frame; `generation` changes when the camera
+// stops or a photo comes, so that a result read before is dropped; `waiting`: the photos' reads by id
+let worker = null, handsBusy = false, generation = 0, nextId = 1, missed = null;
+const waiting = new Map();
 
-async function loadHands() {
-  if (HANDS_OFF && handsBox) handsBox.checked = false;
-  if (!manifest.hands) return;
+function startWorker() {  // resolves true once its models are loaded, false (and a warning) if it cannot start
+  return new Promise((resolve) => {
+    const fail = (why) => {
+      console.warn(`emolib live page: hands on the main thread, the hand worker did not start: ${why}`);
+      if (worker) worker.terminate();
+      worker = null;
+      resolve(false);
+    };
+    if (typeof Worker === "undefined") { fail("this browser has no Web Workers"); return; }
+    try {
+      worker = new Worker(HERE + "hands_worker.js", { type: "module" });
+    } catch (err) { fail(err); return; }
+    worker.onerror = (ev) => fail(ev.message || "its script did not load");
+    worker.onmessage = ({ data }) => {
+      if (data.type === "ready") { worker.onmessage = onWorkerMessage; worker.onerror = onWorkerError; resolve(true); }
+      else if (data.type === "failed") fail(data.error);
+    };
+    worker.postMessage({ type: "init", ortUrl: HERE + "ort/", modelsUrl: HERE + "models/", hands: manifest.hands,
+                         sessionOptions: SESSION_OPTIONS });
+  });
+}
+
+function logHands(frame, ms, hands) {
+  state.handReads += 1;
+  if (logging) {
+    state.handLog.push({ frame, t: performance.now(), ms, hands: hands.map((hd) => ({ handedness: hd.handedness,
+                                                                                        gesture: hd.gesture, wrist: hd.landmarks[0] })) });
+  }
+}
+
+function onWorkerMessage({ data }) {
+  const photo = waiting.get(data.id);
+  if (photo) {
+    waiting.delete(data.id);
+    if (data.type === "hands") { logHands(data.frame, data.ms, data.hands); photo.resolve(data.hands); }
+    else if (data.type === "resources") photo.resolve(data.names);
+    else photo.reject(new Error(data.error));
+    return;
+  }
+  handsBusy = false;
+  if (data.type === "error") console.warn(`emolib live page: the hand worker: ${data.error}`);
+  else if (data.generation === generation && state.stream) {  // else read before a stop or a photo: stale
+    logHands(data.frame, data.ms, data.hands);
+    state.hands = data.hands;
+  }
+  if (missed && state.stream) {  // a frame came while the worker read: it goes now, not with the next frame
+    const m = missed;
+    missed = null; handsBusy = true;
+    postRead(m.rgba, m.w, m.h, m.faces, false, m.frame);
+  }
+}
+
+function onWorkerError(ev) {  // the worker died: the main thread takes over (its models load now)
+  console.warn(`emolib live page: the hand worker failed (${ev.message || ev}); hands on the main thread`);
+  worker = null; handsBusy = false;
+  waiting.forEach((p) => p.reject(new Error("the hand worker failed")));
+  waiting.clear();
+  state.handsEngine = "";
+  handsReady = loadMainHands();
+}
+
+// For tests: the URLs the hand worker loaded (its own resource timing, not in the page's), [] without it.
+state.workerResources = () => {
+  if (!worker) return Promise.resolve([]);
+  const id = nextId++;
+  return new Promise((resolve, reject) => { waiting.set(id, { resolve, reject }); worker.postMessage({ type: "resources", id }); });
+};
+
+// Posts a frame's pixels (a copy: the caller's stay usable) to the worker; the message names the frame.
+function postRead(rgba, w, h, faces, still, frame, id = 0) {
+  const copy = rgba.slice();
+  worker.postMessage({ type: "read", id, frame, generation, rgba: copy.buffer, w, h, faces: faces.map((f) => ({ box: f.box })),
+                       palmEvery: still ? 1 : PALM_EVERY,
+                       padRetry: still ? manifest.hands.settings.pad_retry : CAMERA_PAD_RETRY }, [copy.buffer]);
+}
+
+async function loadMainHands() {
   try {
-    handReader = await HandReader.create(ort, HERE + "models/", manifest.hands, {},
-                                         { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+    handReader = await HandReader.create(ort, HERE + "models/", manifest.hands, {}, SESSION_OPTIONS);
+    state.handsEngine = "main";
   } catch (err) {  // the faces work without the hands
     console.warn(`emolib live page: hands are off, their models did not load: ${err}`);
     if (handsBox) { handsBox.checked = false; handsBox.disabled = true; }
   }
 }
 
+async function loadHands() {
+  if (HANDS_OFF && handsBox) handsBox.checked = false;
+  if (!manifest.hands) return;
+  if (WANT_WORKER && await startWorker()) { state.handsEngine = "worker"; return; }
+  await loadMainHands();
+}
+
+const handsOn = () => (handsBox ? handsBox.checked : !HANDS_OFF);
+
+// Hands of a camera frame (the worker: posted if idle, not awaited; the main thread: awaited) or a photo.
 async function readHands(rgba, w, h, faces, still) {
   if (still) await handsReady;  // a photo waits for the hand models; the camera goes on without them
-  if (!handReader || (handsBox ? !handsBox.checked : HANDS_OFF)) return [];
+  if (!(worker || handReader) || !handsOn()) return [];
+  const frame = state.frames + 1;  // the number record() gives this frame
+  if (worker) {
+    if (still) {
+      const id = nextId++;
+      const hands = new Promise((resolve, reject) => waiting.set(id, { resolve, reject }));
+      postRead(rgba, w, h, faces, true, frame, id);
+      return hands;
+    }
+    if (state.frames % HANDS_EVERY === 0) {
+      if (!handsBusy) { handsBusy = true; missed = null; postRead(rgba, w, h, faces, false, frame); }
+      else missed = { rgba, w, h, faces, frame };  // the newest frame the busy worker missed: read once it is idle
+    }
+    return state.hands;
+  }
   if (!still && state.frames % HANDS_EVERY !== 0) return state.hands;
   handReader.settings.pad_retry = still ? manifest.hands.settings.pad_retry : CAMERA_PAD_RETRY;
   const hands = await handReader.read(rgba, w, h, faces, still ? 1 : PALM_EVERY);
-  if (logging) {
-    state.handLog.push({ frame: state.frames + 1, ms: handReader.timing.hands,
-                         hands: hands.map((hd) => ({ handedness: hd.handedness, gesture: hd.gesture, wrist: hd.landmarks[0] })) });
-  }
+  logHands(frame, handReader.timing.hands, hands);
   return hands;
+}
+
+// Forget the hands (and the worker's or main thread's hand regions): the camera stopped, or a photo comes.
+function resetHands() {
+  generation += 1;
+  state.hands = []; missed = null;
+  if (handReader) handReader.regions = null;
+  if (worker) worker.postMessage({ type: "reset" });
 }
 
 async function analyzeWithHands(source, w, h, still = false) {
@@ -94,6 +213,7 @@ function publish(force = false) {
   root.dataset.emotion = state.emotion;
   if (state.firstMs !== null) root.dataset.firstMs = state.firstMs.toFixed(0);
   root.dataset.hands = String(state.hands.length); root.dataset.gesture = state.hands.length ? state.hands[0].gesture : "";
+  root.dataset.handsEngine = state.handsEngine; root.dataset.handReads = String(state.handReads);
   if (state.stream) setStatus(`${state.fps.toFixed(1)} fps · ${state.faces} face${state.faces === 1 ? "" : "s"}`);
 }
 setInterval(() => publish(true), 500);
@@ -194,8 +314,7 @@ function stop() {
   state.stream.getTracks().forEach((t) => t.stop());
   state.stream = null;
   engine.reset();
-  state.hands = [];  // the next start (or photo) reads its hands afresh
-  if (handReader) handReader.regions = null;
+  resetHands();  // the next start (or photo) reads its hands afresh
   video.srcObject = null;
   startButton.textContent = "Start camera";
   setStatus("stopped");
@@ -213,6 +332,7 @@ async function analyzePhoto(file) {
   }
   const scale = Math.min(1, 1280 / Math.max(bitmap.width, bitmap.height));
   const w = Math.round(bitmap.width * scale), h = Math.round(bitmap.height * scale);
+  resetHands();
   const { faces, rgba } = await analyzeWithHands(bitmap, w, h, true);
   still.width = w; still.height = h;
   still.getContext("2d").drawImage(bitmap, 0, 0, w, h);
