@@ -737,8 +737,8 @@ def test_live_page_reads_hands_in_a_worker(live_run):
 @pytest.mark.slow
 def test_live_page_reads_hands_on_the_main_thread_when_asked(tmp_path):
     """``?handsWorker=0``: the hands are read on the main thread, awaited in every camera frame (each shown
-    frame has its hand read), and a photo's hands are the same as the worker's; without ``Worker`` in the
-    browser the page reads them on the main thread too."""
+    frame has its hand read), and a photo's hands are the same as the worker's; when the worker's script
+    does not load, and without ``Worker`` in the browser, the page reads them on the main thread too."""
     _requirements()
     if not all(p.is_file() for p in HAND_PHOTOS):
         pytest.skip(f"the ASL photos are absent ({HAND_PHOTOS[0]}; set EMOLIB_DATA to the folder of ../shared/data)")
@@ -758,6 +758,15 @@ def test_live_page_reads_hands_on_the_main_thread_when_asked(tmp_path):
                 cdp.js("document.getElementById('emolib-live-start').click()")  # stop
             _upload(cdp, HAND_PHOTOS[0])
             got[engine] = cdp.js(HAND_STATE)
+        # a worker whose script does not load (here: a wrong URL): the page falls back to the main thread
+        script = cdp.call("Page.addScriptToEvaluateOnNewDocument", source=(
+            "const W = window.Worker; window.Worker = function (url, opts) { return new W(url + '.missing', opts); };"))
+        open_live_page(cdp, url)
+        wait_for(lambda: cdp.js("window.emolibLive.handsEngine"), 120, "the hand models")
+        broken = cdp.js("window.emolibLive.handsEngine")
+        _upload(cdp, HAND_PHOTOS[0])
+        got["broken worker"] = cdp.js(HAND_STATE)
+        cdp.call("Page.removeScriptToEvaluateOnNewDocument", identifier=script["identifier"])
         # a browser without Web Workers: the page falls back to the main thread by itself
         cdp.call("Page.addScriptToEvaluateOnNewDocument",
                  source="delete window.Worker; window.Worker = undefined;")
@@ -766,8 +775,9 @@ def test_live_page_reads_hands_on_the_main_thread_when_asked(tmp_path):
         fallback = cdp.js("window.emolibLive.handsEngine")
         _upload(cdp, HAND_PHOTOS[0])
         got["no Worker"] = cdp.js(HAND_STATE)
-    assert set(got) == {"main", "worker", "no Worker"} and fallback == "main", (got.keys(), fallback)
-    assert got["main"]["hands"] >= 1 and got["main"] == got["worker"] == got["no Worker"]
+    assert set(got) == {"main", "worker", "broken worker", "no Worker"}, got.keys()
+    assert broken == fallback == "main", (broken, fallback)
+    assert got["main"]["hands"] >= 1 and got["main"] == got["worker"] == got["broken worker"] == got["no Worker"]
 
 
 def test_stage_puts_the_hands_in_the_manifest(tmp_path):

@@ -60,8 +60,10 @@ const WANT_WORKER = params.get("handsWorker") !== "0";
 const SESSION_OPTIONS = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
 // the worker (hands_worker.js): `handsBusy` while it reads a camera frame; `generation` changes when the camera
 // stops or a photo comes, so that a result read before is dropped; `waiting`: the photos' reads by id
-let worker = null, handsBusy = false, generation = 0, nextId = 1, missed = null;
+let worker = null, handsBusy = false, generation = 0, nextId = 1, missed = null, workerErrors = 0;
 const waiting = new Map();
+const INIT_TIMEOUT_MS = 60000;  // the worker's models not ready by then: the main thread reads the hands
+const MAX_WORKER_ERRORS = 3;  // camera reads failing in a row before the main thread takes over
 
 function startWorker() {  // resolves true once its models are loaded, false (and a warning) if it cannot start
   return new Promise((resolve) => {
@@ -75,10 +77,15 @@ function startWorker() {  // resolves true once its models are loaded, false (an
     try {
       worker = new Worker(HERE + "hands_worker.js", { type: "module" });
     } catch (err) { fail(err); return; }
-    worker.onerror = (ev) => fail(ev.message || "its script did not load");
+    const timer = setTimeout(() => fail(`its models were not ready within ${INIT_TIMEOUT_MS / 1000} s`),
+                             INIT_TIMEOUT_MS);
+    worker.onerror = (ev) => { clearTimeout(timer); fail(ev.message || "its script did not load"); };
     worker.onmessage = ({ data }) => {
-      if (data.type === "ready") { worker.onmessage = onWorkerMessage; worker.onerror = onWorkerError; resolve(true); }
-      else if (data.type === "failed") fail(data.error);
+      if (data.type === "ready") {
+        clearTimeout(timer);
+        worker.onmessage = onWorkerMessage; worker.onerror = (ev) => abandonWorker(ev.message || String(ev));
+        resolve(true);
+      } else if (data.type === "failed") { clearTimeout(timer); fail(data.error); }
     };
     worker.postMessage({ type: "init", ortUrl: HERE + "ort/", modelsUrl: HERE + "models/", hands: manifest.hands,
                          sessionOptions: SESSION_OPTIONS });
@@ -103,22 +110,34 @@ function onWorkerMessage({ data }) {
     return;
   }
   handsBusy = false;
-  if (data.type === "error") console.warn(`emolib live page: the hand worker: ${data.error}`);
-  else if (data.generation === generation && state.stream) {  // else read before a stop or a photo: stale
+  if (data.type === "error") {  // no hands rather than old ones; a worker that keeps failing is given up
+    console.warn(`emolib live page: the hand worker: ${data.error}`);
+    state.hands = [];
+    workerErrors += 1;
+    if (workerErrors >= MAX_WORKER_ERRORS) { abandonWorker(`${workerErrors} reads failed in a row`); return; }
+  } else if (data.generation === generation && state.stream && handsOn()) {  // else stale: a stop, a photo
+    workerErrors = 0;
     logHands(data.frame, data.ms, data.hands);
     state.hands = data.hands;
   }
-  if (missed && state.stream) {  // a frame came while the worker read: it goes now, not with the next frame
+  if (missed && state.stream && handsOn()) {  // a frame came while the worker read: it goes now
     const m = missed;
     missed = null; handsBusy = true;
     postRead(m.rgba, m.w, m.h, m.faces, false, m.frame);
   }
 }
 
-function onWorkerError(ev) {  // the worker died: the main thread takes over (its models load now)
-  console.warn(`emolib live page: the hand worker failed (${ev.message || ev}); hands on the main thread`);
-  worker = null; handsBusy = false;
-  waiting.forEach((p) => p.reject(new Error("the hand worker failed")));
+// The worker failed (an error event, or reads failing in a row): it is stopped, its pending photo reads are
+// rejected (the photo then reads on the main thread), and the main thread takes over (its models load now).
+function abandonWorker(why) {
+  if (!worker) return;
+  console.warn(`emolib live page: the hand worker failed (${why}); hands on the main thread`);
+  worker.onmessage = null; worker.onerror = null;
+  worker.terminate();
+  worker = null; handsBusy = false; missed = null; workerErrors = 0;
+  generation += 1;  // nothing read before comes back now, but the next camera frame reads again
+  state.hands = [];
+  waiting.forEach((p) => p.reject(new Error(`the hand worker failed: ${why}`)));
   waiting.clear();
   state.handsEngine = "";
   handsReady = loadMainHands();
@@ -159,16 +178,22 @@ async function loadHands() {
 const handsOn = () => (handsBox ? handsBox.checked : !HANDS_OFF);
 
 // Hands of a camera frame (the worker: posted if idle, not awaited; the main thread: awaited) or a photo.
-async function readHands(rgba, w, h, faces, still) {
+// `gen`: the generation when the frame was taken; a camera frame from before a stop or a photo reads none.
+async function readHands(rgba, w, h, faces, still, gen = generation) {
   if (still) await handsReady;  // a photo waits for the hand models; the camera goes on without them
-  if (!(worker || handReader) || !handsOn()) return [];
+  if (!(worker || handReader) || !handsOn() || (!still && gen !== generation)) return [];
   const frame = state.frames + 1;  // the number record() gives this frame
   if (worker) {
     if (still) {
       const id = nextId++;
       const hands = new Promise((resolve, reject) => waiting.set(id, { resolve, reject }));
       postRead(rgba, w, h, faces, true, frame, id);
-      return hands;
+      try {
+        return await hands;
+      } catch (err) {  // the worker failed on it (abandonWorker ran, or it will): read it on the main thread
+        abandonWorker(String(err));
+        return readHands(rgba, w, h, faces, true);
+      }
     }
     if (state.frames % HANDS_EVERY === 0) {
       if (!handsBusy) { handsBusy = true; missed = null; postRead(rgba, w, h, faces, false, frame); }
@@ -179,6 +204,7 @@ async function readHands(rgba, w, h, faces, still) {
   if (!still && state.frames % HANDS_EVERY !== 0) return state.hands;
   handReader.settings.pad_retry = still ? manifest.hands.settings.pad_retry : CAMERA_PAD_RETRY;
   const hands = await handReader.read(rgba, w, h, faces, still ? 1 : PALM_EVERY);
+  if (!still && gen !== generation) return [];  // the camera stopped (or a photo came) meanwhile: stale
   logHands(frame, handReader.timing.hands, hands);
   return hands;
 }
@@ -191,9 +217,10 @@ function resetHands() {
   if (worker) worker.postMessage({ type: "reset" });
 }
 
-async function analyzeWithHands(source, w, h, still = false) {
+async function analyzeWithHands(source, w, h, still = false, gen = generation) {
   const result = await analyze(source, w, h, still);
-  state.hands = await readHands(result.rgba, w, h, result.faces, still);
+  const hands = await readHands(result.rgba, w, h, result.faces, still, gen);
+  if (still || gen === generation) state.hands = hands;
   return result;
 }
 
@@ -283,9 +310,9 @@ function onFrame() {
   video.requestVideoFrameCallback(onFrame);
   if (busy) return;  // the previous frame is still being read: this one is skipped
   busy = true;
-  const w = video.videoWidth, h = video.videoHeight;
-  analyzeWithHands(video, w, h).then(({ faces, rgba }) => {
-    if (!state.stream) return;
+  const w = video.videoWidth, h = video.videoHeight, gen = generation;
+  analyzeWithHands(video, w, h, false, gen).then(({ faces, rgba }) => {
+    if (!state.stream || gen !== generation) return;  // stopped (or restarted) while this frame was read
     drawFaces(overlay, faces, w, h);
     drawHands(overlay, state.hands, w, h);
     record(faces, rgba, w, h);
@@ -351,3 +378,5 @@ state.ready = load().catch((err) => { setStatus(`could not load the models: ${er
 handsReady = state.ready.then(loadHands, () => {});
 startButton.addEventListener("click", () => { start(); });
 photoInput.addEventListener("change", () => { if (photoInput.files[0]) analyzePhoto(photoInput.files[0]); });
+// hands ticked or unticked: nothing read before shows again, and a read in flight is dropped
+if (handsBox) handsBox.addEventListener("change", () => resetHands());
