@@ -13,7 +13,7 @@ pipeline (:class:`emolib.pipeline.EmotionPipeline`, same model) finds exactly on
 must be Python's on at least 90 % of them (issue 15), and its box within 0.1 px of Python's as often. As
 the page opens (faces followed by O-Net between full detections, FaceTracker's method), it
 must take the step :class:`emolib.faces.FaceTracker` takes on the same frames, and give its boxes and
-emotions; against the per-frame pipeline the followed page agreed on 82.5-86.5 % of the frames in three
+emotions; against the per-frame pipeline the followed page agreed on 88.1-89.9 % of the frames in three
 runs (``benchmarks/live_agreement.py``): a followed box lies a few pixels from the full detection's, and
 the unsure model changes its label on some of those frames. Then a photo is given to the upload input (no camera needed): one
 face, and a group of six.
@@ -29,7 +29,7 @@ its 16x12 thumbnail paired 7 of 76 page frames with a near-identical neighbour f
 fixed, the runs below.
 
 ``benchmarks/live_agreement.py`` repeats both runs and writes ``results/benchmarks/live_page_agreement.json``
-(three rounds on 2026-11-28, load 1.0-1.9: full detection on every frame 100 % each time, every box within
+(three rounds on 2026-11-28, load 1.5-2.3: full detection on every frame 100 % each time, every box within
 0.1 px; followed, the tracker's step, box and emotion on every frame; the camera hands on every frame).
 
 Hands (``emolib/web/hands.js``): in Node, each JavaScript step is checked against emolib's Python on
