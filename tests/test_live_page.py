@@ -738,7 +738,8 @@ def test_live_page_reads_hands_in_a_worker(live_run):
 def test_live_page_reads_hands_on_the_main_thread_when_asked(tmp_path):
     """``?handsWorker=0``: the hands are read on the main thread, awaited in every camera frame (each shown
     frame has its hand read), and a photo's hands are the same as the worker's; when the worker's script
-    does not load, and without ``Worker`` in the browser, the page reads them on the main thread too."""
+    does not load, when its camera reads keep failing, and without ``Worker`` in the browser, the page reads
+    them on the main thread."""
     _requirements()
     if not all(p.is_file() for p in HAND_PHOTOS):
         pytest.skip(f"the ASL photos are absent ({HAND_PHOTOS[0]}; set EMOLIB_DATA to the folder of ../shared/data)")
@@ -766,6 +767,21 @@ def test_live_page_reads_hands_on_the_main_thread_when_asked(tmp_path):
         broken = cdp.js("window.emolibLive.handsEngine")
         _upload(cdp, HAND_PHOTOS[0])
         got["broken worker"] = cdp.js(HAND_STATE)
+        cdp.call("Page.removeScriptToEvaluateOnNewDocument", identifier=script["identifier"])
+        # a worker that starts but whose camera reads fail (their faces are made unreadable): after a few
+        # failures in a row the page stops it and reads the hands on the main thread, the camera running on
+        script = cdp.call("Page.addScriptToEvaluateOnNewDocument", source=(
+            "const W = window.Worker; window.Worker = class extends W { postMessage(m, t) {"
+            " if (m && m.type === 'read' && !m.id) m = { ...m, faces: null };"
+            " return t ? super.postMessage(m, t) : super.postMessage(m); } };"))
+        open_live_page(cdp, url)
+        wait_for(lambda: cdp.js("window.emolibLive.handsEngine") == "worker", 120, "the hand worker")
+        cdp.js("document.getElementById('emolib-live-start').click()")
+        wait_for(lambda: cdp.js("window.emolibLive.handsEngine") == "main", 60, "the main thread to take over")
+        reads = cdp.js("window.emolibLive.handReads")
+        wait_for(lambda: cdp.js("window.emolibLive.handReads") > reads + 3, 60, "hands read on the main thread")
+        assert cdp.js("window.emolibLive.frames") > 0
+        cdp.js("document.getElementById('emolib-live-start').click()")  # stop
         cdp.call("Page.removeScriptToEvaluateOnNewDocument", identifier=script["identifier"])
         # a browser without Web Workers: the page falls back to the main thread by itself
         cdp.call("Page.addScriptToEvaluateOnNewDocument",

@@ -64,6 +64,8 @@ let worker = null, handsBusy = false, generation = 0, nextId = 1, missed = null,
 const waiting = new Map();
 const INIT_TIMEOUT_MS = 60000;  // the worker's models not ready by then: the main thread reads the hands
 const MAX_WORKER_ERRORS = 3;  // camera reads failing in a row before the main thread takes over
+const READ_TIMEOUT_MS = 10000;  // a read unanswered by then (a hung worker): the main thread takes over
+let readTimer = null;  // the camera read in flight's timeout
 
 function startWorker() {  // resolves true once its models are loaded, false (and a warning) if it cannot start
   return new Promise((resolve) => {
@@ -110,6 +112,7 @@ function onWorkerMessage({ data }) {
     return;
   }
   handsBusy = false;
+  clearTimeout(readTimer);
   if (data.type === "error") {  // no hands rather than old ones; a worker that keeps failing is given up
     console.warn(`emolib live page: the hand worker: ${data.error}`);
     state.hands = [];
@@ -134,6 +137,7 @@ function abandonWorker(why) {
   console.warn(`emolib live page: the hand worker failed (${why}); hands on the main thread`);
   worker.onmessage = null; worker.onerror = null;
   worker.terminate();
+  clearTimeout(readTimer);
   worker = null; handsBusy = false; missed = null; workerErrors = 0;
   generation += 1;  // nothing read before comes back now, but the next camera frame reads again
   state.hands = [];
@@ -153,6 +157,10 @@ state.workerResources = () => {
 // Posts a frame's pixels (a copy: the caller's stay usable) to the worker; the message names the frame.
 function postRead(rgba, w, h, faces, still, frame, id = 0) {
   const copy = rgba.slice();
+  if (!id) {  // a camera read: the worker must answer in time
+    clearTimeout(readTimer);
+    readTimer = setTimeout(() => abandonWorker(`a read took more than ${READ_TIMEOUT_MS / 1000} s`), READ_TIMEOUT_MS);
+  }
   worker.postMessage({ type: "read", id, frame, generation, rgba: copy.buffer, w, h, faces: faces.map((f) => ({ box: f.box })),
                        palmEvery: still ? 1 : PALM_EVERY,
                        padRetry: still ? manifest.hands.settings.pad_retry : CAMERA_PAD_RETRY }, [copy.buffer]);
@@ -186,7 +194,10 @@ async function readHands(rgba, w, h, faces, still, gen = generation) {
   if (worker) {
     if (still) {
       const id = nextId++;
-      const hands = new Promise((resolve, reject) => waiting.set(id, { resolve, reject }));
+      const hands = new Promise((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        setTimeout(() => reject(new Error(`no answer within ${READ_TIMEOUT_MS / 1000} s`)), READ_TIMEOUT_MS);
+      });
       postRead(rgba, w, h, faces, true, frame, id);
       try {
         return await hands;
