@@ -110,6 +110,18 @@ async function stage(ort, net, squares, rgba, w, h, size, pad = 8) {
   return net.run({ image: new ort.Tensor("float32", input, [n, 3, size, size]) });
 }
 
+// MTCNN's last stage on square candidates (emolib.faces.onet_stage): O-Net on their 48x48 patches; the
+// candidates it scores above `threshold`, at their regressed boxes, as [x1, y1, x2, y2, p], before any NMS.
+async function onetStage(ort, onet, squares, rgba, w, h, threshold) {
+  const out = await stage(ort, onet, squares, rgba, w, h, 48, 2);
+  const kept = [];
+  squares.forEach((b, i) => {
+    const p = out.probability.data[2 * i + 1];
+    if (p > threshold) kept.push([...bbreg(b, Array.from(out.regression.data.subarray(4 * i, 4 * i + 4))), p]);
+  });
+  return kept;
+}
+
 function validBoxes(boxes, w, h) {
   return boxes.filter((b) => { const r = mtcnnRegion(b, w, h); return r[2] > r[0] && r[3] > r[1]; });
 }
@@ -159,7 +171,7 @@ export async function detectInRegions(ort, nets, rgba, w, h, regions, { minFace 
   timing.candidates = boxes.length;
   if (!boxes.length) return [];
   const t1 = performance.now();
-  let out = await stage(ort, nets.rnet, boxes, rgba, w, h, 24);
+  const out = await stage(ort, nets.rnet, boxes, rgba, w, h, 24);
   let kept = [];
   boxes.forEach((b, i) => {
     const p = out.probability.data[2 * i + 1];
@@ -169,13 +181,8 @@ export async function detectInRegions(ort, nets, rgba, w, h, regions, { minFace 
   if (!boxes.length) return [];
   timing.rnet = performance.now() - t1;
   timing.survivors = boxes.length;
-  out = await stage(ort, nets.onet, boxes, rgba, w, h, 48, 2);
+  kept = await onetStage(ort, nets.onet, boxes, rgba, w, h, thresholds[2]);
   timing.onet = performance.now() - t1 - timing.rnet;
-  kept = [];
-  boxes.forEach((b, i) => {
-    const p = out.probability.data[2 * i + 1];
-    if (p > thresholds[2]) kept.push([...bbreg(b, Array.from(out.regression.data.subarray(4 * i, 4 * i + 4))), p]);
-  });
   return nms(kept, 0.7, "min").map((b) => ({ box: b.slice(0, 4), score: b[4] }));
 }
 
@@ -189,11 +196,6 @@ export async function trackBoxes(ort, nets, rgba, w, h, boxes, { grow = 0.05, ke
     return rerec([x1 - grow * bw, y1 - grow * bh, x2 + grow * bw, y2 + grow * bh]);
   }), w, h);
   if (!squares.length) return [];
-  const out = await stage(ort, nets.onet, squares, rgba, w, h, 48, 2);
-  const kept = [];
-  squares.forEach((b, i) => {
-    const p = out.probability.data[2 * i + 1];
-    if (p > keepScore) kept.push([...bbreg(b, Array.from(out.regression.data.subarray(4 * i, 4 * i + 4))), p]);
-  });
+  const kept = await onetStage(ort, nets.onet, squares, rgba, w, h, keepScore);
   return nms(kept, 0.5).map((b) => ({ box: b.slice(0, 4), score: b[4] }));
 }
