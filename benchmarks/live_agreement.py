@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.browser_page import build_live_page, chromium, open_live_page, run_camera, serve, write_y4m  # noqa: E402
-from tests.test_live_page import (AGREEMENT, BOX_TOL_PX, CLIP, CLIP_SECONDS, CLIP_START_S, MEASURE_S,  # noqa: E402
-                                  _agreement, camera_hand_agreement)
+from tests.browser_page import build_live_page, write_y4m  # noqa: E402
+from tests.test_live_page import (AGREEMENT, BOX_TOL_PX, CLIP, CLIP_SECONDS, CLIP_START_S, _agreement,  # noqa: E402
+                                  camera_hand_agreement, camera_run)
 
 
 def _loads() -> list[float]:
@@ -43,10 +43,7 @@ def _loads() -> list[float]:
 
 def one_run(tmp: Path, y4m: Path, n: int, query: str) -> dict:
     before = _loads()
-    with serve(ROOT / "_build" / "html") as url, chromium(tmp / "profile", y4m, tmp / "chromium.log") as cdp:
-        open_live_page(cdp, url, query=query)
-        run = run_camera(cdp, MEASURE_S)
-        run["hand_log"] = cdp.js("window.emolibLive.handLog")
+    run = camera_run(tmp, y4m, query=query)
     after = _loads()
     a = _agreement(run, y4m, n)
     rec = {"query": query, "fps": round(run["measured_fps"], 2), "detect_every": run["options"]["detectEvery"],

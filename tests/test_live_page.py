@@ -215,6 +215,19 @@ def _upload(cdp, photo: Path) -> str:
                     and s, 120, f"the result for {photo.name}")
 
 
+def camera_run(tmp: Path, y4m: Path, query: str = "", then=None) -> dict:
+    """The built page, opened with ``query`` in a fresh headless Chromium whose fake camera plays ``y4m``,
+    measured for MEASURE_S (:func:`run_camera`: its state and frame log); ``then(cdp, url, run)`` runs in
+    the same browser afterwards, and the page's hand log is read last (``run["hand_log"]``)."""
+    with serve(ROOT / "_build" / "html") as url, chromium(tmp / "profile", y4m, tmp / "chromium.log") as cdp:
+        open_live_page(cdp, url, query=query)
+        run = run_camera(cdp, MEASURE_S)
+        if then is not None:
+            then(cdp, url, run)
+        run["hand_log"] = cdp.js("window.emolibLive.handLog")
+    return run
+
+
 @pytest.fixture(scope="module")
 def live_run(tmp_path_factory):
     """One run of the page on the fake camera (and a photo): its state, frame log and the y4m file."""
@@ -223,10 +236,8 @@ def live_run(tmp_path_factory):
     build_live_page()
     y4m = tmp / "camera.y4m"
     n = write_y4m(CLIP, y4m, CLIP_START_S, CLIP_SECONDS)
-    with serve(ROOT / "_build" / "html") as url, chromium(tmp / "profile", y4m, tmp / "chromium.log") as cdp:
-        open_live_page(cdp, url)
-        run = run_camera(cdp, MEASURE_S)
-        assert run["options"]["detectEvery"] > 1, "the page's default is to follow the faces"
+
+    def photos(cdp, url, run):
         run["hands_engine"] = cdp.js("document.getElementById('emolib-live').dataset.handsEngine")
         # the photo upload, without the camera
         run["photo_status"] = {}
@@ -237,11 +248,13 @@ def live_run(tmp_path_factory):
         for photo in HAND_PHOTOS if all(p.is_file() for p in HAND_PHOTOS) else []:  # else the hand test skips
             _upload(cdp, photo)
             run["hand_photos"][photo.name] = cdp.js(HAND_STATE)
-        run["hand_log"] = cdp.js("window.emolibLive.handLog")
         run["hand_reads"] = cdp.js("window.emolibLive.handReads")
         run["worker_resources"] = cdp.js("window.emolibLive.workerResources()", await_promise=True)
         run["origin"] = url
         run["resources"] = cdp.js("performance.getEntriesByType('resource').map((e) => e.name)")
+
+    run = camera_run(tmp, y4m, then=photos)
+    assert run["options"]["detectEvery"] > 1, "the page's default is to follow the faces"
     return run, y4m, n
 
 
@@ -253,9 +266,7 @@ def per_frame_run(tmp_path_factory):
     build_live_page()
     y4m = tmp / "camera.y4m"
     n = write_y4m(CLIP, y4m, CLIP_START_S, CLIP_SECONDS)
-    with serve(ROOT / "_build" / "html") as url, chromium(tmp / "profile", y4m, tmp / "chromium.log") as cdp:
-        open_live_page(cdp, url, query="detectEvery=1&hands=0")
-        run = run_camera(cdp, MEASURE_S)
+    run = camera_run(tmp, y4m, query="detectEvery=1&hands=0")
     assert run["options"]["detectEvery"] == 1
     return run, y4m, n
 
