@@ -5,7 +5,11 @@ on photos with 1, 6 and 24 faces: milliseconds per image and faces per second, m
 of ``--repeats`` runs after ``--warmup`` runs, images decoded beforehand (both tools get
 an in-memory array). With ``--ablation`` it also times the pipeline with
 facenet-pytorch's own settings (its ``MTCNN.detect``, thresholds 0.6/0.7/0.7, no
-downscaling), which is the detector ``fer`` uses, to show where the speed comes from.
+downscaling), which is the detector ``fer`` uses, to show where the speed comes from. With
+``--also NAME ...`` it times the pipeline with other face models in the same rounds (the same
+detector, a costlier classifier): issue 16 lets the pipeline's default model cost more than twice
+the baseline's multiply-adds per face only if the pipeline stays at least twice as fast as ``fer``.
+Each model's multiply-adds per face are recorded (``macs_per_face``).
 
 The peer, ``fer`` (``FER(mtcnn=True).detect_emotions``), needs TensorFlow and lives in
 its own venv (see ``benchmarks/fer_peer.py`` for the set-up); it is run as a subprocess
@@ -15,6 +19,7 @@ a machine whose load changes during the run.
 
     python benchmarks/bench_pipeline.py                      # writes results/benchmarks/pipeline.json
     FER_VENV=/tmp/fervenv python benchmarks/bench_pipeline.py --rounds 2 --ablation
+    FER_VENV=/tmp/fervenv python benchmarks/bench_pipeline.py --rounds 2 --also vgg_cpu-fer2013
     python benchmarks/bench_pipeline.py --no-peer --repeats 3
 """
 
@@ -57,6 +62,17 @@ def _model(name: str | None):
     model = create_model("baseline").eval()  # same architecture and cost; the weights do not change the speed
     model.classes = EMOTIONS
     return model, "baseline (untrained weights: baseline-fer2013 not shipped yet; same cost)"
+
+
+def macs_per_face(pipe: EmotionPipeline) -> int | None:
+    """The multiply-adds of the pipeline's face model on one face, over its convolutions and dense layers
+    (:func:`emolib.book.tables.layer_summary`, as chapter 3 counts them); ``None`` without a model."""
+    from emolib.book.tables import layer_summary
+
+    if pipe.model is None:
+        return None
+    cfg = pipe.input_config
+    return sum(row["macs"] for row in layer_summary(pipe.model, (1, cfg.channels, cfg.size, cfg.size)))
 
 
 def time_pipeline(pipe: EmotionPipeline, arrays: dict, repeats: int, warmup: int) -> dict:
@@ -131,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=1, help="alternate emolib and fer this many times; keep the best")
     p.add_argument("--threads", type=int, help="torch (and TensorFlow) threads for both tools")
     p.add_argument("--model", help="checkpoint name or path (default: baseline-fer2013, else untrained baseline)")
+    p.add_argument("--also", nargs="+", default=[], metavar="MODEL",
+                   help="also time the pipeline with these face models (checkpoint names or paths)")
     p.add_argument("--ablation", action="store_true", help="also time the pipeline with facenet-pytorch's settings")
     p.add_argument("--no-peer", action="store_true", help="do not run fer even if its venv exists")
     p.add_argument("--fer-venv", type=Path, default=Path(os.environ.get("FER_VENV", "/tmp/fervenv")))
@@ -148,9 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     arrays = {x.name: np.asarray(load_image(x)) for x in paths}
     pipe = EmotionPipeline(model, device="cpu")
     ablations = {k: EmotionPipeline(model, device="cpu", **v) for k, v in ABLATION.items()} if args.ablation else {}
+    also = {name: EmotionPipeline(name, device="cpu") for name in args.also}
     peer_ok = not args.no_peer and (args.fer_venv / "bin" / "python").exists()
 
     ours_rounds, peer_rounds, ablation_rounds = [], [], {k: [] for k in ablations}
+    also_rounds: dict = {k: [] for k in also}
     peer_meta: dict = {}
     load = [os.getloadavg()[0]]
     for r in range(args.rounds):
@@ -158,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         ours_rounds.append(time_pipeline(pipe, arrays, args.repeats, args.warmup))
         for k, ab in ablations.items():
             ablation_rounds[k].append(time_pipeline(ab, arrays, args.repeats, args.warmup))
+        for k, other in also.items():
+            also_rounds[k].append(time_pipeline(other, arrays, args.repeats, args.warmup))
         if peer_ok:
             res = run_peer(args.fer_venv, paths, args.repeats, args.warmup, args.threads)
             if "error" in res:
@@ -179,15 +201,22 @@ def main(argv: list[str] | None = None) -> int:
                      "model": model_desc, "pipeline": repr(pipe)},
         "emolib": ours,
         "emolib_rounds": ours_rounds,
+        "macs_per_face": macs_per_face(pipe),
     }
     for k in ablations:
         result[f"emolib_{k}"] = {"settings": ABLATION[k] | {"thresholds": list(ABLATION[k]["thresholds"])},
                                  "images": _best(ablation_rounds[k])}
+    if also:
+        result["also"] = {k: {"macs_per_face": macs_per_face(other), "images": _best(also_rounds[k]),
+                              "rounds": also_rounds[k]} for k, other in also.items()}
     if peer_rounds:
         peer = _best(peer_rounds)
         result["fer"] = {**peer_meta, "images": peer, "rounds": peer_rounds}
         result["speedup_vs_fer"] = {n: round(peer[n]["ms_median"] / ours[n]["ms_median"], 2)
                                     for n in ours if n in peer}
+        for entry in result.get("also", {}).values():
+            entry["speedup_vs_fer"] = {n: round(peer[n]["ms_median"] / v["ms_median"], 2)
+                                       for n, v in entry["images"].items() if n in peer}
     else:
         result["fer"] = peer_meta or {"skipped": f"no venv at {args.fer_venv} (see benchmarks/fer_peer.py)"
                                       if not args.no_peer else "--no-peer"}

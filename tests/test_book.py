@@ -316,6 +316,26 @@ def test_load_run_outside_a_checkout_prefers_the_readers_run(tmp_path, monkeypat
         book.plot_runs({"absent": None})
 
 
+def test_pipeline_benchmark_table_puts_other_models_beside_the_default(tmp_path):
+    """``bench_pipeline.py --also``: each other face model gets its milliseconds and its speed-up over ``fer``
+    (computed from the two medians), and the multiply-adds per face of both models are named."""
+    photo = {"size": [640, 480], "faces": 2, "ms_median": 100.0, "faces_per_s": 20.0}
+    bench = {"emolib": {"a.jpg": photo}, "macs_per_face": 27_906_944,
+             "fer": {"version": "x", "images": {"a.jpg": {"ms_median": 300.0, "faces": 2}}},
+             "also": {"vgg_cpu-fer2013": {"macs_per_face": 117_450_496,
+                                          "images": {"a.jpg": {**photo, "ms_median": 120.0}}}},
+             "settings": {"repeats": 5, "model": "baseline-fer2013"},
+             "machine": {"cpus": 2, "torch_threads": 1, "loadavg_1min_during": [1.2, 1.6]}, "when": "2026-11-28T07:00"}
+    path = tmp_path / "pipeline.json"
+    path.write_text(json.dumps(bench))
+    table = book.pipeline_benchmark_table(path)
+    head, _, row = table.splitlines()[:3]
+    assert head.endswith("| with `vgg_cpu-fer2013` (ms) | its speed-up |")
+    assert row.endswith("| 120 | 2.5× |") and "| 3.0× |" in row
+    assert "27.9 M multiply-adds per face" in table and "`vgg_cpu-fer2013`: 117.5 M" in table
+    assert "load average 1.2-1.6" in table
+
+
 def test_result_file_falls_back_to_the_packaged_copy(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert book.result_file("results/benchmarks/pipeline.json") == book.REFERENCE_DIR / "benchmarks" / "pipeline.json"
@@ -427,10 +447,14 @@ def test_chapter_without_data_says_so(stem, tmp_path):
 @pytest.mark.slow
 def test_committed_notebooks_run_with_nbval():
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
-           f"--nbval-cell-timeout={CELL_TIMEOUT}", "book/"]
+           f"--nbval-cell-timeout={CELL_TIMEOUT}", "--durations=8", "book/"]
     env = dict(_kernel_env(), EMOLIB_KEEP_RESULTS="1")  # the chapters run in the repository: keep its results
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    # which cells failed, and the slowest cells, first: a long traceback fills the tail of the output
+    lines = proc.stdout.splitlines()
+    failed = [ln for ln in lines if ln.startswith(("FAILED", "ERROR"))]
+    slowest = [ln for ln in lines if re.match(r"\s*[0-9.]+s (call|setup|teardown)\s", ln)]
+    assert proc.returncode == 0, "\n".join(failed + slowest) + "\n" + proc.stdout[-6000:] + proc.stderr[-3000:]
 
 
 def test_committed_notebooks_have_outputs():

@@ -275,17 +275,33 @@ def pipeline_benchmark_table(path: str | os.PathLike = "results/benchmarks/pipel
     bench = json.loads(path.read_text())
     ours, fer = bench["emolib"], (bench.get("fer") or {}).get("images", {})
     ablation = (bench.get("emolib_facenet_settings") or {}).get("images", {})
-    lines = ["| photo | size | faces | emolib (ms) | faces/s | `fer` (ms) | `fer` faces | speed-up | "
-             "emolib, facenet's detector settings (ms) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    also = bench.get("also") or {}  # other face models timed in the same rounds (--also)
+    head = ("| photo | size | faces | emolib (ms) | faces/s | `fer` (ms) | `fer` faces | speed-up | "
+            "emolib, facenet's detector settings (ms) |")
+    rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    for name in also:
+        head += f" with `{name}` (ms) | its speed-up |"
+        rule += "---:|---:|"
+    lines = [head, rule]
     for name, r in ours.items():
         f = fer.get(name, {})
         speed = f"{f['ms_median'] / r['ms_median']:.1f}×" if f else "–"
-        lines.append(f"| `{name}` | {r['size'][0]}×{r['size'][1]} | {r['faces']} | {r['ms_median']:.0f} | "
-                     f"{r['faces_per_s']:.1f} | {f.get('ms_median', float('nan')):.0f} | {f.get('faces', '–')} | "
-                     f"{speed} | {ablation.get(name, {}).get('ms_median', float('nan')):.0f} |")
+        line = (f"| `{name}` | {r['size'][0]}×{r['size'][1]} | {r['faces']} | {r['ms_median']:.0f} | "
+                f"{r['faces_per_s']:.1f} | {f.get('ms_median', float('nan')):.0f} | {f.get('faces', '–')} | "
+                f"{speed} | {ablation.get(name, {}).get('ms_median', float('nan')):.0f} |")
+        for entry in also.values():
+            o = entry["images"].get(name, {})
+            line += (f" {o.get('ms_median', float('nan')):.0f} | "
+                     + (f"{f['ms_median'] / o['ms_median']:.1f}× |" if f and o else "– |"))
+        lines.append(line)
     m = bench.get("machine", {})
+    load = m.get("loadavg_1min_during")
     lines.append("")
     lines.append(f"Median of {bench['settings']['repeats']} runs, {m.get('cpus', '?')} CPU cores, "
-                 f"{m.get('torch_threads', '?')} torch thread(s), measured {bench.get('when', '?')[:10]}; "
-                 f"`fer` {(bench.get('fer') or {}).get('version', '?')}; emolib's model: {bench['settings']['model']}.")
+                 f"{m.get('torch_threads', '?')} torch thread(s), measured {bench.get('when', '?')[:10]}"
+                 + (f" (1-minute load average {min(load):.1f}-{max(load):.1f})" if load else "") + "; "
+                 f"`fer` {(bench.get('fer') or {}).get('version', '?')}; emolib's model: {bench['settings']['model']}"
+                 + (f" ({bench['macs_per_face'] / 1e6:.1f} M multiply-adds per face)" if bench.get("macs_per_face")
+                    else "")
+                 + "".join(f"; `{k}`: {v['macs_per_face'] / 1e6:.1f} M" for k, v in also.items()) + ".")
     return "\n".join(lines)
