@@ -73,7 +73,7 @@ TESTS = {
     "data": ["tests/test_data.py", "tests/test_labels.py", "tests/test_reliability.py"],  # CSV, bombs
     "fileio": ["tests/test_reliability.py", "tests/test_pipeline.py", "tests/test_geometry.py",
                "tests/test_train_batch.py"],
-    "video": ["tests/test_pipeline.py", "tests/test_geometry.py"],
+    "video": ["tests/test_video.py", "tests/test_pipeline.py", "tests/test_geometry.py"],
     "faces": ["tests/test_pipeline.py", "tests/test_geometry.py"],
     "pipeline": ["tests/test_pipeline.py", "tests/test_geometry.py", "tests/test_pipeline_hands.py",
                  "tests/test_reliability.py"],
