@@ -60,6 +60,7 @@ from tests.browser_page import build_live_page, chromium, open_live_page, run_ca
 from tests.test_live_page import CLIP, CLIP_SECONDS, CLIP_START_S  # noqa: E402
 
 from benchmarks.webcam_fps import run_once as run_widget_test  # noqa: E402
+from emolib.pipeline import DEFAULT_MODEL  # noqa: E402
 
 
 def one_run(tmp: Path, y4m: Path, seconds: float, site: Path, query: str = "") -> dict:
@@ -118,7 +119,7 @@ def compare(repeats: int, seconds: float, peer: Path | None, out: Path) -> dict:
                 f"{CLIP.name} (one face) at 30 fps",
         "systems": {
             "kernel widget": "webcam() in JupyterLab: JPEG frames to the kernel's Python pipeline (MTCNN, "
-                             "baseline-fer2013), emolib.serverext on",
+                             f"{DEFAULT_MODEL}), emolib.serverext on",
             "browser engine": "webcam(engine='browser') in JupyterLab: emolib/web/engine.js in the page "
                               "(onnxruntime-web, 1 thread); fps_kernel_stopped: with the kernel process stopped",
             "live page": "the book's Try it page (the same engine.js, and the hands on every frame) from a static "
@@ -175,7 +176,8 @@ def main(argv=None) -> int:
         "what": "peer page: @vladmandic/human (npm), TF.js WASM backend, face detector and emotion model only; "
                 "headless Chromium, fake camera 640x480 at 30 fps, static file server" if args.peer else "the book's live page (onnxruntime-web 1.30.0, 1 thread, WASM SIMD): the full face detection "
                 "(BlazeFace, then MTCNN's P-Net, R-Net and O-Net around its faces) every 30th frame and when a face "
-                "is lost, the faces followed by O-Net alone in between (engine.js), baseline-fer2013"
+                "is lost, the faces followed by O-Net alone in between (engine.js), "
+                + Path(manifest["emotion"]["file"]).stem
                 + ("; faces only (?hands=0)" if args.faces_only else "; MediaPipe's hands and the gesture model "
                    "on every frame") + "; headless Chromium, fake camera 640x480 at 30 fps, static file server",
         "faces_only": bool(args.faces_only) if not args.peer else None,
