@@ -97,9 +97,15 @@ class HandTracker:
     what :func:`emolib.hands.to_rgb` reads (an RGB ``uint8`` array, a PIL image, a path).
 
     After each call: ``palm_detected`` says whether the palm detector ran on that frame;
-    ``palm_detections`` counts its runs, ``frames`` the frames; ``regions`` holds the next frame's hand
-    regions (:class:`~emolib.hands.palm.NormRect`, relative to the frame). :meth:`reset` forgets the
-    hands (a cut, another video): the next frame runs the palm detector.
+    ``palm_detections`` counts its runs, ``frames`` the frames; ``followed`` holds the next frame's hand
+    regions (:class:`~emolib.hands.palm.NormRect`, relative to the frame), each with the palm its hand was
+    first found from (``regions``: the regions alone). :meth:`reset` forgets the hands (a cut, another
+    video): the next frame runs the palm detector.
+
+    Following is sensitive to the last bits: each region comes from the last frame's landmarks, so a
+    difference of 0.01 px in them (another runtime's kernels) gave landmarks 0.1-0.2 px apart on the next
+    frame, and pixels apart after a few frames more, where the static detector stays within 0.02 px
+    (``results/benchmarks/hands_vs_mediapipe_video.json``; ``tests/test_live_page.py``).
     """
 
     def __init__(self, detector: HandDetector | None = None, **settings: Any) -> None:
@@ -114,12 +120,12 @@ class HandTracker:
 
     def reset(self) -> None:
         """Forget the followed hands: the next frame is searched with the palm detector."""
-        self._followed: list[tuple[NormRect, PalmDetection]] = []
+        self.followed: list[tuple[NormRect, PalmDetection]] = []
         self._size: tuple[int, int] | None = None
 
     @property
     def regions(self) -> list[NormRect]:
-        return [rect for rect, _ in self._followed]
+        return [rect for rect, _ in self.followed]
 
     def close(self) -> None:
         if self._own:
@@ -132,7 +138,7 @@ class HandTracker:
         self.close()
 
     def __repr__(self) -> str:
-        return f"HandTracker({self.detector!r}, following {len(self._followed)} hand(s))"
+        return f"HandTracker({self.detector!r}, following {len(self.followed)} hand(s))"
 
     def __call__(self, frame: Any) -> list[Hand]:
         return self.track(frame)
@@ -145,11 +151,11 @@ class HandTracker:
             self.reset()
             self._size = (width, height)
         self.frames += 1
-        followed = self._followed
+        followed = self.followed
         self.palm_detected = len(followed) < self.detector.max_num_hands
         palms = self.detector.palm_regions(rgb) if self.palm_detected else []
         self.palm_detections += self.palm_detected
-        hands, self._followed = follow(self.detector, rgb, associate(palms + followed))
+        hands, self.followed = follow(self.detector, rgb, associate(palms + followed))
         return sorted(hands, key=lambda h: (h.box[0] + h.box[2]) / 2)
 
 
