@@ -11,7 +11,9 @@ the page in a fresh Chromium once per setting and measures ``--seconds`` of anno
   draws the worker's latest hands on every frame), faces as before on the main thread; the hands are
   followed from read to read (MediaPipe's video mode, :class:`emolib.hands.HandTracker`): the landmark
   network looks where the last read's landmarks were, the palm detector runs only while fewer than
-  ``max_num_hands`` (2) hands are followed;
+  ``max_num_hands`` (2) hands are followed, and then, with one followed, on every 3rd read only (the
+  page's ``palmEvery``, HandTracker's ``palm_every``);
+* ``palmEvery=1``: followed as MediaPipe does, the palm detector on every read with fewer than 2 hands;
 * ``handTrack=0``: the same, each read anew (palm detector, then landmarks), as before tracking;
 * ``handsEvery=2`` (and more with ``--every``): the worker is given at most every 2nd frame;
 * ``handsWorker=0``: the hands on the main thread, awaited in every frame (followed as in the
@@ -83,7 +85,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     site = ROOT / "_build" / "html"
     build_live_page()
-    settings = ["hands=0"] + [f"handsEvery={n}" for n in args.every] + ["handTrack=0", "handsWorker=0"]
+    settings = (["hands=0"] + [f"handsEvery={n}" for n in args.every]
+                + ["palmEvery=1", "handTrack=0", "handsWorker=0"])
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         y4m = Path(tmp) / "camera.y4m"

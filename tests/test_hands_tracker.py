@@ -134,12 +134,12 @@ def test_a_lost_hand_brings_the_palm_detector_back_and_reset_forgets(detector, m
     assert len(tracker(photo)) == 1 and len(calls) == 1
     assert tracker(blank) == [] and len(calls) == 1, "a followed hand: the frame is read in its region only"
     assert tracker.regions == [], "the hand is lost (presence under min_presence): its region goes"
-    assert tracker(blank) == [] and len(calls) == 2 and tracker.palm_detected, "no hand followed: palms looked for"
+    assert tracker(blank) == [] and len(calls) == 2 and tracker.palm_detected, "none followed: palms looked for"
     assert len(tracker(photo)) == 1 and len(calls) == 3
     tracker(photo)
     assert len(calls) == 3
     tracker.reset()
-    assert tracker.regions == [] and len(tracker(photo)) == 1 and len(calls) == 4, "reset: palms looked for again"
+    assert tracker.regions == [] and len(tracker(photo)) == 1 and len(calls) == 4, "reset: palms looked for"
     # a frame of another size starts afresh too
     bigger = np.pad(photo, ((0, 20), (0, 20), (0, 0)), mode="edge")
     assert len(tracker(bigger)) == 1 and len(calls) == 5 and tracker.palm_detected
@@ -156,6 +156,29 @@ def test_a_palm_on_a_followed_hand_is_not_a_second_hand(monkeypatch):
             hands = tracker(photo)
             assert len(hands) == 1 and tracker.palm_detected and len(calls) == k + 1, k
     assert tracker.detector._palms is None, "the tracker closed the detector it made"
+
+
+@needs_hands
+def test_palm_every_spaces_out_the_palm_detector_while_a_hand_is_followed(monkeypatch):
+    """palm_every 3, max_num_hands 2, one hand: the palm detector on the first frame, then on every 3rd only
+    while the hand is followed; with no hand followed, on every frame."""
+    photo = _photo()
+    with H.HandTracker(max_num_hands=2, model_complexity=0, palm_every=3) as tracker:
+        calls = _counting(tracker, monkeypatch)
+        steps = []
+        for _ in range(7):
+            assert len(tracker(photo)) == 1
+            steps.append(tracker.palm_detected)
+        assert steps == [True, False, False, True, False, False, True] and len(calls) == 3
+        blank = np.full_like(photo, 127)
+        tracker(blank)  # the hand is lost here (read in its region only: not a 3rd frame)
+        assert not tracker.palm_detected and tracker.regions == []
+        tracker(blank)
+        tracker(blank)
+        assert tracker.palm_detected and len(calls) == 5, "no hand followed: the palm detector on every frame"
+    for bad in (0, 1.5, -2):
+        with pytest.raises(ValueError, match="palm_every"):
+            H.HandTracker(palm_every=bad)
 
 
 @needs_hands

@@ -228,6 +228,7 @@ def camera_run(tmp: Path, y4m: Path, query: str = "", then=None) -> dict:
         if then is not None:
             then(cdp, url, run)
         run["hand_log"] = cdp.js("window.emolibLive.handLog")
+        run["hand_options"] = cdp.js("window.emolibLive.handOptions")
     return run
 
 
@@ -656,6 +657,7 @@ ort.env.wasm.numThreads = 1;
 const job = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const reader = await HandReader.create(ort, job.models + "/", job.info);
 reader.settings.pad_retry = 0;  // the camera's (live.js CAMERA_PAD_RETRY)
+reader.settings.palm_every = job.palmEvery;
 const all = readFileSync(job.frames), size = job.w * job.h * 4;
 const frame = (k) => new Uint8ClampedArray(all.buffer, all.byteOffset + k * size, size);
 const pick = (hands) => hands.map(({ handedness, landmarks, gesture, score }) =>
@@ -663,7 +665,8 @@ const pick = (hands) => hands.map(({ handedness, landmarks, gesture, score }) =>
 const out = [];
 for (let k = 0; k < job.states.length; k++) {
   // the state Python's HandTracker had before this frame: its followed regions, each with its palm's score
-  reader.followed = job.states[k].map(({ rect, score }) => ({ rect, palm: { score } }));
+  reader.followed = job.states[k].followed.map(({ rect, score }) => ({ rect, palm: { score } }));
+  reader.sincePalm = job.states[k].sincePalm;
   reader.trackSize = `${job.w}x${job.h}`;
   const hands = await reader.read(frame(k), job.w, job.h, [], true);
   out.push({ palm: reader.palmDetected, hands: pick(hands), next: reader.followed.map((f) => f.rect) });
@@ -683,8 +686,9 @@ console.log(JSON.stringify({ frames: out, unchanged, afterReset }));
 def test_page_follows_hands_as_python_does_in_node(tmp_path):
     """The camera's hand reading (hands.js ``HandReader.read(..., track=true)``, MediaPipe's video mode) with
     ONNX Runtime Web in Node, on the camera clip's frames in order, against emolib's HandTracker (and
-    GestureClassifier) with the page's files and settings. Step by step: before each frame the page's reader
-    is given the state Python's tracker had (its followed regions and their palms' scores); then on every
+    GestureClassifier) with the page's files and settings (its default ``palmEvery`` too, HandTracker's
+    ``palm_every``). Step by step: before each frame the page's reader is given the state Python's tracker had
+    (its followed regions, their palms' scores, the frames since the palm detector ran); then on every
     frame the same step (palm detector or not), the same hands, sides and gestures, landmarks within
     HAND_TOL_PX, and the next frame's regions within 0.5 px (rotation 0.01 rad). Lock-step, because following
     amplifies the last bits: left to run on its own, each side on its own landmarks, a 0.016 px difference
@@ -692,12 +696,16 @@ def test_page_follows_hands_as_python_does_in_node(tmp_path):
     number of hands) a few frames later, as emolib's and MediaPipe's own following drift apart
     (``results/benchmarks/hands_vs_mediapipe_video.json``). A photo read between two frames leaves the
     followed hands as they were; after a reset the palm detector runs again."""
+    import re
+
     from emolib.gestures import GestureClassifier
     from emolib.hands import HandDetector, HandTracker
     from emolib.livepage import LIVE_HAND_SETTINGS, stage_hands
 
     node = _node_or_skip()
     _requirements_node_video()
+    live = (ROOT / "emolib" / "web" / "live.js").read_text()
+    palm_every = int(re.search(r'get\("palmEvery"\)\) \|\| (\d+)\)', live).group(1))  # the page's default
     models = tmp_path / "models"
     info = stage_hands(models)
     y4m = tmp_path / "camera.y4m"
@@ -708,17 +716,18 @@ def test_page_follows_hands_as_python_does_in_node(tmp_path):
     clf = GestureClassifier("gestures-asl")
     python = []
     with HandDetector(**settings, model_dir=models) as detect:
-        tracker = HandTracker(detect)
+        tracker = HandTracker(detect, palm_every=palm_every)
         for frame in frames:
-            state = [{"rect": {"x": r.x_center, "y": r.y_center, "width": r.width, "height": r.height,
-                               "rotation": r.rotation}, "score": palm.score} for r, palm in tracker.followed]
+            state = {"sincePalm": tracker.since_palm, "followed": [
+                {"rect": {"x": r.x_center, "y": r.y_center, "width": r.width, "height": r.height,
+                          "rotation": r.rotation}, "score": palm.score} for r, palm in tracker.followed]}
             hands = tracker(frame)
             clf.classify(None, hands)
             python.append((state, tracker.palm_detected, hands, list(tracker.regions)))
     rgba = np.concatenate([np.stack(frames), np.full(np.stack(frames).shape[:3] + (1,), 255, np.uint8)], 3)
     rgba.tofile(tmp_path / "frames.rgba")
     job = {"models": str(models), "info": info, "w": w, "h": h, "frames": str(tmp_path / "frames.rgba"),
-           "states": [p[0] for p in python]}
+           "states": [p[0] for p in python], "palmEvery": palm_every}
     got = _run_node(node, tmp_path, HAND_TRACK_JS, job)
     assert got["unchanged"], "a photo changed the followed hands"
     assert got["afterReset"]["palm"] and got["afterReset"]["hands"], "after a reset the palm detector runs"
@@ -740,7 +749,8 @@ def test_page_follows_hands_as_python_does_in_node(tmp_path):
                                        atol=0.5)
             assert abs(n["rotation"] - r.rotation) < 0.01, k
     assert followed >= len(frames) // 4, f"only {followed} of {len(frames)} read without palm detection"
-    print(f"{len(frames)} frames, each followed as Python follows it ({followed} without the palm detector); "
+    print(f"palm_every {palm_every}: {len(frames)} frames, each followed as Python follows it ({followed} "
+          f"without the palm detector); "
           f"largest landmark difference {worst:.4f} px")
 
 
@@ -794,8 +804,8 @@ def test_live_page_reads_hands_in_photos(live_run):
 
 def camera_hand_agreement(run: dict, y4m: Path) -> dict:
     """The camera frames the page read hands on (its hand log, in the order it read them), fed in that order
-    to emolib's HandTracker (the page's settings and files, as the page follows hands on the camera) and
-    GestureClassifier: on how many frames (``compared``) the page took the tracker's step (``same_step``:
+    to emolib's HandTracker (the page's settings, files and palm_every, as the page follows hands on the
+    camera) and GestureClassifier: on how many frames (``compared``) the page took the tracker's step (``same_step``:
     the palm detector or not) and had the same number of hands, sides and gestures (``agree``), how many had
     a hand (``with_hands``) and how many were read without the palm detector (``followed``). The worker reads
     only some camera frames (those that come while it is idle, and the newest it missed): the tracker gets
@@ -818,7 +828,7 @@ def camera_hand_agreement(run: dict, y4m: Path) -> dict:
     clf = GestureClassifier("gestures-asl")
     compared = agree = with_hands = same_step = followed = 0
     with HandDetector(**settings, model_dir=ROOT / "_build" / "html" / "_static" / "live" / "models") as detect:
-        tracker = HandTracker(detect)
+        tracker = HandTracker(detect, palm_every=run["hand_options"]["palmEvery"])
         for entry in camera:
             hands = tracker(frames[by_frame[entry["frame"]]])
             clf.classify(None, hands)
@@ -839,6 +849,7 @@ def test_live_page_hands_on_the_camera_agree_with_python(live_run):
     HAND_AGREEMENT of the frames (see there why not all); most reads followed the hands without the palm
     detector."""
     run, y4m, _ = live_run
+    assert run["hand_options"]["track"], "the page does not follow the hands on the camera"
     a = camera_hand_agreement(run, y4m)
     compared, agree, with_hands = a["compared"], a["agree"], a["with_hands"]
     assert compared >= 20 and with_hands >= compared // 2, (compared, with_hands)

@@ -21,6 +21,11 @@ network:
    ``min_presence`` (MediaPipe's ``min_tracking_confidence``) is dropped, and its region with it:
    once fewer than ``max_num_hands`` hands are left, the next frame runs the palm detector again.
 
+``palm_every`` (not MediaPipe's; default 1, MediaPipe's): while some but fewer than
+``max_num_hands`` hands are followed, the palm detector runs on every ``palm_every``-th frame only
+(a new hand is found up to ``palm_every - 1`` frames later; with no hand followed it runs on every
+frame). The book's live page uses it to read hands more often (``emolib/web/live.js``).
+
 As in MediaPipe, a frame may show more than ``max_num_hands`` hands when a new palm appears beside
 followed hands (the palms are clipped to ``max_num_hands`` before the association, the result is
 not); the palm detector then waits until some are lost. What emolib adds is :class:`HandDetector`'s:
@@ -93,7 +98,9 @@ class HandTracker:
 
     ``detector``: the :class:`HandDetector` whose networks and settings it uses (``max_num_hands``,
     ``min_detection_confidence``, ``min_presence``, ``mirrored``, ``margin``; ``pad_retry`` is not used);
-    else one is made with ``settings`` (its keyword arguments), and closed by :meth:`close`. Frames are
+    else one is made with ``settings`` (its keyword arguments), and closed by :meth:`close`.
+    ``palm_every``: with some but fewer than ``max_num_hands`` hands followed, the palm detector runs on
+    every ``palm_every``-th frame only (1, the default: on every such frame, as MediaPipe). Frames are
     what :func:`emolib.hands.to_rgb` reads (an RGB ``uint8`` array, a PIL image, a path).
 
     After each call: ``palm_detected`` says whether the palm detector ran on that frame;
@@ -108,9 +115,12 @@ class HandTracker:
     (``results/benchmarks/hands_vs_mediapipe_video.json``; ``tests/test_live_page.py``).
     """
 
-    def __init__(self, detector: HandDetector | None = None, **settings: Any) -> None:
+    def __init__(self, detector: HandDetector | None = None, palm_every: int = 1, **settings: Any) -> None:
         if detector is not None and settings:
             raise TypeError("give a detector or detector settings, not both")
+        if int(palm_every) != palm_every or palm_every < 1:
+            raise ValueError(f"palm_every must be a whole number of frames, at least 1, got {palm_every!r}")
+        self.palm_every = int(palm_every)
         self._own = detector is None
         self.detector = HandDetector(**settings) if detector is None else detector
         self.frames = 0
@@ -121,6 +131,7 @@ class HandTracker:
     def reset(self) -> None:
         """Forget the followed hands: the next frame is searched with the palm detector."""
         self.followed: list[tuple[NormRect, PalmDetection]] = []
+        self.since_palm = 0  # frames read since the palm detector last ran
         self._size: tuple[int, int] | None = None
 
     @property
@@ -152,9 +163,11 @@ class HandTracker:
             self._size = (width, height)
         self.frames += 1
         followed = self.followed
-        self.palm_detected = len(followed) < self.detector.max_num_hands
+        self.palm_detected = len(followed) < self.detector.max_num_hands and (
+            not followed or self.since_palm >= self.palm_every - 1)
         palms = self.detector.palm_regions(rgb) if self.palm_detected else []
         self.palm_detections += self.palm_detected
+        self.since_palm = 0 if self.palm_detected else self.since_palm + 1
         hands, self.followed = follow(self.detector, rgb, associate(palms + followed))
         return sorted(hands, key=lambda h: (h.box[0] + h.box[2]) / 2)
 

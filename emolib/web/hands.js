@@ -424,6 +424,7 @@ export class HandReader {
   // with the palm detector.
   reset() {
     this.followed = [];  // [{rect, palm}]: the next frame's hand regions, from the last frame's landmarks
+    this.sincePalm = 0;  // frames read since the palm detector last ran
     this.trackSize = null;
   }
 
@@ -481,13 +482,16 @@ export class HandReader {
   }
 
   // HandTracker.track and follow (tracker.py, MediaPipe's video mode): the palm detector only while fewer than
-  // max_num_hands hands are followed; its new palms' regions, then the followed ones, associated (a palm on a
-  // followed hand is dropped); the landmark network in each; each hand found gives the next frame's region.
+  // max_num_hands hands are followed (with some followed, on every settings.palm_every-th frame only: HandTracker's
+  // palm_every, 1 by default); its new palms' regions, then the followed ones, associated (a palm on a followed
+  // hand is dropped); the landmark network in each; each hand found gives the next frame's region.
   async track(rgba, w, h) {
     if (this.trackSize !== `${w}x${h}`) { this.reset(); this.trackSize = `${w}x${h}`; }
-    this.palmDetected = this.followed.length < this.settings.max_num_hands;
+    const n = this.followed.length, every = this.settings.palm_every || 1;
+    this.palmDetected = n < this.settings.max_num_hands && (n === 0 || this.sincePalm >= every - 1);
     const palms = this.palmDetected ? await this.palms(rgba, w, h) : [];
     this.palmDetections += this.palmDetected ? 1 : 0;
+    this.sincePalm = this.palmDetected ? 0 : this.sincePalm + 1;
     const hands = [], following = [];
     for (const { rect, palm } of associate(palms.concat(this.followed))) {
       const hand = await this.readRegion(rgba, w, h, rect, palm.score);

@@ -7,7 +7,7 @@
 //   {type: "init", ortUrl, modelsUrl, hands (the manifest's "hands"), sessionOptions}
 //       -> {type: "ready"} or {type: "failed", error}
 //   {type: "read", id, frame, generation, rgba (an ArrayBuffer, transferred), w, h, faces ([{box}]),
-//    track, padRetry}
+//    track, palmEvery (HandTracker's palm_every), padRetry}
 //       -> {type: "hands", id, frame, generation, hands (HandReader.read's), ms (the detector's milliseconds,
 //          HandReader.timing.hands), total (the whole read's milliseconds), palm (whether the palm detector
 //          ran: with `track`, only while fewer than max_num_hands hands are followed)}
@@ -37,6 +37,7 @@ async function handle(msg) {
       if (!reader) throw new Error("the hand models are not loaded");
       const t0 = performance.now();
       reader.settings.pad_retry = msg.padRetry;
+      reader.settings.palm_every = msg.palmEvery || 1;
       const hands = await reader.read(new Uint8ClampedArray(msg.rgba), msg.w, msg.h, msg.faces, msg.track);
       self.postMessage({ type: "hands", id, frame, generation, hands, ms: reader.timing.hands,
                         total: performance.now() - t0, palm: reader.palmDetected });

@@ -24,8 +24,9 @@
 // start (a console warning says why). data-hand-reads (window.emolibLive.handReads) counts the hand results.
 // On the camera the hands are followed from frame to frame (HandReader's track: MediaPipe's video mode, emolib's
 // HandTracker): each read looks where the last read's landmarks were, and the palm detector runs only while fewer
-// than max_num_hands hands are followed; ?handTrack=0 reads every camera frame anew (palm detector, then the
-// landmarks), as a photo always is.
+// than max_num_hands hands are followed, and then, while at least one is, on every PALM_EVERY-th read only
+// (HandTracker's palm_every; ?palmEvery=1: on every such read, as MediaPipe); ?handTrack=0 reads every camera
+// frame anew (palm detector, then the landmarks), as a photo always is. window.emolibLive.handOptions says which.
 
 import { drawFaces } from "./draw.js";
 import { drawHands } from "./draw.js";
@@ -55,6 +56,8 @@ const CAMERA_PAD_RETRY = 0;  // the camera skips the detector's second look in a
 // following them from read to read unless ?handTrack=0
 const HANDS_EVERY = Math.max(1, +(params.get("handsEvery") || 1));
 const HAND_TRACK = params.get("handTrack") !== "0";
+const PALM_EVERY = Math.max(1, Math.floor(+params.get("palmEvery")) || 3);
+state.handOptions = { track: HAND_TRACK, palmEvery: PALM_EVERY };
 let handReader = null, handsReady = null;
 state.hands = [];
 state.handLog = [];  // with ?log=1: {frame, t, ms, palm, hands: [{handedness, gesture, wrist}]} per hand result
@@ -166,7 +169,7 @@ function postRead(rgba, w, h, faces, still, frame, id = 0) {
     readTimer = setTimeout(() => abandonWorker(`a read took more than ${READ_TIMEOUT_MS / 1000} s`), READ_TIMEOUT_MS);
   }
   worker.postMessage({ type: "read", id, frame, generation, rgba: copy.buffer, w, h, faces: faces.map((f) => ({ box: f.box })),
-                       track: !still && HAND_TRACK,
+                       track: !still && HAND_TRACK, palmEvery: PALM_EVERY,
                        padRetry: still ? manifest.hands.settings.pad_retry : CAMERA_PAD_RETRY }, [copy.buffer]);
 }
 
@@ -218,6 +221,7 @@ async function readHands(rgba, w, h, faces, still, gen = generation) {
   }
   if (!still && state.frames % HANDS_EVERY !== 0) return state.hands;
   handReader.settings.pad_retry = still ? manifest.hands.settings.pad_retry : CAMERA_PAD_RETRY;
+  handReader.settings.palm_every = PALM_EVERY;
   const hands = await handReader.read(rgba, w, h, faces, !still && HAND_TRACK);
   if (!still && gen !== generation) return [];  // the camera stopped (or a photo came) meanwhile: stale
   logHands(frame, handReader.timing.hands, hands, handReader.palmDetected);
