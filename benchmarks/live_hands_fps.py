@@ -13,7 +13,8 @@ the page in a fresh Chromium once per setting and measures ``--seconds`` of anno
   network looks where the last read's landmarks were, the palm detector runs only while fewer than
   ``max_num_hands`` (2) hands are followed, and then, with one followed, on every 3rd read only (the
   page's ``palmEvery``, HandTracker's ``palm_every``);
-* ``palmEvery=1``: followed as MediaPipe does, the palm detector on every read with fewer than 2 hands;
+* ``palmEvery=1``: followed as MediaPipe does, the palm detector on every read with fewer than 2 hands
+  (more values with ``--palm-every``);
 * ``handTrack=0``: the same, each read anew (palm detector, then landmarks), as before tracking;
 * ``handsEvery=2`` (and more with ``--every``): the worker is given at most every 2nd frame;
 * ``handsWorker=0``: the hands on the main thread, awaited in every frame (followed as in the
@@ -81,12 +82,13 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--every", type=int, nargs="+", default=[1], help="handsEvery values to measure")
+    p.add_argument("--palm-every", type=int, nargs="*", default=[1], help="palmEvery values to measure")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "live_hands_fps.json")
     args = p.parse_args(argv)
     site = ROOT / "_build" / "html"
     build_live_page()
     settings = (["hands=0"] + [f"handsEvery={n}" for n in args.every]
-                + ["palmEvery=1", "handTrack=0", "handsWorker=0"])
+                + [f"palmEvery={n}" for n in args.palm_every] + ["handTrack=0", "handsWorker=0"])
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         y4m = Path(tmp) / "camera.y4m"
