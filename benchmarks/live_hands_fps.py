@@ -11,7 +11,7 @@ the page in a fresh Chromium once per setting and measures ``--seconds`` of anno
   draws the worker's latest hands on every frame), faces as before on the main thread; the hands are
   followed from read to read (MediaPipe's video mode, :class:`emolib.hands.HandTracker`): the landmark
   network looks where the last read's landmarks were, the palm detector runs only while fewer than
-  ``max_num_hands`` (2) hands are followed, and then, with one followed, on every 3rd read only (the
+  ``max_num_hands`` (2) hands are followed, and then, with one followed, on every 5th read only (the
   page's ``palmEvery``, HandTracker's ``palm_every``);
 * ``palmEvery=1``: followed as MediaPipe does, the palm detector on every read with fewer than 2 hands
   (more values with ``--palm-every``);

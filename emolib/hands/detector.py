@@ -139,8 +139,8 @@ class HandDetector:
     in full-image pixels; a hand found in two overlapping regions is kept once.
 
     Every image is searched anew, as in MediaPipe's static mode; :class:`emolib.hands.HandTracker`
-    is the video mode (hands followed from frame to frame, MediaPipe's ``use_prev_landmarks``). ``close()`` (or a ``with`` block) frees the
-    onnxruntime sessions.
+    is the video mode (hands followed from frame to frame, MediaPipe's ``use_prev_landmarks``).
+    ``close()`` (or a ``with`` block) frees the onnxruntime sessions.
     """
 
     def __init__(
