@@ -805,10 +805,10 @@ def test_live_page_reads_hands_in_photos(live_run):
 def camera_hand_agreement(run: dict, y4m: Path) -> dict:
     """The camera frames the page read hands on (its hand log, in the order it read them), fed in that order
     to emolib's HandTracker (the page's settings, files and palm_every, as the page follows hands on the
-    camera) and GestureClassifier: on how many frames (``compared``) the page took the tracker's step (``same_step``:
-    the palm detector or not) and had the same number of hands, sides and gestures (``agree``), how many had
-    a hand (``with_hands``) and how many were read without the palm detector (``followed``). The worker reads
-    only some camera frames (those that come while it is idle, and the newest it missed): the tracker gets
+    camera) and GestureClassifier: on how many frames (``compared``) the page took the tracker's step
+    (``same_step``: the palm detector or not) and had the same number of hands, sides and gestures
+    (``agree``), how many had a hand (``with_hands``) and how many were read without the palm detector
+    (``followed``). The worker reads only some camera frames (those that come while it is idle, and the newest it missed): the tracker gets
     exactly those. The hand log's first entries are the camera's reads of the logged frames (``run["log"]``);
     the reads after (of frames shown after the log was taken, and of photos) are not compared."""
     from emolib.gestures import GestureClassifier
