@@ -282,8 +282,8 @@ def compare_video(args) -> None:
            "reference": f"mediapipe {rec['mediapipe']} (numpy {rec['numpy']})",
            "onnxruntime": onnxruntime.__version__, "numpy": np.__version__, "settings": SETTINGS,
            "frames": rec["frames"], "size": rec["size"],
-           "clip": "tests/test_live_page.py CLIP from CLIP_START_S for CLIP_SECONDS, decoded as Chromium does "
-                   "(read_y4m)",
+           "clip": "tests/test_live_page.py CLIP from CLIP_START_S for CLIP_SECONDS, decoded as Chromium "
+                   "does (read_y4m)",
            "models": {}}
     for model, complexity in (("full", 1), ("lite", 0)):
         with HandDetector(model_complexity=complexity, mirrored=True, pad_retry=0.0, threads=args.threads,

@@ -83,8 +83,9 @@ def main(argv=None) -> int:
         "modes": {"per frame": "?detectEvery=1&hands=0: full detection on every frame, against "
                                "EmotionPipeline on each frame (issue 15's 90 %)",
                   "followed": "the page as it opens: faces followed by O-Net between full detections, hands on; "
-                              "same_box, agree_tracker and same_step against FaceTracker fed the same frames; its "
-                              "camera hands against HandTracker fed the frames the page read hands on"},
+                              "same_box, agree_tracker and same_step against FaceTracker fed the same "
+                              "frames; its camera hands against HandTracker fed the frames the page read "
+                              "hands on"},
         "goal": AGREEMENT, "box_within_px": BOX_TOL_PX,
         "runs": runs,
         "min_rate": {name: min((r["rate"] for r in rs if r["rate"] is not None), default=None)

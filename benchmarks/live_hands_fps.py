@@ -16,11 +16,13 @@ the page in a fresh Chromium once per setting and measures ``--seconds`` of anno
 * ``palmEvery=1``: followed as MediaPipe does, the palm detector on every read with fewer than 2 hands
   (more values with ``--palm-every``);
 * ``handTrack=0``: the same, each read anew (palm detector, then landmarks), as before tracking;
-* ``handsEvery=2`` (and more with ``--every``): the worker is given at most every 2nd frame;
+* ``handsEvery=N`` with ``--every 2 ...``: the worker is given at most every N-th frame (not measured
+  by default);
 * ``handsWorker=0``: the hands on the main thread, awaited in every frame (followed as in the
   worker), for comparison in the same run.
 
-Records ``fps`` (annotated frames per second), ``hand_reads_per_s`` (hand results per second over
+Records the page's hand settings (``hand_options``: followed or not, ``palmEvery``), ``fps`` (annotated
+frames per second), ``hand_reads_per_s`` (hand results per second over
 the same frames: the page's hand log, ``?log=1``, between the first measured frame and the last), the
 median milliseconds of the face steps per frame and of the hand detector per hand read (the page's
 ``?log=1`` timings), the share of hand reads that ran the palm detector, how many hands the page
@@ -62,13 +64,15 @@ def one_run(tmp: Path, y4m: Path, seconds: float, site: Path, query: str) -> dic
         run = run_camera(cdp, seconds)
         hands = cdp.js("window.emolibLive.hands.length")
         hand_log = cdp.js("window.emolibLive.handLog")
+        options = cdp.js("window.emolibLive.handOptions")  # the page's hand settings: {track, palmEvery}
     hand_times = [t["ms"] for t in hand_log if t["frame"] > 5]
     palm_runs = [bool(t.get("palm")) for t in hand_log if t["frame"] > 5]
     faces_ms = [e["timing"]["total"] for e in run["log"][5:] if e["timing"].get("total") is not None]
     t0, t1 = run["log"][5]["t"], run["log"][-1]["t"]  # the measured frames (after 5 warm-up frames)
     reads = sum(t0 < e["t"] <= t1 for e in hand_log)
     med = lambda v: round(statistics.median(v), 1) if v else None  # noqa: E731
-    return {"setting": query, "fps": round(run["measured_fps"], 2), "frames": run["frames"],
+    return {"setting": query, "hand_options": options, "fps": round(run["measured_fps"], 2),
+            "frames": run["frames"],
             "seconds": round(run["measured_s"], 2), "first_ms": run["first_ms"], "hands_shown_at_end": hands,
             "faces_ms_median": med(faces_ms), "hands_ms_median": med(hand_times), "hand_reads": len(hand_times),
             "hand_reads_per_s": round(1000 * reads / (t1 - t0), 2),

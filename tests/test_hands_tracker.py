@@ -134,7 +134,8 @@ def test_a_lost_hand_brings_the_palm_detector_back_and_reset_forgets(detector, m
     assert len(tracker(photo)) == 1 and len(calls) == 1
     assert tracker(blank) == [] and len(calls) == 1, "a followed hand: the frame is read in its region only"
     assert tracker.regions == [], "the hand is lost (presence under min_presence): its region goes"
-    assert tracker(blank) == [] and len(calls) == 2 and tracker.palm_detected, "none followed: palms looked for"
+    assert tracker(blank) == [] and len(calls) == 2 and tracker.palm_detected, \
+        "none followed: palms looked for"
     assert len(tracker(photo)) == 1 and len(calls) == 3
     tracker(photo)
     assert len(calls) == 3
@@ -147,15 +148,28 @@ def test_a_lost_hand_brings_the_palm_detector_back_and_reset_forgets(detector, m
 
 @needs_hands
 def test_a_palm_on_a_followed_hand_is_not_a_second_hand(monkeypatch):
-    """max_num_hands 2 with one hand: the palm detector runs on every frame (fewer than 2 followed), and its
-    palm on the followed hand is dropped by the association step, not read as a second hand."""
+    """max_num_hands 2 with one hand: the palm detector runs on every frame (fewer than 2 followed) and finds
+    the hand's palm, and the association step keeps the followed region, not the new palm's (MediaPipe's
+    AssociationNormRectCalculator: the later stream, the followed regions, wins): one hand, read where the
+    last frame's landmarks put it."""
     photo = _photo()
     with H.HandTracker(max_num_hands=2, model_complexity=0) as tracker:
         calls = _counting(tracker, monkeypatch)
+        palms, counted = [], tracker.detector.palm_regions
+        monkeypatch.setattr(tracker.detector, "palm_regions", lambda rgb: palms.append(counted(rgb)) or palms[-1])
+        read, read_region = [], tracker.detector.read_region
+        monkeypatch.setattr(tracker.detector, "read_region",
+                            lambda rgb, rect, *a, **k: read.append(rect) or read_region(rgb, rect, *a, **k))
         for k in range(3):
+            before, read[:] = list(tracker.regions), []
             hands = tracker(photo)
             assert len(hands) == 1 and tracker.palm_detected and len(calls) == k + 1, k
-    assert tracker.detector._palms is None, "the tracker closed the detector it made"
+            assert len(palms[-1]) == 1, "the palm detector finds the hand's palm on every frame"
+            expected = [palms[-1][0][0]] if k == 0 else before  # from frame 2 on: the followed region only
+            assert read == expected, (k, read, expected)
+        assert palms[-1][0][0] != tracker.regions[0], "the palm's region and the landmarks' differ on this photo"
+    with pytest.raises(RuntimeError, match="closed"):  # the tracker closed the detector it made
+        counted(photo)
 
 
 @needs_hands

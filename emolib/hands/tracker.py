@@ -109,9 +109,9 @@ class HandTracker:
     first found from (``regions``: the regions alone). :meth:`reset` forgets the hands (a cut, another
     video): the next frame runs the palm detector.
 
-    Following is sensitive to the last bits: each region comes from the last frame's landmarks, so a
-    difference of 0.01 px in them (another runtime's kernels) gave landmarks 0.1-0.2 px apart on the next
-    frame, and pixels apart after a few frames more, where the static detector stays within 0.02 px
+    Following is sensitive to the last bits: each region comes from the last frame's landmarks, so the
+    small differences between two runtimes' kernels (static mode against MediaPipe's TFLite: a median of
+    0.003 px) grow from frame to frame, to a median of 0.17-0.25 px and pixels on some frames in video mode
     (``results/benchmarks/hands_vs_mediapipe_video.json``; ``tests/test_live_page.py``).
     """
 
@@ -125,13 +125,13 @@ class HandTracker:
         self.detector = HandDetector(**settings) if detector is None else detector
         self.frames = 0
         self.palm_detections = 0
-        self.palm_detected = False
         self.reset()
 
     def reset(self) -> None:
         """Forget the followed hands: the next frame is searched with the palm detector."""
         self.followed: list[tuple[NormRect, PalmDetection]] = []
         self.since_palm = 0  # frames read since the palm detector last ran
+        self.palm_detected = False
         self._size: tuple[int, int] | None = None
 
     @property

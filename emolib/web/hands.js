@@ -425,6 +425,7 @@ export class HandReader {
   reset() {
     this.followed = [];  // [{rect, palm}]: the next frame's hand regions, from the last frame's landmarks
     this.sincePalm = 0;  // frames read since the palm detector last ran
+    this.palmDetected = false;  // whether the palm detector ran on the last frame read
     this.trackSize = null;
   }
 

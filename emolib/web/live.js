@@ -56,7 +56,9 @@ const CAMERA_PAD_RETRY = 0;  // the camera skips the detector's second look in a
 // following them from read to read unless ?handTrack=0
 const HANDS_EVERY = Math.max(1, +(params.get("handsEvery") || 1));
 const HAND_TRACK = params.get("handTrack") !== "0";
-const PALM_EVERY = Math.max(1, Math.floor(+params.get("palmEvery")) || 5);
+// ?palmEvery=N (N >= 1; anything else, or none: 5)
+const PALM_EVERY_ASKED = Math.floor(+params.get("palmEvery"));
+const PALM_EVERY = PALM_EVERY_ASKED >= 1 ? PALM_EVERY_ASKED : 5;
 state.handOptions = { track: HAND_TRACK, palmEvery: PALM_EVERY };
 let handReader = null, handsReady = null;
 state.hands = [];
