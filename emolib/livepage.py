@@ -13,7 +13,7 @@ into ``DIR``:
   browser engine uses too) the face detector (MediaPipe's BlazeFace, Apache-2.0, converted by
   ``tools/convert_mediapipe_face.py``), MTCNN's three networks (facenet-pytorch's weights, MIT), which
   run around BlazeFace's boxes to put them where the Python pipeline's MTCNN does, and the default
-  emotion model, exported by
+  emotion model (the Python pipeline's, ``emolib.pipeline.DEFAULT_MODEL``), exported by
   :mod:`emolib.onnx_export` from the shipped checkpoint (``models/manifest.json`` lists
   them with their classes and the box calibration of ``tools/calibrate_face_boxes.py``);
 * ``models/`` also holds the hands: MediaPipe's lite palm detector and lite hand-landmark
@@ -36,6 +36,7 @@ import sys
 from pathlib import Path
 
 from .onnx_export import HAND_FILES, export_gestures, export_hands
+from .pipeline import DEFAULT_MODEL
 from .webengine import REFINER_FILES, export_models, ort_dist
 
 __all__ = ["ORT_FILES", "WEB_DIR", "stage", "ort_dist", "DEFAULT_LIVE_MODEL", "REFINER_FILES", "DEFAULT_LIVE_GESTURES",
@@ -45,7 +46,7 @@ WEB_DIR = Path(__file__).parent / "web"
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm",
              "ort.wasm.bundle.min.mjs")
 OUR_FILES = ("live.js", "engine.js", "draw.js", "face.js", "mtcnn.js", "live.css")
-DEFAULT_LIVE_MODEL = "baseline-fer2013"
+DEFAULT_LIVE_MODEL = DEFAULT_MODEL  # the page runs the Python pipeline's default emotion model
 HANDS_JS = ("hands.js", "hands_worker.js")
 DEFAULT_LIVE_GESTURES = "gestures-asl"
 #: The page's hand detector: HandDetector's defaults with the lite networks (model_complexity 0).

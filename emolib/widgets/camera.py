@@ -4,7 +4,7 @@
 
     from emolib.widgets import webcam
 
-    cam = webcam()            # the shipped "baseline-fer2013"; model=PATH for a checkpoint
+    cam = webcam()            # the shipped "vgg_cpu-fer2013"; model=PATH for a checkpoint
     cam                       # the last line of a cell: shows the camera with boxes and labels
 
     cam.snapshot              # after pressing "Snapshot": the annotated PIL image
