@@ -61,7 +61,7 @@ def _model(name: str | None):
         return name, name
     if DEFAULT_MODEL in list_pretrained():
         return DEFAULT_MODEL, DEFAULT_MODEL
-    arch = get_recipe(DEFAULT_MODEL).model  # the pipeline's default, untrained: the weights do not change the speed
+    arch = get_recipe(DEFAULT_MODEL).model  # the default, untrained: weights do not change the speed
     model = create_model(arch).eval()
     model.classes = EMOTIONS
     return model, f"{arch} (untrained weights: {DEFAULT_MODEL} not shipped yet; same cost)"
