@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("stage", help="copy the live page's files into a folder")
     s.add_argument("out", type=Path)
-    s.add_argument("--model", default=DEFAULT_LIVE_MODEL, help="the emotion model (shipped name or checkpoint; default: the pipeline's, %(default)s)")
+    s.add_argument("--model", default=DEFAULT_LIVE_MODEL,
+                   help="the emotion model (shipped name or checkpoint; default: the pipeline's, %(default)s)")
     args = p.parse_args(argv)
     try:
         manifest = stage(args.out, args.model)
