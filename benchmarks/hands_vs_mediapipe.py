@@ -27,6 +27,23 @@ handedness labels agree. Results go to ``results/benchmarks/hands_vs_mediapipe.j
 
 Goals (issue 14): median landmark distance <= 2 px, same hands found on >= 98 % of the ASL
 photos, handedness agreeing on >= 98 % of the hands found by both.
+
+**Video** (issue 15: hands followed from frame to frame). The same three steps on the frames of the
+live page tests' camera clip (``tests/test_live_page.py``: ``CLIP`` from ``CLIP_START_S`` for
+``CLIP_SECONDS``, 640x480, decoded as Chromium decodes the fake camera's frames), MediaPipe in
+video mode (``static_image_mode=False``) against :class:`emolib.hands.HandTracker`, and in static mode
+against :class:`~emolib.hands.HandDetector` for comparison::
+
+    PYTHONPATH=$PWD python benchmarks/hands_vs_mediapipe.py frames --out ~/.cache/emolib/clip-frames.npy
+    /work/venvs/mediapipe/bin/python benchmarks/hands_vs_mediapipe.py record-video \\
+        --frames ~/.cache/emolib/clip-frames.npy --out ~/.cache/emolib/mediapipe-0.10.21-video.json
+    PYTHONPATH=$PWD python benchmarks/hands_vs_mediapipe.py compare-video \\
+        --frames ~/.cache/emolib/clip-frames.npy --record ~/.cache/emolib/mediapipe-0.10.21-video.json
+
+It writes ``results/benchmarks/hands_vs_mediapipe_video.json``: per model (full, lite) and mode, the
+frames where both found the same number of hands, the hands found by both (matched by their
+landmarks), the median / 95th percentile / largest landmark distance in pixels, and how often the
+handedness agrees; and the frames where the counts differ, with both counts.
 """
 
 from __future__ import annotations
@@ -91,6 +108,37 @@ def record(args) -> None:
                 results[name] = {"size": [w, h], "hands": found}
         out["models"][model] = {"seconds": round(time.perf_counter() - t0, 1), "images": results}
         print(f"{model}: {len(names)} photos, {sum(len(r['hands']) for r in results.values())} hands")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out))
+
+
+def record_video(args) -> None:
+    """MediaPipe in video mode and in static mode on every frame of ``--frames`` (in order)."""
+    import mediapipe as mp
+
+    frames = np.load(args.frames)
+    out = {"mediapipe": mp.__version__, "numpy": np.__version__, "python": platform.python_version(),
+           "settings": SETTINGS, "frames": int(len(frames)),
+           "size": [int(frames.shape[2]), int(frames.shape[1])],
+           "models": {}}
+    h, w = frames.shape[1:3]
+    for complexity, model in ((1, "full"), (0, "lite")):
+        out["models"][model] = {}
+        for mode, static in (("video", False), ("static", True)):
+            per_frame = []
+            with mp.solutions.hands.Hands(static_image_mode=static, max_num_hands=SETTINGS["max_num_hands"],
+                                          model_complexity=complexity,
+                                          min_detection_confidence=SETTINGS["min_detection_confidence"],
+                                          min_tracking_confidence=SETTINGS["min_presence"]) as hands:
+                for rgb in frames:
+                    res = hands.process(np.ascontiguousarray(rgb))
+                    per_frame.append([{
+                        "landmarks": [[round(p.x * w, 3), round(p.y * h, 3), round(p.z * w, 3)]
+                                      for p in lms.landmark],
+                        "label": cls.classification[0].label,
+                    } for lms, cls in zip(res.multi_hand_landmarks or [], res.multi_handedness or [])])
+            out["models"][model][mode] = per_frame
+            print(f"{model} {mode}: {len(frames)} frames, {sum(map(len, per_frame))} hands")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out))
 
@@ -182,6 +230,80 @@ def compare(args) -> None:
         Path(args.reference).write_text(json.dumps(ref, indent=1) + "\n")
 
 
+def write_frames(args) -> None:
+    """The live page tests' camera clip as Chromium shows it (``tests/test_live_page.py``), as one .npy."""
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.browser_page import write_y4m
+    from tests.test_live_page import CLIP, CLIP_SECONDS, CLIP_START_S, read_y4m
+
+    with tempfile.TemporaryDirectory() as tmp:
+        y4m = Path(tmp) / "clip.y4m"
+        write_y4m(CLIP, y4m, CLIP_START_S, CLIP_SECONDS)
+        frames = np.stack(read_y4m(y4m))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    np.save(args.out, frames)
+    print(f"{len(frames)} frames of {CLIP.name} from {CLIP_START_S} s: {args.out}")
+
+
+def compare_frames(found: list[list], reference: list[list], mirrored_labels: bool = True) -> dict:
+    """``found`` (per frame: emolib's hands) against ``reference`` (per frame: MediaPipe's recorded hands)."""
+    dists, agree, both, same, differ = [], 0, 0, 0, []
+    for k, (hands, ref) in enumerate(zip(found, reference)):
+        theirs = [np.asarray(h["landmarks"], dtype=np.float64) for h in ref]
+        ours = [h.landmarks.astype(np.float64) for h in hands]
+        same += len(ours) == len(theirs)
+        if len(ours) != len(theirs):
+            differ.append({"frame": k, "emolib": len(ours), "mediapipe": len(theirs)})
+        for i, j in match(ours, theirs):
+            dists.append(np.linalg.norm(ours[i][:, :2] - theirs[j][:, :2], axis=1))
+            both += 1
+            agree += hands[i].handedness == ref[j]["label"].lower()
+    d = np.concatenate(dists) if dists else np.zeros(0)
+    return {"frames": len(reference), "same_count": same,
+            "same_count_share": round(same / max(len(reference), 1), 4),
+            "hands_emolib": sum(map(len, found)), "hands_mediapipe": sum(map(len, reference)),
+            "hands_found_by_both": both, "median_px": round(float(np.median(d)), 3) if both else None,
+            "p95_px": round(float(np.percentile(d, 95)), 3) if both else None,
+            "max_px": round(float(d.max()), 3) if both else None,
+            "handedness_agree": round(agree / max(both, 1), 4), "frames_with_other_counts": differ}
+
+
+def compare_video(args) -> None:
+    import onnxruntime
+
+    from emolib.hands import HandDetector, HandTracker
+
+    rec = json.loads(Path(args.record).read_text())
+    frames = np.load(args.frames)
+    assert len(frames) == rec["frames"], f"{args.frames} has {len(frames)} frames, the record {rec['frames']}"
+    out = {"benchmark": "hands_vs_mediapipe_video",
+           "reference": f"mediapipe {rec['mediapipe']} (numpy {rec['numpy']})",
+           "onnxruntime": onnxruntime.__version__, "numpy": np.__version__, "settings": SETTINGS,
+           "frames": rec["frames"], "size": rec["size"],
+           "clip": "tests/test_live_page.py CLIP from CLIP_START_S for CLIP_SECONDS, decoded as Chromium "
+                   "does (read_y4m)",
+           "models": {}}
+    for model, complexity in (("full", 1), ("lite", 0)):
+        with HandDetector(model_complexity=complexity, mirrored=True, pad_retry=0.0, threads=args.threads,
+                          max_num_hands=SETTINGS["max_num_hands"],
+                          min_detection_confidence=SETTINGS["min_detection_confidence"],
+                          min_presence=SETTINGS["min_presence"]) as det:
+            tracker = HandTracker(det)
+            video = [tracker(f) for f in frames]
+            static = [det(f) for f in frames]
+            out["models"][model] = {
+                "video": {**compare_frames(video, rec["models"][model]["video"]),
+                          "palm_detector_frames": tracker.palm_detections},
+                "static": compare_frames(static, rec["models"][model]["static"])}
+        for mode in ("video", "static"):
+            r = out["models"][model][mode]
+            print(model, mode, json.dumps({k: v for k, v in r.items() if k != "frames_with_other_counts"}))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+
+
 def main(argv=None) -> None:
     import os
 
@@ -197,8 +319,19 @@ def main(argv=None) -> None:
     c.add_argument("--out", default="results/benchmarks/hands_vs_mediapipe.json")
     c.add_argument("--reference", help="also write the tests' small reference JSON here")
     c.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
+    f = sub.add_parser("frames", help="write the live page tests' camera clip as an .npy (main venv, PyAV)")
+    f.add_argument("--out", required=True)
+    rv = sub.add_parser("record-video", help="run mediapipe on the clip's frames, video and static mode")
+    rv.add_argument("--frames", required=True)
+    rv.add_argument("--out", required=True)
+    cv = sub.add_parser("compare-video", help="compare HandTracker and HandDetector with a video record")
+    cv.add_argument("--frames", required=True)
+    cv.add_argument("--record", required=True)
+    cv.add_argument("--out", default="results/benchmarks/hands_vs_mediapipe_video.json")
+    cv.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
     args = ap.parse_args(argv)
-    (record if args.cmd == "record" else compare)(args)
+    {"record": record, "compare": compare, "frames": write_frames, "record-video": record_video,
+     "compare-video": compare_video}[args.cmd](args)
 
 
 if __name__ == "__main__":

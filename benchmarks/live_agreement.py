@@ -10,7 +10,9 @@ same pixels (``tests/test_live_page.py``'s ``_agreement``):
 * ``followed``: the page as it opens (faces followed by O-Net between full detections, hands on),
   against :class:`emolib.faces.FaceTracker` (the kernel widget's) fed the same frames in the same
   order: the same step, box (within 0.1 px) and emotion; and how often its emotion is still the
-  per-frame pipeline's. The camera hands of this run against :class:`emolib.hands.HandDetector`.
+  per-frame pipeline's. The camera hands of this run against :class:`emolib.hands.HandTracker` fed the
+  frames the page read hands on, in the order it read them (``tests/test_live_page.py``'s
+  ``camera_hand_agreement``: the same step, hands, sides and gestures).
 
 Writes ``results/benchmarks/live_page_agreement.json`` (every run with its load average before and
 after). Run it on a quiet machine::
@@ -81,7 +83,9 @@ def main(argv=None) -> int:
         "modes": {"per frame": "?detectEvery=1&hands=0: full detection on every frame, against "
                                "EmotionPipeline on each frame (issue 15's 90 %)",
                   "followed": "the page as it opens: faces followed by O-Net between full detections, hands on; "
-                              "same_box, agree_tracker and same_step against FaceTracker fed the same frames"},
+                              "same_box, agree_tracker and same_step against FaceTracker fed the same "
+                              "frames; its camera hands against HandTracker fed the frames the page read "
+                              "hands on"},
         "goal": AGREEMENT, "box_within_px": BOX_TOL_PX,
         "runs": runs,
         "min_rate": {name: min((r["rate"] for r in rs if r["rate"] is not None), default=None)

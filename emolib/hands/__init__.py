@@ -43,6 +43,10 @@ raises :class:`HandsUnavailableError` naming that command; the landmark function
 * No hand: an empty list. Two hands: two :class:`Hand` objects, each with its own
   handedness, ordered from left to right in the image.
 
+**Video.** :class:`HandTracker` is MediaPipe's video mode (``static_image_mode=False``): each
+frame's hands are looked for where the last frame's landmarks were, and the palm detector runs
+only while fewer than ``max_num_hands`` hands are followed (:mod:`emolib.hands.tracker`).
+
 **Landmark features.** :func:`normalize_landmarks` makes the 21 points independent of
 where the hand is (the wrist is moved to the origin), how big it is (divided by the
 wrist to middle-finger-knuckle distance), which hand it is (left hands are mirrored to
@@ -54,6 +58,7 @@ from .detector import (DEFAULT_DETECTOR, Hand, HandDetector, draw_hands, extract
                        to_rgb)
 from .features import (HAND_CONNECTIONS, LANDMARK_NAMES, MIDDLE_MCP, PALM, WRIST, landmark_features,
                        mirror_landmarks, normalize_landmarks)
+from .tracker import HandTracker, hand_region_from_landmarks, landmarks_to_rect
 from .runtime import (BACKEND, HANDS_INSTALL, MODEL_DIR, MODEL_FILES, HandModelError, HandsUnavailableError,
                       hands_available, require_onnxruntime)
 
@@ -69,6 +74,9 @@ __all__ = [
     "HandModelError",
     "Hand",
     "HandDetector",
+    "HandTracker",
+    "landmarks_to_rect",
+    "hand_region_from_landmarks",
     "hands_available",
     "require_onnxruntime",
     "normalize_landmarks",

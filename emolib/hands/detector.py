@@ -26,7 +26,7 @@ from torchvision.ops import box_iou
 from ..fileio import PipelineInputError, cache_dir, files_key, load_image, save_arrays
 from .features import HAND_CONNECTIONS
 from .landmark import LandmarkModel
-from .palm import PalmDetector
+from .palm import NormRect, PalmDetection, PalmDetector
 from .runtime import BACKEND, load_model
 
 #: The settings of :class:`HandDetector` used when none are given (and for the shipped model).
@@ -138,9 +138,9 @@ class HandDetector:
     size (its palm detector sees a 192x192 version of what it is given). Results are
     in full-image pixels; a hand found in two overlapping regions is kept once.
 
-    There is no tracking between frames (MediaPipe's ``use_prev_landmarks``): every image is
-    searched anew, as in MediaPipe's static mode. ``close()`` (or a ``with`` block) frees the
-    onnxruntime sessions.
+    Every image is searched anew, as in MediaPipe's static mode; :class:`emolib.hands.HandTracker`
+    is the video mode (hands followed from frame to frame, MediaPipe's ``use_prev_landmarks``).
+    ``close()`` (or a ``with`` block) frees the onnxruntime sessions.
     """
 
     def __init__(
@@ -226,20 +226,40 @@ class HandDetector:
 
     def _run(self, rgb: np.ndarray, ox: int, oy: int, width: int, height: int) -> list[Hand]:
         hands = []
-        for rect, palm in self._palms(rgb, self.max_num_hands):
-            res = self._landmarks(rgb, rect)
-            if res is None:  # the landmark network says there is no hand in this region
-                continue
-            pts = res.landmarks
-            pts[:, 0] += ox
-            pts[:, 1] += oy
-            label = res.label.lower()  # "left" / "right" as MediaPipe says (mirrored image)
-            if not self.mirrored:
-                label = "right" if label == "left" else "left"
-            box, truncated = hand_box(pts, width, height, self.margin)
-            hands.append(Hand(box=box, handedness=label, score=palm.score, landmarks=pts, truncated=truncated,
-                              handedness_score=res.label_score))
+        for rect, palm in self.palm_regions(rgb):
+            hand = self.read_region(rgb, rect, palm.score, ox, oy, width, height)
+            if hand is not None:
+                hands.append(hand)
         return hands
+
+    def palm_regions(self, rgb: np.ndarray) -> list[tuple[NormRect, PalmDetection]]:
+        """The palm detector on an RGB ``uint8`` array: the hand regions (relative to ``rgb``) of its
+        ``max_num_hands`` best palms, after MediaPipe's association step, each with its palm."""
+        if self._palms is None:
+            raise RuntimeError("this HandDetector was closed")
+        return self._palms(rgb, self.max_num_hands)
+
+    def read_region(self, rgb: np.ndarray, rect: NormRect, score: float, ox: int = 0, oy: int = 0,
+                    width: int | None = None, height: int | None = None) -> Hand | None:
+        """The landmark network in one hand region of ``rgb`` (a crop at ``(ox, oy)`` of a ``width`` x
+        ``height`` image; default: the whole image): the :class:`Hand` (``score`` is its palm's), or None
+        when its presence score is not above ``min_presence``."""
+        if self._landmarks is None:
+            raise RuntimeError("this HandDetector was closed")
+        res = self._landmarks(rgb, rect)
+        if res is None:  # the landmark network says there is no hand in this region
+            return None
+        width = rgb.shape[1] if width is None else width
+        height = rgb.shape[0] if height is None else height
+        pts = res.landmarks
+        pts[:, 0] += ox
+        pts[:, 1] += oy
+        label = res.label.lower()  # "left" / "right" as MediaPipe says (mirrored image)
+        if not self.mirrored:
+            label = "right" if label == "left" else "left"
+        box, truncated = hand_box(pts, width, height, self.margin)
+        return Hand(box=box, handedness=label, score=score, landmarks=pts, truncated=truncated,
+                    handedness_score=res.label_score)
 
 
 # --------------------------------------------------------------------------- datasets of landmarks

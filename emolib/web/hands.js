@@ -1,6 +1,7 @@
 // Hands in the browser, as emolib's Python code finds and reads them: MediaPipe Hands' palm detector and
 // hand-landmark network (the lite ones, ONNX files staged by emolib.livepage), the graph around them
-// (emolib/hands/palm.py, landmark.py, warp.py, detector.py), the landmark normalisation of
+// (emolib/hands/palm.py, landmark.py, warp.py, detector.py; on the camera, hands followed from frame to
+// frame as MediaPipe's video mode and emolib's HandTracker do: tracker.py), the landmark normalisation of
 // emolib/hands/features.py, the gesture MLP (gestures-asl), and the pairing of hands with faces of
 // emolib/pipeline.py (assign_hands). Each function names the Python function it ports; the arithmetic
 // follows the Python's, float32 steps included (Math.fround where numpy computes in float32), so that
@@ -241,6 +242,44 @@ export function associate(items, threshold = 0.5) {
   return out;
 }
 
+// ---------------------------------------------------------------- tracker.py: hands followed from frame to frame
+
+// ROI_LANDMARKS: the 12 landmarks HandLandmarksToRectCalculator uses (wrist, thumb, each finger's first two joints).
+export const ROI_LANDMARKS = [0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18];
+const FLOAT_MIN = 1.1754943508222875e-38, FLOAT_MAX = 3.4028234663852886e38;  // std::numeric_limits<float>
+
+// landmarks_to_rect (HandLandmarksToRectCalculator): the rotated box of a hand's landmarks (pixels), relative
+// to the image: turned so that the wrist to the mean of the middle knuckle and the index and ring knuckles'
+// mean points up, the extent of the 12 ROI_LANDMARKS in that frame around their axis-aligned box's centre.
+export function landmarksToRect(points, width, height) {
+  if (points.length !== 21) throw new Error(`expected 21 landmarks, got ${points.length}`);
+  const xs = ROI_LANDMARKS.map((i) => points[i][0] / width), ys = ROI_LANDMARKS.map((i) => points[i][1] / height);
+  const x0 = xs[0] * width, y0 = ys[0] * height;
+  const x1 = ((xs[4] + xs[8]) / 2.0 + xs[6]) / 2.0 * width, y1 = ((ys[4] + ys[8]) / 2.0 + ys[6]) / 2.0 * height;
+  const rotation = normalizeRadians(Math.PI * 0.5 - Math.atan2(-(y1 - y0), x1 - x0));
+  const reverse = normalizeRadians(-rotation);
+  const cx = (Math.max(FLOAT_MIN, ...xs) + Math.min(FLOAT_MAX, ...xs)) / 2.0;
+  const cy = (Math.max(FLOAT_MIN, ...ys) + Math.min(FLOAT_MAX, ...ys)) / 2.0;
+  let c = Math.cos(reverse), s = Math.sin(reverse);
+  const px = [], py = [];
+  xs.forEach((x, i) => {
+    const ox = (x - cx) * width, oy = (ys[i] - cy) * height;
+    px.push(ox * c - oy * s); py.push(ox * s + oy * c);
+  });
+  const maxX = Math.max(FLOAT_MIN, ...px), minX = Math.min(FLOAT_MAX, ...px);
+  const maxY = Math.max(FLOAT_MIN, ...py), minY = Math.min(FLOAT_MAX, ...py);
+  const pcx = (maxX + minX) / 2.0, pcy = (maxY + minY) / 2.0;
+  c = Math.cos(rotation); s = Math.sin(rotation);
+  const centerX = pcx * c - pcy * s + width * cx, centerY = pcx * s + pcy * c + height * cy;
+  return { x: centerX / width, y: centerY / height, width: (maxX - minX) / width, height: (maxY - minY) / height,
+           rotation };
+}
+
+// hand_region_from_landmarks (hand_landmark_landmarks_to_roi.pbtxt): the next frame's hand region.
+export function handRegionFromLandmarks(points, width, height) {
+  return transformRect(landmarksToRect(points, width, height), width, height, 2.0, 2.0, 0.0, -0.1);
+}
+
 // ---------------------------------------------------------------- landmark.py
 
 // project: network landmarks (input pixels, 63 numbers) to image pixels, float32 (21 x [x, y, z]).
@@ -364,8 +403,8 @@ export function assignHands(faces, hands, maxDistance = 4.0) {
 
 // ---------------------------------------------------------------- the detector and the gesture model
 
-// HandReader: HandDetector (static mode) and GestureClassifier in one: reader.read(rgba, w, h, faces)
-// returns the hands, left to right, each {box, handedness, score, handednessScore, truncated, landmarks,
+// HandReader: HandDetector (static mode), HandTracker (video mode: read(..., track = true)) and
+// GestureClassifier in one: reader.read(rgba, w, h, faces, track) returns the hands, left to right, each {box, handedness, score, handednessScore, truncated, landmarks,
 // gesture, p, probabilities, emotion, face}: `face` is the index in `faces` of the person the hand is
 // attached to (assignHands; its `handedness` is then that person's left or right), or null. The faces
 // themselves are left as they are (drawFaces would draw a `hands` property).
@@ -376,6 +415,18 @@ export class HandReader {
     this.info = info;  // the manifest's "hands": files, settings, gestures (classes, normalization)
     this.settings = { ...info.settings, ...options };
     this.timing = {};
+    this.palmDetections = 0;  // HandTracker's: the palm detector's runs on tracked frames
+    this.palmDetected = false;  // whether it ran on the last frame read
+    this.reset();
+  }
+
+  // HandTracker.reset: forget the followed hands (the camera stopped, a photo came); the next frame is searched
+  // with the palm detector.
+  reset() {
+    this.followed = [];  // [{rect, palm}]: the next frame's hand regions, from the last frame's landmarks
+    this.sincePalm = 0;  // frames read since the palm detector last ran
+    this.palmDetected = false;  // whether the palm detector ran on the last frame read
+    this.trackSize = null;
   }
 
   // Loads the palm, landmark and gesture models named in the manifest's `hands` from `base` (a URL or folder).
@@ -409,39 +460,64 @@ export class HandReader {
     return { landmarks: projectLandmarks(raw, padding, rect, w, h), label, labelScore: label === "Left" ? pLeft : 1.0 - pLeft };
   }
 
+  // HandDetector.read_region: the landmark network in one region (of a crop at (ox, oy) of a width x height
+  // image): the hand, its score the palm's, or null when the presence score is too low.
+  async readRegion(rgba, w, h, rect, score, ox = 0, oy = 0, width = w, height = h) {
+    const res = await this.landmarks(rgba, w, h, rect);
+    if (!res) return null;
+    const pts = res.landmarks.map(([x, y, z]) => [f32(x + ox), f32(y + oy), z]);
+    let handedness = res.label.toLowerCase();  // MediaPipe's label assumes a mirrored image
+    if (!this.settings.mirrored) handedness = handedness === "left" ? "right" : "left";
+    const { box, truncated } = handBox(pts, width, height, this.settings.margin);
+    return { box, handedness, score, landmarks: pts, truncated, handednessScore: res.labelScore };
+  }
+
   // HandDetector._run on an image (a padded copy at offset (ox, oy) of a width x height image).
-  // `regions`: the [{rect, palm}] to read instead of running the palm detector (see detect's palmEvery).
-  async run(rgba, w, h, ox, oy, width, height, regions = null) {
+  async run(rgba, w, h, ox, oy, width, height) {
     const hands = [];
-    this.regions = regions || await this.palms(rgba, w, h);
-    for (const { rect, palm } of this.regions) {
-      const res = await this.landmarks(rgba, w, h, rect);
-      if (!res) continue;
-      const pts = res.landmarks.map(([x, y, z]) => [f32(x + ox), f32(y + oy), z]);
-      let handedness = res.label.toLowerCase();  // MediaPipe's label assumes a mirrored image
-      if (!this.settings.mirrored) handedness = handedness === "left" ? "right" : "left";
-      const { box, truncated } = handBox(pts, width, height, this.settings.margin);
-      hands.push({ box, handedness, score: palm.score, landmarks: pts, truncated, handednessScore: res.labelScore });
+    for (const { rect, palm } of await this.palms(rgba, w, h)) {
+      const hand = await this.readRegion(rgba, w, h, rect, palm.score, ox, oy, width, height);
+      if (hand) hands.push(hand);
     }
     return hands;
   }
 
-  // HandDetector.detect on the whole image (with the padded retry when nothing is found), left to right.
-  // palmEvery > 1 (camera frames; not in Python, which reads each image anew): the palm detector runs on
-  // every palmEvery-th call only; on the calls in between, the landmark network looks again in the hand
-  // regions of the last palm detection (none if it found none), as long as it finds a hand in each of them
-  // (a hand lost: the next call detects palms). Images of another size always get the palm detector.
-  async detect(rgba, w, h, palmEvery = 1) {
+  // HandTracker.track and follow (tracker.py, MediaPipe's video mode): the palm detector only while fewer than
+  // max_num_hands hands are followed (with some followed, on every settings.palm_every-th frame only: HandTracker's
+  // palm_every, 1 by default); its new palms' regions, then the followed ones, associated (a palm on a followed
+  // hand is dropped); the landmark network in each; each hand found gives the next frame's region.
+  async track(rgba, w, h) {
+    if (this.trackSize !== `${w}x${h}`) { this.reset(); this.trackSize = `${w}x${h}`; }
+    const n = this.followed.length, every = this.settings.palm_every || 1;
+    this.palmDetected = n < this.settings.max_num_hands && (n === 0 || this.sincePalm >= every - 1);
+    const palms = this.palmDetected ? await this.palms(rgba, w, h) : [];
+    this.palmDetections += this.palmDetected ? 1 : 0;
+    this.sincePalm = this.palmDetected ? 0 : this.sincePalm + 1;
+    const hands = [], following = [];
+    for (const { rect, palm } of associate(palms.concat(this.followed))) {
+      const hand = await this.readRegion(rgba, w, h, rect, palm.score);
+      if (!hand) continue;  // lost: its region goes with it
+      hands.push(hand);
+      following.push({ rect: handRegionFromLandmarks(hand.landmarks, w, h), palm });
+    }
+    this.followed = following;
+    return hands;
+  }
+
+  // HandDetector.detect on the whole image (with the padded retry when nothing is found), left to right; with
+  // `track` (camera frames), HandTracker.track instead: no padded retry, the followed hands kept for the next
+  // frame. A photo (track false) neither uses nor changes them.
+  async detect(rgba, w, h, track = false) {
     const t0 = performance.now();
-    const again = palmEvery > 1 && this.regions && this.regionSize === `${w}x${h}` && this.since < palmEvery - 1;
-    let hands = await this.run(rgba, w, h, 0, 0, w, h, again ? this.regions : null);
-    this.regionSize = `${w}x${h}`;
-    this.since = again ? this.since + 1 : 0;
-    if (palmEvery <= 1 || (again && hands.length < this.regions.length)) this.regions = null;  // a photo, or a hand lost
-    if (!again && !hands.length && this.settings.pad_retry > 0) {  // (photos: the camera sets pad_retry 0)
-      const p = pyRound(this.settings.pad_retry * Math.max(w, h)), padded = padEdge(rgba, w, h, p);
-      hands = await this.run(padded.rgba, padded.w, padded.h, -p, -p, w, h);
-      this.regions = null;  // regions of the padded copy: not for the next frame
+    let hands;
+    if (track) hands = await this.track(rgba, w, h);
+    else {
+      this.palmDetected = true;
+      hands = await this.run(rgba, w, h, 0, 0, w, h);
+      if (!hands.length && this.settings.pad_retry > 0) {
+        const p = pyRound(this.settings.pad_retry * Math.max(w, h)), padded = padEdge(rgba, w, h, p);
+        hands = await this.run(padded.rgba, padded.w, padded.h, -p, -p, w, h);
+      }
     }
     this.timing.hands = performance.now() - t0;
     return hands.sort((a, b) => (a.box[0] + a.box[2]) / 2 - (b.box[0] + b.box[2]) / 2);
@@ -467,8 +543,8 @@ export class HandReader {
   }
 
   // Detect, classify, attach to the faces (EmotionPipeline's hand stage with hand_regions="image").
-  async read(rgba, w, h, faces = [], palmEvery = 1) {
-    const hands = await this.classify(await this.detect(rgba, w, h, palmEvery));
+  async read(rgba, w, h, faces = [], track = false) {
+    const hands = await this.classify(await this.detect(rgba, w, h, track));
     const people = faces.map((f) => ({ box: f.box }));
     assignHands(people, hands, this.settings.hand_distance);
     hands.forEach((hand) => { hand.face = null; });

@@ -7,12 +7,13 @@
 //   {type: "init", ortUrl, modelsUrl, hands (the manifest's "hands"), sessionOptions}
 //       -> {type: "ready"} or {type: "failed", error}
 //   {type: "read", id, frame, generation, rgba (an ArrayBuffer, transferred), w, h, faces ([{box}]),
-//    palmEvery, padRetry}
+//    track, palmEvery (HandTracker's palm_every), padRetry}
 //       -> {type: "hands", id, frame, generation, hands (HandReader.read's), ms (the detector's milliseconds,
-//          HandReader.timing.hands), total (the whole read's milliseconds)}
+//          HandReader.timing.hands), total (the whole read's milliseconds), palm (whether the palm detector
+//          ran: with `track`, only while fewer than max_num_hands hands are followed)}
 //          or {type: "error", id, frame, generation, error}
 //   (id: 0 for a camera frame, else a photo's, which live.js awaits; generation: live.js's, echoed back)
-//   {type: "reset"}: forget the hand regions of the last palm detection (the camera stopped, or a photo).
+//   {type: "reset"}: forget the followed hands (HandReader.reset: the camera stopped, or a photo came).
 //   {type: "resources", id} -> {type: "resources", id, names}: the URLs the worker loaded (tests)
 
 import * as ort from "./ort/ort.wasm.bundle.min.mjs";
@@ -36,14 +37,15 @@ async function handle(msg) {
       if (!reader) throw new Error("the hand models are not loaded");
       const t0 = performance.now();
       reader.settings.pad_retry = msg.padRetry;
-      const hands = await reader.read(new Uint8ClampedArray(msg.rgba), msg.w, msg.h, msg.faces, msg.palmEvery);
+      reader.settings.palm_every = msg.palmEvery || 1;
+      const hands = await reader.read(new Uint8ClampedArray(msg.rgba), msg.w, msg.h, msg.faces, msg.track);
       self.postMessage({ type: "hands", id, frame, generation, hands, ms: reader.timing.hands,
-                        total: performance.now() - t0 });
+                        total: performance.now() - t0, palm: reader.palmDetected });
     } catch (err) {
       self.postMessage({ type: "error", id, frame, generation, error: String(err) });
     }
   } else if (msg.type === "reset") {
-    if (reader) reader.regions = null;
+    if (reader) reader.reset();
   } else if (msg.type === "resources") {  // for tests: what the worker loaded (the page's list lacks it)
     self.postMessage({ type: "resources", id: msg.id, names: performance.getEntriesByType("resource").map((e) => e.name) });
   }

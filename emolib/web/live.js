@@ -22,6 +22,11 @@
 // photo waits for its hands. data-hands-engine says where the hands are read: "worker", or "main" (the main
 // thread awaits the hands in every frame it reads them on) with ?handsWorker=0 or when the worker cannot
 // start (a console warning says why). data-hand-reads (window.emolibLive.handReads) counts the hand results.
+// On the camera the hands are followed from frame to frame (HandReader's track: MediaPipe's video mode, emolib's
+// HandTracker): each read looks where the last read's landmarks were, and the palm detector runs only while fewer
+// than max_num_hands hands are followed, and then, while at least one is, on every PALM_EVERY-th read only
+// (HandTracker's palm_every; ?palmEvery=1: on every such read, as MediaPipe); ?handTrack=0 reads every camera
+// frame anew (palm detector, then the landmarks), as a photo always is. window.emolibLive.handOptions says which.
 
 import { drawFaces } from "./draw.js";
 import { drawHands } from "./draw.js";
@@ -48,12 +53,16 @@ const handsBox = document.getElementById("emolib-live-hands"), params = new URLS
 const HANDS_OFF = params.get("hands") === "0";
 const CAMERA_PAD_RETRY = 0;  // the camera skips the detector's second look in a padded copy (see hands.js)
 // the camera reads hands on every HANDS_EVERY-th frame and shows the last ones in between (?handsEvery=N),
-// and runs the palm detector on every PALM_EVERY-th of those, the landmarks in its last regions in between
+// following them from read to read unless ?handTrack=0
 const HANDS_EVERY = Math.max(1, +(params.get("handsEvery") || 1));
-const PALM_EVERY = Math.max(1, +(params.get("palmEvery") || 1));
+const HAND_TRACK = params.get("handTrack") !== "0";
+// ?palmEvery=N (N >= 1; anything else, or none: 5)
+const PALM_EVERY_ASKED = Math.floor(+params.get("palmEvery"));
+const PALM_EVERY = PALM_EVERY_ASKED >= 1 ? PALM_EVERY_ASKED : 5;
+state.handOptions = { track: HAND_TRACK, palmEvery: PALM_EVERY };
 let handReader = null, handsReady = null;
 state.hands = [];
-state.handLog = [];  // with ?log=1: {frame, t, ms, hands: [{handedness, gesture, wrist}]} per hand result
+state.handLog = [];  // with ?log=1: {frame, t, ms, palm, hands: [{handedness, gesture, wrist}]} per hand result
 state.handReads = 0;  // hand results so far (camera and photos)
 state.handsEngine = "";  // "worker" or "main" once the hand models are loaded ("" without hands)
 const WANT_WORKER = params.get("handsWorker") !== "0";
@@ -94,11 +103,11 @@ function startWorker() {  // resolves true once its models are loaded, false (an
   });
 }
 
-function logHands(frame, ms, hands) {
+function logHands(frame, ms, hands, palm) {  // palm: whether the palm detector ran on this read
   state.handReads += 1;
   if (logging) {
-    state.handLog.push({ frame, t: performance.now(), ms, hands: hands.map((hd) => ({ handedness: hd.handedness,
-                                                                                        gesture: hd.gesture, wrist: hd.landmarks[0] })) });
+    state.handLog.push({ frame, t: performance.now(), ms, palm, hands: hands.map((hd) => ({ handedness: hd.handedness,
+                                                                                              gesture: hd.gesture, wrist: hd.landmarks[0] })) });
   }
 }
 
@@ -106,7 +115,7 @@ function onWorkerMessage({ data }) {
   const photo = waiting.get(data.id);
   if (photo) {
     waiting.delete(data.id);
-    if (data.type === "hands") { logHands(data.frame, data.ms, data.hands); photo.resolve(data.hands); }
+    if (data.type === "hands") { logHands(data.frame, data.ms, data.hands, data.palm); photo.resolve(data.hands); }
     else if (data.type === "resources") photo.resolve(data.names);
     else photo.reject(new Error(data.error));
     return;
@@ -120,7 +129,7 @@ function onWorkerMessage({ data }) {
     if (workerErrors >= MAX_WORKER_ERRORS) { abandonWorker(`${workerErrors} reads failed in a row`); return; }
   } else if (data.generation === generation && state.stream && handsOn()) {  // else stale: a stop, a photo
     workerErrors = 0;
-    logHands(data.frame, data.ms, data.hands);
+    logHands(data.frame, data.ms, data.hands, data.palm);
     state.hands = data.hands;
   }
   if (missed && state.stream && handsOn()) {  // a frame came while the worker read: it goes now
@@ -162,7 +171,7 @@ function postRead(rgba, w, h, faces, still, frame, id = 0) {
     readTimer = setTimeout(() => abandonWorker(`a read took more than ${READ_TIMEOUT_MS / 1000} s`), READ_TIMEOUT_MS);
   }
   worker.postMessage({ type: "read", id, frame, generation, rgba: copy.buffer, w, h, faces: faces.map((f) => ({ box: f.box })),
-                       palmEvery: still ? 1 : PALM_EVERY,
+                       track: !still && HAND_TRACK, palmEvery: PALM_EVERY,
                        padRetry: still ? manifest.hands.settings.pad_retry : CAMERA_PAD_RETRY }, [copy.buffer]);
 }
 
@@ -214,17 +223,18 @@ async function readHands(rgba, w, h, faces, still, gen = generation) {
   }
   if (!still && state.frames % HANDS_EVERY !== 0) return state.hands;
   handReader.settings.pad_retry = still ? manifest.hands.settings.pad_retry : CAMERA_PAD_RETRY;
-  const hands = await handReader.read(rgba, w, h, faces, still ? 1 : PALM_EVERY);
+  handReader.settings.palm_every = PALM_EVERY;
+  const hands = await handReader.read(rgba, w, h, faces, !still && HAND_TRACK);
   if (!still && gen !== generation) return [];  // the camera stopped (or a photo came) meanwhile: stale
-  logHands(frame, handReader.timing.hands, hands);
+  logHands(frame, handReader.timing.hands, hands, handReader.palmDetected);
   return hands;
 }
 
-// Forget the hands (and the worker's or main thread's hand regions): the camera stopped, or a photo comes.
+// Forget the hands (and the worker's or main thread's followed hands): the camera stopped, or a photo comes.
 function resetHands() {
   generation += 1;
   state.hands = []; missed = null;
-  if (handReader) handReader.regions = null;
+  if (handReader) handReader.reset();
   if (worker) worker.postMessage({ type: "reset" });
 }
 
