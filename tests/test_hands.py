@@ -75,6 +75,15 @@ def test_normalisation_is_invariant_to_translation_scale_and_rotation():
                            H.normalize_landmarks(p, "right", rotate=False), atol=1e-3)
 
 
+def test_normalising_no_hand_gives_an_empty_batch():
+    """A batch of zero hands (no photo had one) with its empty list of sides: an empty batch, not an
+    indexing error (an empty list of sides made a float array, which cannot index)."""
+    out = H.normalize_landmarks(np.zeros((0, 21, 3), np.float32), [])
+    assert out.shape == (0, 21, 3)
+    out = H.normalize_landmarks(np.zeros((0, 21, 3), np.float32), np.array([], dtype=object))
+    assert out.shape == (0, 21, 3)
+
+
 def test_a_mirrored_left_hand_maps_to_the_right_hand():
     p = _hand(1)
     left = H.mirror_landmarks(p, width=640)  # the same hand shape seen as a left hand in a 640-wide photo

@@ -37,7 +37,7 @@ def _handedness_array(handedness, n: int) -> np.ndarray:
         raise ValueError(f"handedness must be 'left' or 'right', got {bad}")
     if len(values) != n:
         raise ValueError(f"{len(values)} handedness labels for {n} hands")
-    return np.array([v == "left" for v in values])
+    return np.array([v == "left" for v in values], dtype=bool)  # bool also when there is no hand
 
 
 def mirror_landmarks(landmarks: np.ndarray, width: float = 0.0) -> np.ndarray:
