@@ -19,7 +19,7 @@ a machine whose load changes during the run.
 
     python benchmarks/bench_pipeline.py                      # writes results/benchmarks/pipeline.json
     FER_VENV=/tmp/fervenv python benchmarks/bench_pipeline.py --rounds 2 --ablation
-    FER_VENV=/tmp/fervenv python benchmarks/bench_pipeline.py --rounds 2 --also vgg_cpu-fer2013
+    FER_VENV=/tmp/fervenv python benchmarks/bench_pipeline.py --rounds 2 --also baseline-fer2013
     python benchmarks/bench_pipeline.py --no-peer --repeats 3
 """
 
@@ -54,14 +54,17 @@ ABLATION = {
 def _model(name: str | None):
     from emolib.data import EMOTIONS
     from emolib.models import create_model, list_pretrained
+    from emolib.pipeline import DEFAULT_MODEL
+    from emolib.recipes import get_recipe
 
     if name:
         return name, name
-    if "baseline-fer2013" in list_pretrained():
-        return "baseline-fer2013", "baseline-fer2013"
-    model = create_model("baseline").eval()  # same architecture and cost; the weights do not change the speed
+    if DEFAULT_MODEL in list_pretrained():
+        return DEFAULT_MODEL, DEFAULT_MODEL
+    arch = get_recipe(DEFAULT_MODEL).model  # the default, untrained: weights do not change the speed
+    model = create_model(arch).eval()
     model.classes = EMOTIONS
-    return model, "baseline (untrained weights: baseline-fer2013 not shipped yet; same cost)"
+    return model, f"{arch} (untrained weights: {DEFAULT_MODEL} not shipped yet; same cost)"
 
 
 def macs_per_face(pipe: EmotionPipeline) -> int | None:
@@ -151,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--rounds", type=int, default=1, help="alternate emolib and fer this many times; keep the best")
     p.add_argument("--threads", type=int, help="torch (and TensorFlow) threads for both tools")
-    p.add_argument("--model", help="checkpoint name or path (default: baseline-fer2013, else untrained baseline)")
+    p.add_argument("--model", help="checkpoint name or path (default: the pipeline's DEFAULT_MODEL, else the "
+                                   "same architecture untrained)")
     p.add_argument("--also", nargs="+", default=[], metavar="MODEL",
                    help="also time the pipeline with these face models (checkpoint names or paths)")
     p.add_argument("--ablation", action="store_true", help="also time the pipeline with facenet-pytorch's settings")

@@ -1,6 +1,6 @@
 """The photo pipeline with hands: per person, the face's emotion and each hand's gesture.
 
-Runs ``EmotionPipeline(hands=True)`` (MTCNN + ``baseline-fer2013`` + MediaPipe Hands +
+Runs ``EmotionPipeline(hands=True)`` (MTCNN + the default ``vgg_cpu-fer2013`` + MediaPipe Hands +
 ``gestures-asl``) on the example photos, with MediaPipe looking around each person
 (``hand_regions="person"``, the default) and, for comparison, once over the whole image
 (``"image"``). Writes ``results/07_pipeline/hands.json`` (each photo's result, hands
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from emolib.data import data_root  # noqa: E402
-from emolib.pipeline import EmotionPipeline, draw  # noqa: E402
+from emolib.pipeline import DEFAULT_MODEL, EmotionPipeline, draw  # noqa: E402
 
 PHOTOS = ("ivan.jpg", "obama.jpg", "multiface.jpg", "two_people.jpg", "bald_guys.jpg")
 
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     person = EmotionPipeline(device="cpu", hands=True, hand_regions="person")
     whole = EmotionPipeline(device="cpu", hands=True, hand_regions="image", detector=person.detector)
     record: dict = {
-        "what": "EmotionPipeline(hands=True) on the example photos: MTCNN, baseline-fer2013, MediaPipe Hands "
+        "what": f"EmotionPipeline(hands=True) on the example photos: MTCNN, {DEFAULT_MODEL}, MediaPipe Hands "
                 "(model_complexity from the gestures-asl card), gestures-asl; ms: median of 3 runs, 1 thread",
         "when": time.strftime("%Y-%m-%d %H:%M"),
         "machine": {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),

@@ -13,7 +13,7 @@ into ``DIR``:
   browser engine uses too) the face detector (MediaPipe's BlazeFace, Apache-2.0, converted by
   ``tools/convert_mediapipe_face.py``), MTCNN's three networks (facenet-pytorch's weights, MIT), which
   run around BlazeFace's boxes to put them where the Python pipeline's MTCNN does, and the default
-  emotion model, exported by
+  emotion model (the Python pipeline's, ``emolib.pipeline.DEFAULT_MODEL``), exported by
   :mod:`emolib.onnx_export` from the shipped checkpoint (``models/manifest.json`` lists
   them with their classes and the box calibration of ``tools/calibrate_face_boxes.py``);
 * ``models/`` also holds the hands: MediaPipe's lite palm detector and lite hand-landmark
@@ -36,16 +36,17 @@ import sys
 from pathlib import Path
 
 from .onnx_export import HAND_FILES, export_gestures, export_hands
+from .pipeline import DEFAULT_MODEL
 from .webengine import REFINER_FILES, export_models, ort_dist
 
-__all__ = ["ORT_FILES", "WEB_DIR", "stage", "ort_dist", "DEFAULT_LIVE_MODEL", "REFINER_FILES", "DEFAULT_LIVE_GESTURES",
+__all__ = ["ORT_FILES", "WEB_DIR", "stage", "page_files", "ort_dist", "DEFAULT_LIVE_MODEL", "REFINER_FILES", "DEFAULT_LIVE_GESTURES",
            "stage_hands", "LIVE_HAND_SETTINGS"]
 
 WEB_DIR = Path(__file__).parent / "web"
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm",
              "ort.wasm.bundle.min.mjs")
 OUR_FILES = ("live.js", "engine.js", "draw.js", "face.js", "mtcnn.js", "live.css")
-DEFAULT_LIVE_MODEL = "baseline-fer2013"
+DEFAULT_LIVE_MODEL = DEFAULT_MODEL  # the page runs the Python pipeline's default emotion model
 HANDS_JS = ("hands.js", "hands_worker.js")
 DEFAULT_LIVE_GESTURES = "gestures-asl"
 #: The page's hand detector: HandDetector's defaults with the lite networks (model_complexity 0).
@@ -60,7 +61,12 @@ def _fresh(src: Path, dst: Path) -> None:
 
 
 def stage(out: str | Path, model: str = DEFAULT_LIVE_MODEL, root: Path | None = None) -> dict:
-    """Copy the runtime, the models and our scripts into ``out``; returns the manifest written there."""
+    """Copy the runtime, the models and our scripts into ``out``; returns the manifest written there.
+
+    ``out/models`` ends up holding the models the manifest names and nothing else: the ONNX
+    files (and their ``.json`` sidecars) of another model staged there before, e.g. the emotion
+    model of an earlier build, are removed, so the published page carries no file it never loads
+    and ``total_bytes`` is what it loads."""
     out = Path(out)
     dist = ort_dist(root, ORT_FILES)
     for name in ORT_FILES:
@@ -70,10 +76,24 @@ def stage(out: str | Path, model: str = DEFAULT_LIVE_MODEL, root: Path | None = 
     models = out / "models"
     manifest = export_models(models, model, write_manifest=False)
     manifest["hands"] = stage_hands(models)
-    manifest["bytes"] = {p.name: p.stat().st_size for p in sorted(models.glob("*.onnx"))}
+    loads = page_files(manifest)
+    for stale in sorted(models.glob("*.onnx")):
+        if stale.name not in loads:
+            stale.unlink()
+            stale.with_suffix(".json").unlink(missing_ok=True)
+    manifest["bytes"] = {name: (models / name).stat().st_size for name in sorted(loads)}
     manifest["total_bytes"] = sum(manifest["bytes"].values())
     (models / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def page_files(manifest: dict) -> set[str]:
+    """The names of the ONNX files the page loads, as ``manifest`` names them."""
+    hands = manifest.get("hands") or {}
+    names = {manifest["detector"], *manifest["refiners"], manifest["emotion"]["file"]}
+    if hands:
+        names |= {hands["palm"], hands["landmark"], hands["gestures"]["file"]}
+    return names
 
 
 def stage_hands(models: Path, gestures: str = DEFAULT_LIVE_GESTURES) -> dict:
@@ -92,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("stage", help="copy the live page's files into a folder")
     s.add_argument("out", type=Path)
-    s.add_argument("--model", default=DEFAULT_LIVE_MODEL, help="the emotion model (shipped name or checkpoint)")
+    s.add_argument("--model", default=DEFAULT_LIVE_MODEL,
+                   help="the emotion model (shipped name or checkpoint; default: the pipeline's, %(default)s)")
     args = p.parse_args(argv)
     try:
         manifest = stage(args.out, args.model)

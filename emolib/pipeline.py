@@ -4,7 +4,7 @@
 
     from emolib.pipeline import EmotionPipeline, draw
 
-    pipe = EmotionPipeline()                 # MTCNN + the shipped "baseline-fer2013"
+    pipe = EmotionPipeline()                 # MTCNN + the shipped "vgg_cpu-fer2013"
     result = pipe("party.jpg")               # path, PIL image or numpy array
     for face in result.faces:
         print(face.box, face.emotion, face.probabilities["happy"])
@@ -113,7 +113,7 @@ __all__ = [
     "DEFAULT_MODEL",
 ]
 
-DEFAULT_MODEL = "baseline-fer2013"
+DEFAULT_MODEL = "vgg_cpu-fer2013"
 _GRAY48 = InputConfig(48, 1, (0.5,), (0.5,))
 _HANDS_OFF_WARNED = False  # the "hands are off" warning is given once per process
 

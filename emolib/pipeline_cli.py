@@ -48,7 +48,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("input", type=Path, help="an image, a folder of images, or a video (.mp4 .avi .mov .mkv ...)")
     p.add_argument("--model", default=None,
-                   help="a shipped checkpoint name or a checkpoint file (default: baseline-fer2013)")
+                   help="a shipped checkpoint name or a checkpoint file (default: vgg_cpu-fer2013)")
     p.add_argument("--out", type=Path,
                    help="annotated output: a file for one image, a folder for a folder or a video's frames")
     p.add_argument("--json", action="store_true", help="one JSON object per image (or video frame) per line")

@@ -975,3 +975,21 @@ def test_stage_puts_the_hands_in_the_manifest(tmp_path):
         assert (tmp_path / js).read_text() == (ROOT / "emolib" / "web" / js).read_text()
     assert (tmp_path / "ort" / "ort.wasm.bundle.min.mjs").is_file(), "the hand worker's ONNX Runtime Web module"
     assert json.loads((tmp_path / "models" / "manifest.json").read_text()) == manifest
+
+
+def test_stage_again_leaves_no_model_the_page_does_not_load(tmp_path):
+    """Staging into a folder that holds another emotion model (an earlier build's) removes that model's files,
+    and the manifest's sizes count only what the page loads."""
+    from emolib.livepage import page_files, stage
+
+    if not (ROOT / "web" / "node_modules" / "onnxruntime-web").is_dir():
+        pytest.skip("onnxruntime-web is not installed: run `npm ci` in web/ (make book does)")
+    first = stage(tmp_path, model="emonet-fer2013")
+    assert (tmp_path / "models" / "emonet-fer2013.onnx").is_file() and "emonet-fer2013.onnx" in first["bytes"]
+    manifest = stage(tmp_path)
+    assert manifest["emotion"]["file"] != "emonet-fer2013.onnx"
+    left = sorted(p.name for p in (tmp_path / "models").glob("*"))
+    assert "emonet-fer2013.onnx" not in left and "emonet-fer2013.json" not in left, left
+    assert sorted(p.name for p in (tmp_path / "models").glob("*.onnx")) == sorted(page_files(manifest))
+    assert set(manifest["bytes"]) == page_files(manifest)
+    assert manifest["total_bytes"] == sum(p.stat().st_size for p in (tmp_path / "models").glob("*.onnx"))

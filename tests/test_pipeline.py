@@ -291,7 +291,7 @@ def test_default_model_message_when_not_shipped(monkeypatch, tmp_path):
 
     monkeypatch.setattr(P, "list_pretrained", lambda: [])
     monkeypatch.chdir(tmp_path)  # no file of that name here either
-    with pytest.raises(CheckpointError, match="baseline-fer2013.*model=PATH"):
+    with pytest.raises(CheckpointError, match=f"default model '{P.DEFAULT_MODEL}'.*model=PATH"):
         EmotionPipeline(detector=object(), hands=False)
 
 

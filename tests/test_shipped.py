@@ -133,3 +133,29 @@ def test_a_cards_multiply_adds_are_its_models_and_the_pipeline_defaults(name):
     assert macs["pipeline_default"] == DEFAULT_MODEL
     assert macs["per_face"] == sum(r["macs"] for r in layer_summary(load_model(name)))
     assert macs["pipeline_default_per_face"] == sum(r["macs"] for r in layer_summary(load_model(DEFAULT_MODEL)))
+
+
+def test_the_default_model_keeps_issue_16s_cost_rule():
+    # Issue 16: the pipeline's default model costs at most twice the baseline's multiply-adds per face, unless the
+    # pipeline with it is measured at least twice as fast as the `fer` package on every photo of the benchmark
+    # (benchmarks/bench_pipeline.py's record, which ships with the book's reference files).
+    import json
+
+    from emolib.book.runs import REFERENCE_DIR
+    from emolib.book.tables import layer_summary
+    from emolib.pipeline import DEFAULT_MODEL
+
+    for name in (DEFAULT_MODEL, "baseline-fer2013"):
+        _shipped(name)
+    macs = {n: sum(r["macs"] for r in layer_summary(load_model(n))) for n in (DEFAULT_MODEL, "baseline-fer2013")}
+    if macs[DEFAULT_MODEL] <= 2 * macs["baseline-fer2013"]:
+        return
+    record = json.loads((REFERENCE_DIR / "benchmarks" / "pipeline.json").read_text())
+    if record["settings"]["model"] == DEFAULT_MODEL:
+        timed = {"macs_per_face": record["macs_per_face"], "speedup_vs_fer": record["speedup_vs_fer"]}
+    else:
+        timed = record.get("also", {}).get(DEFAULT_MODEL)
+    assert timed, (f"{DEFAULT_MODEL} costs {macs[DEFAULT_MODEL] / macs['baseline-fer2013']:.1f}x the baseline's "
+                   f"multiply-adds and pipeline.json has not timed it (bench_pipeline.py)")
+    assert timed["macs_per_face"] == macs[DEFAULT_MODEL], "pipeline.json timed another version of the default"
+    assert len(timed["speedup_vs_fer"]) == 3 and min(timed["speedup_vs_fer"].values()) >= 2.0, timed["speedup_vs_fer"]

@@ -23,7 +23,7 @@ What the browser test does (``test_webcam_in_jupyterlab``):
    the widget shows a message and that ``widget.status`` starts with
    ``"no camera: NotAllowedError"``.
 
-The model is the shipped ``baseline-fer2013`` when it exists, else an untrained
+The model is the pipeline's default (``emolib.pipeline.DEFAULT_MODEL``) when it is shipped, else an untrained
 checkpoint of the same architecture (same cost; the labels are then meaningless, and
 ``fps.json`` says which). Skips with a reason without Chromium, JupyterLab or the data.
 The other tests of this file check the kernel side without a browser.
@@ -78,14 +78,19 @@ def _results_dir(tmp_path: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 def _test_model(folder: Path) -> tuple[str, str]:
-    """The shipped model when there is one, else an untrained baseline checkpoint written to ``folder``."""
+    """The pipeline's default model when it is shipped, else an untrained checkpoint of its architecture
+    written to ``folder``."""
     from emolib.data import EMOTIONS
     from emolib.models import create_model, list_pretrained, save_checkpoint
+    from emolib.pipeline import DEFAULT_MODEL
+    from emolib.recipes import get_recipe
 
-    if "baseline-fer2013" in list_pretrained():
-        return "baseline-fer2013", "baseline-fer2013 (shipped)"
-    path = save_checkpoint(create_model("baseline"), folder / "baseline-untrained.pt", EMOTIONS)
-    return str(path), "baseline, UNTRAINED weights (baseline-fer2013 not shipped yet; same speed, labels meaningless)"
+    if DEFAULT_MODEL in list_pretrained():
+        return DEFAULT_MODEL, f"{DEFAULT_MODEL} (shipped)"
+    arch = get_recipe(DEFAULT_MODEL).model
+    path = save_checkpoint(create_model(arch), folder / f"{arch}-untrained.pt", EMOTIONS)
+    return str(path), (f"{arch}, UNTRAINED weights ({DEFAULT_MODEL} not shipped yet; same speed, "
+                       "labels meaningless)")
 
 
 def test_write_y4m(tmp_path):
@@ -880,6 +885,7 @@ def test_pipeline_chapter_helpers(tmp_path):
     from emolib import book
     from emolib import data as D
     from emolib.models import CheckpointError, list_pretrained
+    from emolib.pipeline import DEFAULT_MODEL
 
     with pytest.raises(D.DatasetNotFoundError):
         book.pipeline_examples(tmp_path / "empty", smoke=False)
@@ -888,7 +894,10 @@ def test_pipeline_chapter_helpers(tmp_path):
     assert sorted(p.name for p in photos.glob("*.jpg")) == sorted(book.EXAMPLE_PHOTOS)
     model, text = book.pipeline_model(smoke=True)
     assert "UNTRAINED" in text and model.classes == D.EMOTIONS
-    if "baseline-fer2013" not in list_pretrained():
+    if DEFAULT_MODEL in list_pretrained():  # smoke: the default's architecture, untrained
+        trained, trained_text = book.pipeline_model(smoke=False)
+        assert type(model) is type(trained) and trained_text.startswith(DEFAULT_MODEL)
+    else:
         with pytest.raises(CheckpointError):
             book.pipeline_model(smoke=False)
     if video is not None:

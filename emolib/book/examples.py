@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import data as D
-from ..models import CheckpointError, create_model, list_pretrained, load_model
+from ..models import CheckpointError, create_model, list_pretrained, load_model, model_card
+from ..pipeline import DEFAULT_MODEL
 from .sample_data import noise_image
 
 __all__ = ["EXAMPLE_PHOTOS", "EXAMPLE_VIDEO", "make_placeholder_photos", "pipeline_examples", "pipeline_model"]
@@ -79,18 +80,21 @@ def pipeline_examples(data_root: str | os.PathLike | None = None, smoke: bool = 
         "GENERATED PLACEHOLDER PHOTOS (random noise, no faces): the example photos are not in the data folder")
 
 
-def pipeline_model(smoke: bool, name: str = "baseline-fer2013"):
+def pipeline_model(smoke: bool, name: str = DEFAULT_MODEL):
     """The emotion model of the pipeline chapters, and a label that says what it is.
 
-    Smoke runs get an **untrained** ``baseline`` (random weights; the same architecture,
-    input and cost as the trained one, so every step runs, but its emotions mean
-    nothing). Full runs get the shipped checkpoint ``name``, or
-    :class:`emolib.models.CheckpointError` when it is not shipped (see :func:`show_missing_model`).
+    ``name`` defaults to the pipeline's default model (:data:`emolib.pipeline.DEFAULT_MODEL`).
+    Smoke runs get an **untrained** model of ``name``'s architecture (its card's ``arch``;
+    ``baseline`` when ``name`` is not shipped): random weights, the same input and cost as
+    the trained one, so every step runs, but its emotions mean nothing. Full runs get the
+    shipped checkpoint ``name``, or :class:`emolib.models.CheckpointError` when it is not
+    shipped (see :func:`show_missing_model`).
     """
     if smoke:
-        model = create_model("baseline").eval()
+        arch = model_card(name)["arch"] if name in list_pretrained() else "baseline"
+        model = create_model(arch).eval()
         model.classes = tuple(D.EMOTIONS)
-        return model, "UNTRAINED baseline (smoke run: random weights, so the emotions shown mean nothing)"
+        return model, f"UNTRAINED {arch} (smoke run: random weights, so the emotions shown mean nothing)"
     if name not in list_pretrained():
         raise CheckpointError(f"the trained model {name!r} is not shipped in this installation "
                               f"(shipped: {', '.join(list_pretrained()) or 'none'})")

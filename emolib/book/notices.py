@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..pipeline import DEFAULT_MODEL
 from ..utils import repo_root
 from .runs import recipe_command
 
@@ -38,14 +39,14 @@ def show_missing(err: Exception, dataset: str = "The data set", chapter: str = D
     )
 
 
-def show_missing_model(err: Exception, name: str = "baseline-fer2013", chapter: str = "03_baseline.ipynb",
+def show_missing_model(err: Exception, name: str = DEFAULT_MODEL, chapter: str = "03b_better_model.ipynb",
                        still: str = "face detection, contrast and the recorded results still show") -> None:
     """Tell the reader, in a rendered box, that the trained model is not shipped, so the emotion
     cells are skipped; ``still`` says what the chapter shows all the same."""
     markdown(
         f"> **The trained model `{name}` is missing, so the cells that read emotions are skipped**"
         + (f" ({still})" if still else "") + f".\n>\n> {err}\n>\n"
-        f"> The [baseline chapter]({chapter}) trains it and ships it into `emolib/checkpoints/`; "
+        f"> [The chapter that trains it]({chapter}) ships it into `emolib/checkpoints/`; "
         f"or run this chapter with `smoke = True` to see every step work with untrained weights."
     )
 

@@ -4,7 +4,7 @@
 
     from emolib.widgets import webcam
 
-    cam = webcam()            # the shipped "baseline-fer2013"; model=PATH for a checkpoint
+    cam = webcam()            # the shipped "vgg_cpu-fer2013"; model=PATH for a checkpoint
     cam                       # the last line of a cell: shows the camera with boxes and labels
 
     cam.snapshot              # after pressing "Snapshot": the annotated PIL image
@@ -56,7 +56,7 @@ works. ``engine="browser"`` runs the book's live page engine (``emolib/web/engin
 BlazeFace, MTCNN and the emotion model in ONNX Runtime Web, WebAssembly, one thread) in the
 notebook's page itself: no frame goes to the kernel. When the widget is shown, the browser asks
 the kernel once for the engine's files (:func:`emolib.webengine.engine_files`: the
-models exported to ONNX, onnxruntime-web's module and WebAssembly binary, about 23 MB) and gets
+models exported to ONNX, onnxruntime-web's module and WebAssembly binary, about 19 MB) and gets
 them as binary buffers of widget messages (base64 on Colab), in 4 MB parts; from then on the
 kernel only receives a summary once a second (``frames_processed``, ``fps``, the last faces),
 and the camera keeps being read if the kernel stops. It runs shipped models and checkpoint files
