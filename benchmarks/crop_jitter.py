@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,7 +38,7 @@ def warp(images: torch.Tensor, dx: float = 0.0, dy: float = 0.0, zoom: float = 1
     (above 1: the face larger) about the centre; pixels from outside repeat the border."""
     n, _, h, w = images.shape
     theta = torch.tensor([[1 / zoom, 0.0, -2 * dx / w], [0.0, 1 / zoom, -2 * dy / h]],
-                         dtype=images.dtype).expand(n, 2, 3)
+                         dtype=images.dtype, device=images.device).expand(n, 2, 3)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -66,9 +67,19 @@ def labels(model, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
     return torch.cat(out)
 
 
+def public_test(test):
+    """Only the PublicTest faces of a FER2013 test set: Kaggle's ``test/`` folder holds PublicTest and
+    PrivateTest together (the file names say which); a set without file names is kept whole."""
+    names = [Path(p).name for p in test.paths or []]
+    if any(n.startswith("PrivateTest") for n in names):
+        test = test.subset([i for i, n in enumerate(names) if n.startswith("PublicTest")])
+    return test
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", type=Path, default=None, help="the fer2013 folder (default: $EMOLIB_DATA/fer2013)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="the fer2013 folder (default: $EMOLIB_DATA/fer2013)")
     p.add_argument("--models", nargs="+", default=list(MODELS))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "crop_jitter.json")
@@ -77,7 +88,7 @@ def main(argv=None) -> int:
     from emolib import models as M
 
     torch.set_num_threads(args.threads)
-    test = D.FER2013(args.data or D.data_root() / "fer2013", "test")
+    test = public_test(D.FER2013(args.data or D.data_root() / "fer2013", "test"))
     images = test.images.float() / 255
     truth = torch.as_tensor(test.targets)
     load_before = [round(v, 2) for v in os.getloadavg()]
@@ -106,6 +117,10 @@ def main(argv=None) -> int:
             f"{g} {100 * r['accuracy']:.2f} % right, {100 * r['same_label']:.1f} % same label"
             for g, r in groups.items()), flush=True)
     record["seconds"] = round(time.time() - started, 1)
+    record["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True)
+    record["commit"] = commit.stdout.strip() or None
     record["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
