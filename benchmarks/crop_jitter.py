@@ -53,18 +53,17 @@ def moves() -> dict[str, dict]:
     return out
 
 
-def labels(model, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    from emolib.augment import batch_normalize
+def labels(model, test, move: dict | None = None) -> torch.Tensor:
+    """The labels ``model`` gives the faces of ``test`` (raw ``uint8`` images), prepared by its eval
+    transform and then moved by ``move`` (``warp``'s arguments) on the whole batch."""
+    from emolib import transforms as T
+    from emolib.train import predict
 
     cfg = model.input_config
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(images), batch):
-            x = batch_normalize(images[i:i + batch], cfg.mean, cfg.std)
-            if cfg.channels == 3:
-                x = x.expand(-1, 3, -1, -1)
-            out.append(model(x).argmax(1))
-    return torch.cat(out)
+    prepare = T.eval_transform(cfg.size, cfg.channels, cfg.mean, cfg.std)
+    probs, _ = predict(model, test, batch_size=512, device="cpu", progress=False,
+                       batch_transform=lambda x: warp(prepare(x), **(move or {})))
+    return probs.argmax(1)
 
 
 def public_test(test):
@@ -89,7 +88,6 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     test = public_test(D.FER2013(args.data or D.data_root() / "fer2013", "test"))
-    images = test.images.float() / 255
     truth = torch.as_tensor(test.targets)
     load_before = [round(v, 2) for v in os.getloadavg()]
     started = time.time()
@@ -101,10 +99,10 @@ def main(argv=None) -> int:
     table = moves()
     for name in args.models:
         model = M.load_model(name)
-        plain = labels(model, images)
+        plain = labels(model, test)
         rows = {}
         for key, move in table.items():
-            got = labels(model, warp(images, move.get("dx", 0), move.get("dy", 0), move.get("zoom", 1.0)))
+            got = labels(model, test, {k: v for k, v in move.items() if k != "group"})
             rows[key] = {"group": move["group"], "accuracy": (got == truth).float().mean().item(),
                          "same_label": (got == plain).float().mean().item()}
         groups = {}
