@@ -12,7 +12,8 @@ same pixels (``tests/test_live_page.py``'s ``_agreement``):
   order: the same step, box (within 0.1 px) and emotion; and how often its emotion is still the
   per-frame pipeline's. The camera hands of this run against :class:`emolib.hands.HandTracker` fed the
   frames the page read hands on, in the order it read them (``tests/test_live_page.py``'s
-  ``camera_hand_agreement``: the same step, hands, sides and gestures).
+  ``camera_hand_agreement``: the same step, hands, sides and gestures), both with the tracker following
+  its own hands (``free``) and given the page's state before each read (``resynced``).
 
 Writes ``results/benchmarks/live_page_agreement.json`` (every run with its load average before and
 after). Run it on a quiet machine::

@@ -62,7 +62,7 @@ const PALM_EVERY = PALM_EVERY_ASKED >= 1 ? PALM_EVERY_ASKED : 5;
 state.handOptions = { track: HAND_TRACK, palmEvery: PALM_EVERY };
 let handReader = null, handsReady = null;
 state.hands = [];
-state.handLog = [];  // with ?log=1: {frame, t, ms, palm, hands: [{handedness, gesture, wrist}]} per hand result
+state.handLog = [];  // with ?log=1: {frame, t, ms, palm, followed, sincePalm, hands: [{handedness, gesture, wrist}]} per hand result
 state.handReads = 0;  // hand results so far (camera and photos)
 state.handsEngine = "";  // "worker" or "main" once the hand models are loaded ("" without hands)
 const WANT_WORKER = params.get("handsWorker") !== "0";
@@ -103,11 +103,13 @@ function startWorker() {  // resolves true once its models are loaded, false (an
   });
 }
 
-function logHands(frame, ms, hands, palm) {  // palm: whether the palm detector ran on this read
+// palm: whether the palm detector ran on this read; followed, sincePalm: the worker's tracker state after it
+function logHands(frame, ms, hands, palm, followed, sincePalm) {
   state.handReads += 1;
   if (logging) {
-    state.handLog.push({ frame, t: performance.now(), ms, palm, hands: hands.map((hd) => ({ handedness: hd.handedness,
-                                                                                              gesture: hd.gesture, wrist: hd.landmarks[0] })) });
+    state.handLog.push({ frame, t: performance.now(), ms, palm, followed, sincePalm,
+                         hands: hands.map((hd) => ({ handedness: hd.handedness, gesture: hd.gesture,
+                                                     wrist: hd.landmarks[0] })) });
   }
 }
 
@@ -129,7 +131,7 @@ function onWorkerMessage({ data }) {
     if (workerErrors >= MAX_WORKER_ERRORS) { abandonWorker(`${workerErrors} reads failed in a row`); return; }
   } else if (data.generation === generation && state.stream && handsOn()) {  // else stale: a stop, a photo
     workerErrors = 0;
-    logHands(data.frame, data.ms, data.hands, data.palm);
+    logHands(data.frame, data.ms, data.hands, data.palm, data.followed, data.sincePalm);
     state.hands = data.hands;
   }
   if (missed && state.stream && handsOn()) {  // a frame came while the worker read: it goes now
@@ -226,7 +228,8 @@ async function readHands(rgba, w, h, faces, still, gen = generation) {
   handReader.settings.palm_every = PALM_EVERY;
   const hands = await handReader.read(rgba, w, h, faces, !still && HAND_TRACK);
   if (!still && gen !== generation) return [];  // the camera stopped (or a photo came) meanwhile: stale
-  logHands(frame, handReader.timing.hands, hands, handReader.palmDetected);
+  logHands(frame, handReader.timing.hands, hands, handReader.palmDetected,
+           handReader.followed.map(({ rect, palm }) => ({ rect, score: palm.score })), handReader.sincePalm);
   return hands;
 }
 
