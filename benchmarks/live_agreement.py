@@ -9,7 +9,8 @@ same pixels (``tests/test_live_page.py``'s ``_agreement``):
   :class:`emolib.pipeline.EmotionPipeline` on each frame: issue 15's 90 %;
 * ``followed``: the page as it opens (faces followed by O-Net between full detections, hands on),
   against :class:`emolib.faces.FaceTracker` (the kernel widget's) fed the same frames in the same
-  order: the same step, box (within 0.1 px) and emotion; and how often its emotion is still the
+  order: the same step, box (within 0.1 px) and emotion, the tracker following its own boxes and
+  (``_resynced``) given the page's state before each frame; and how often its emotion is still the
   per-frame pipeline's. The camera hands of this run against :class:`emolib.hands.HandTracker` fed the
   frames the page read hands on, in the order it read them (``tests/test_live_page.py``'s
   ``camera_hand_agreement``: the same step, hands, sides and gestures), both with the tracker following
@@ -85,8 +86,10 @@ def main(argv=None) -> int:
                                "EmotionPipeline on each frame (issue 15's 90 %)",
                   "followed": "the page as it opens: faces followed by O-Net between full detections, hands on; "
                               "same_box, agree_tracker and same_step against FaceTracker fed the same "
-                              "frames; its camera hands against HandTracker fed the frames the page read "
-                              "hands on"},
+                              "frames (following its own boxes; _resynced: given the page's boxes and "
+                              "frames since a full detection before each frame); its camera hands against "
+                              "HandTracker fed the frames the page read hands on (free; resynced: given "
+                              "the page's tracker state before each read)"},
         "goal": AGREEMENT, "box_within_px": BOX_TOL_PX,
         "runs": runs,
         "min_rate": {name: min((r["rate"] for r in rs if r["rate"] is not None), default=None)
