@@ -52,6 +52,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -232,6 +233,24 @@ def camera_run(tmp: Path, y4m: Path, query: str = "", then=None) -> dict:
     return run
 
 
+def toggle_every_frame(cdp, seconds: float = 1.5) -> dict:
+    """Tick the page's *detect faces on every frame* box while the camera runs, then untick it: the
+    detectEvery option and the steps (``timing.mode``: "full" or "tracked") of the frames logged after each
+    click."""
+    box = "document.getElementById('emolib-live-every')"
+    out = {"present": cdp.js(f"{box} !== null")}
+    if not out["present"]:
+        return out
+    out["checked_at_start"] = cdp.js(f"{box}.checked")
+    for name in ("on", "off"):
+        n = cdp.js("window.emolibLive.log.length")
+        cdp.js(f"{box}.click()")
+        out[f"detect_every_{name}"] = cdp.js("window.emolibLive.options.detectEvery")
+        time.sleep(seconds)
+        out[f"modes_{name}"] = cdp.js(f"window.emolibLive.log.slice({n}).map((e) => e.timing.mode)")
+    return out
+
+
 @pytest.fixture(scope="module")
 def live_run(tmp_path_factory):
     """One run of the page on the fake camera (and a photo): its state, frame log and the y4m file."""
@@ -243,6 +262,7 @@ def live_run(tmp_path_factory):
 
     def photos(cdp, url, run):
         run["hands_engine"] = cdp.js("document.getElementById('emolib-live').dataset.handsEngine")
+        run["every_frame_box"] = toggle_every_frame(cdp)  # the camera still runs
         # the photo upload, without the camera
         run["photo_status"] = {}
         for photo in PHOTOS:
@@ -293,6 +313,21 @@ def test_live_page_draws_faces_with_emotions(live_run):
     assert any(r.endswith(".wasm") for r in run["resources"]) and any(r.endswith(".onnx") for r in run["resources"])
     elsewhere = [r for r in run["resources"] if not r.startswith(run["origin"])]
     assert not elsewhere, f"the page loaded files from elsewhere: {elsewhere}"
+
+
+@pytest.mark.slow
+def test_live_page_every_frame_checkbox(live_run):
+    """The *detect faces on every frame* box: unticked as the page opens; ticked while the camera runs, the
+    full detection on every frame (the first frame after the click may have been under way); unticked
+    again, the faces followed between full detections."""
+    run, _, _ = live_run
+    box = run["every_frame_box"]
+    assert box["present"], "the page has no #emolib-live-every checkbox"
+    assert not box["checked_at_start"] and run["options"]["detectEvery"] > 1
+    assert box["detect_every_on"] == 1 and box["detect_every_off"] == run["options"]["detectEvery"], box
+    on, off = box["modes_on"][1:], box["modes_off"][1:]
+    assert len(on) >= 5 and set(on) == {"full"}, f"ticked: {box['modes_on']}"
+    assert len(off) >= 5 and off.count("tracked") >= len(off) / 2, f"unticked: {box['modes_off']}"
 
 
 def _agreement(run: dict, y4m: Path, n: int) -> dict:

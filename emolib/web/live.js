@@ -11,7 +11,7 @@
 // 16x12 gray thumbnail of the frame and the exact RGB of a grid of its pixels, so that a test can tell
 // which camera frame it was).
 // Faces on the camera are followed from frame to frame (engine.js); ?detectEvery=1 runs the full detection on
-// every frame instead.
+// every frame instead; so does the #emolib-live-every checkbox, while the camera runs.
 // Hands (hands.js): data-hands (how many) and data-gesture (the first hand's, left to right), the hands with
 // their landmarks in window.emolibLive.hands; ?hands=0 or the #emolib-live-hands checkbox turns them off.
 // The hands are read in a module Web Worker (hands_worker.js), in parallel with the face steps: on a camera
@@ -30,7 +30,7 @@
 
 import { drawFaces } from "./draw.js";
 import { drawHands } from "./draw.js";
-import { createEngine } from "./engine.js";
+import { DEFAULTS, createEngine } from "./engine.js";
 import { HandReader } from "./hands.js";
 
 const HERE = new URL(".", import.meta.url).href;
@@ -50,6 +50,7 @@ const stamps = [];
 // ---- hands: a hook around the face steps (HandReader: hands.js). It wraps analyze() (analyzeWithHands) and
 // loads its models after the faces' (handsReady), so the face steps know nothing of it.
 const handsBox = document.getElementById("emolib-live-hands"), params = new URLSearchParams(location.search);
+const everyBox = document.getElementById("emolib-live-every");
 const HANDS_OFF = params.get("hands") === "0";
 const CAMERA_PAD_RETRY = 0;  // the camera skips the detector's second look in a padded copy (see hands.js)
 // the camera reads hands on every HANDS_EVERY-th frame and shows the last ones in between (?handsEvery=N),
@@ -281,6 +282,13 @@ async function load() {
   engine = await createEngine(ort, manifest, (file) => HERE + "models/" + file,  // engine.js: the frame steps
                               every >= 1 ? { detectEvery: every } : {});
   state.options = engine.options;  // for tests: detectEvery, trackGrow and keepScore of the face tracking
+  // The #emolib-live-every checkbox: the full detection on every frame (as the Python pipeline reads each
+  // frame: its boxes and emotions, at about half the frame rate), or faces followed between full detections.
+  const followEvery = engine.options.detectEvery > 1 ? engine.options.detectEvery : DEFAULTS.detectEvery;
+  if (everyBox) {
+    everyBox.checked = engine.options.detectEvery === 1;
+    everyBox.addEventListener("change", () => { engine.options.detectEvery = everyBox.checked ? 1 : followEvery; });
+  }
   setStatus(`ready: ${manifest.emotion.name} (${manifest.emotion.classes.length} emotions) and BlazeFace`);
 }
 
