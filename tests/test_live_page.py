@@ -881,9 +881,11 @@ def camera_hand_agreement(run: dict, y4m: Path) -> dict:
     before (the followed regions and their palms' scores, the reads since the palm detector ran, from the
     hand log), so that each read is compared alone and a difference cannot carry over. For each: on how many
     frames (``compared``) the page took the tracker's step (``same_step``: the palm detector or not) and had
-    the same number of hands, sides and gestures (``agree``), how many had a hand (``with_hands``) and how many
-    were read without the palm detector (``followed``). The worker reads only some camera frames (those that
-    come while it is idle, and the newest it missed): the tracker gets exactly those. The hand log's first
+    the same number of hands, sides and gestures (``agree``) and the same next regions (``same_regions``:
+    the tracker's from its landmarks, the page's from its own, within REGION_TOL), how many had a hand
+    (``with_hands``) and how many were read without the palm detector (``followed``). The worker reads
+    only some camera frames (those that come while it is idle, and the newest it missed): the tracker
+    gets exactly those. The hand log's first
     entries are the camera's reads of the logged frames (``run["log"]``); the reads after (of frames shown
     after the log was taken, and of photos) are not compared."""
     from emolib.gestures import GestureClassifier
@@ -902,8 +904,8 @@ def camera_hand_agreement(run: dict, y4m: Path) -> dict:
         "a hand read of a logged frame came after one of a frame the log lacks: the order cannot be followed"
     settings = {k: v for k, v in LIVE_HAND_SETTINGS.items() if k != "hand_distance"}
     clf = GestureClassifier("gestures-asl")
-    counts = {way: dict.fromkeys(("compared", "agree", "with_hands", "same_step", "followed"), 0)
-              for way in ("free", "resynced")}
+    keys = ("compared", "agree", "with_hands", "same_step", "followed", "same_regions")
+    counts = {way: dict.fromkeys(keys, 0) for way in ("free", "resynced")}
     with HandDetector(**settings, model_dir=ROOT / "_build" / "html" / "_static" / "live" / "models") as detect:
         trackers = {way: HandTracker(detect, palm_every=run["hand_options"]["palmEvery"]) for way in counts}
         for i, entry in enumerate(camera):
@@ -925,17 +927,40 @@ def camera_hand_agreement(run: dict, y4m: Path) -> dict:
                 c["same_step"] += entry["palm"] == tracker.palm_detected
                 c["agree"] += [(h.handedness, h.gesture) for h in hands] == [(h["handedness"], h["gesture"])
                                                                              for h in entry["hands"]]
+                c["same_regions"] += same_regions(tracker.regions, entry["followed"])
     return counts
+
+
+#: The next read's hand regions of the page and of HandTracker are the same when their centres and sizes
+#: (relative to the frame) differ by at most this (0.6 px on a 640-pixel side), their turns by at most
+#: REGION_TOL_RAD: a region comes from 12 landmarks, which agree within HAND_TOL_PX on photos.
+REGION_TOL = 1e-3
+REGION_TOL_RAD = 1e-2
+
+
+def same_regions(python: list, page: list[dict]) -> bool:
+    """Whether HandTracker's next regions (:class:`~emolib.hands.palm.NormRect`) are the page's (its hand
+    log's ``followed``), in the same order."""
+    if len(python) != len(page):
+        return False
+    for r, f in zip(python, page):
+        q = f["rect"]
+        size = max(abs(r.x_center - q["x"]), abs(r.y_center - q["y"]), abs(r.width - q["width"]),
+                   abs(r.height - q["height"]))
+        turn = abs((r.rotation - q["rotation"] + np.pi) % (2 * np.pi) - np.pi)
+        if size > REGION_TOL or turn > REGION_TOL_RAD:
+            return False
+    return True
 
 
 @pytest.mark.slow
 def test_live_page_hands_on_the_camera_agree_with_python(live_run):
     """The camera frames the page read hands on, fed in the same order to emolib's HandTracker, each read
     from the page's own state after the read before (``resynced``, see camera_hand_agreement): the same step
-    (palm detector or not), the same number of hands and sides, and the same gestures, on at least
-    HAND_AGREEMENT of the frames (see there why not all); most reads followed the hands without the palm
-    detector. The tracker left to follow its own hands (``free``) is printed, not asserted: there the last
-    bits' differences can grow from read to read (see HAND_AGREEMENT)."""
+    (palm detector or not), the same number of hands and sides, the same gestures and the same regions for
+    the next read, on at least HAND_AGREEMENT of the frames (see there why not all); most reads followed
+    the hands without the palm detector. The tracker left to follow its own hands (``free``) is printed,
+    not asserted: there the last bits' differences can grow from read to read (see HAND_AGREEMENT)."""
     run, y4m, _ = live_run
     assert run["hand_options"]["track"], "the page does not follow the hands on the camera"
     ways = camera_hand_agreement(run, y4m)
@@ -946,10 +971,12 @@ def test_live_page_hands_on_the_camera_agree_with_python(live_run):
     assert a["same_step"] >= HAND_AGREEMENT * compared, (f"the page took the tracker's step on "
                                                          f"{a['same_step']} of {compared} frames")
     assert a["followed"] >= compared // 3, f"only {a['followed']} of {compared} reads followed the hands"
+    assert a["same_regions"] >= HAND_AGREEMENT * compared, (f"the next read's regions are HandTracker's on "
+                                                            f"{a['same_regions']} of {compared} reads")
     for way, c in ways.items():
         print(f"camera hands ({way}): the page agrees with HandTracker on {c['agree']} of {c['compared']} "
               f"frames ({c['with_hands']} with hands, {c['followed']} followed without the palm detector, the "
-              f"same step on {c['same_step']})")
+              f"same step on {c['same_step']}, the same next regions on {c['same_regions']})")
 
 
 @pytest.mark.slow
