@@ -36,7 +36,8 @@ from tests.browser_page import chromium, serve, wait_for  # noqa: E402
 
 def _commit() -> str | None:
     """The checkout's commit (short), or None outside a git checkout."""
-    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True)
     return done.stdout.strip() or None
 
 
