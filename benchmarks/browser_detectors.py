@@ -7,7 +7,9 @@ book's live page runs on GitHub Pages) and records the median time of each netwo
 BlazeFace on its 128x128 input; MTCNN's P-Net over the whole image pyramid that
 facenet-pytorch builds for a 640x480 frame (min_face_size 32, factor 0.709), R-Net on 8,
 32 and 64 candidates and O-Net on 1 and 4 (the pyramid resampling and the NMS passes in
-JavaScript come on top of MTCNN's numbers); and the emotion model on one face.
+JavaScript come on top of MTCNN's numbers); and the emotion model on one face: by default the
+one the live page and the Python pipeline run (``emolib.livepage.DEFAULT_LIVE_MODEL``, which is
+``emolib.pipeline.DEFAULT_MODEL``), named in the record's ``emotion_model``.
 
     flock /tmp/heavy.lock python benchmarks/browser_detectors.py   # -> results/08_webcam/browser_detectors.json
 """
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,14 +29,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emolib.livepage import ORT_FILES, ort_dist  # noqa: E402
+from emolib.livepage import DEFAULT_LIVE_MODEL, ORT_FILES, ort_dist  # noqa: E402
 from emolib.onnx_export import export_blazeface, export_emotion, export_mtcnn  # noqa: E402
 from tests.browser_page import chromium, serve, wait_for  # noqa: E402
+
+
+def _commit() -> str | None:
+    """The checkout's commit (short), or None outside a git checkout."""
+    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True)
+    return done.stdout.strip() or None
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=ROOT / "results" / "08_webcam" / "browser_detectors.json")
+    p.add_argument("--model", default=DEFAULT_LIVE_MODEL,
+                   help="the emotion model timed on one face (default: the live page's, %(default)s)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
@@ -44,10 +56,10 @@ def main(argv=None) -> int:
             shutil.copy(ROOT / "benchmarks" / "browser" / name, site / name)
         export_blazeface(site / "models")
         export_mtcnn(site / "models")
-        export_emotion("baseline-fer2013", site / "models")
+        emotion = export_emotion(args.model, site / "models").stem
         load_before = os.getloadavg()
         with serve(site) as url, chromium(Path(tmp) / "profile", None, Path(tmp) / "chromium.log") as cdp:
-            cdp.call("Page.navigate", url=f"{url}/detectors.html")
+            cdp.call("Page.navigate", url=f"{url}/detectors.html?emotion={emotion}")
             state = wait_for(lambda: (cdp.js("window.emolibBench && window.emolibBench.done && window.emolibBench")),
                              300, "the benchmark page")
         load_after = os.getloadavg()
@@ -63,7 +75,7 @@ def main(argv=None) -> int:
               **r, "mtcnn_networks_per_frame_ms": mtcnn_typical,
               "blazeface_networks_per_frame_ms": r["blazeface_ms"],
               "loadavg_before": [round(v, 2) for v in load_before], "loadavg_after": [round(v, 2) for v in load_after],
-              "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+              "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": _commit()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps(record, indent=1))

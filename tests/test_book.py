@@ -336,6 +336,52 @@ def test_pipeline_benchmark_table_puts_other_models_beside_the_default(tmp_path)
     assert "load average 1.2-1.6" in table
 
 
+def _detectors_record(**emotion) -> dict:
+    return {"blazeface_ms": 6.9, "mtcnn_pyramid": [[181, 241]] * 8, "mtcnn_pnet_ms": 13.1,
+            "mtcnn_rnet_ms": {"8": 1.6, "32": 5.3, "64": 10.6}, "mtcnn_onet_ms": {"1": 1.2, "4": 4.3},
+            "mtcnn_networks_per_frame_ms": 19.6, "loadavg_before": [1.92, 1.2, 0.5], **emotion}
+
+
+def test_live_page_table_names_the_emotion_model_the_detector_benchmark_timed(tmp_path):
+    live = {"runs": [{"fps": 28.0, "loadavg_before": [0.9]}], "fps_median": 28.0, "first_ms_median": 900.0,
+            "load_s_median": 1.5, "model_bytes": {"a.onnx": 2_000_000, "b.onnx": 500_000}}
+    (tmp_path / "live_fps.json").write_text(json.dumps(live))
+    (tmp_path / "browser_detectors.json").write_text(json.dumps(
+        _detectors_record(emotion_model="vgg_cpu-fer2013", emotion_input=[1, 1, 48, 48], emotion_ms=8.6)))
+    table = book.live_page_table(tmp_path)
+    assert "| the emotion model (`vgg_cpu-fer2013`), one face | 8.6 ms |" in table
+    assert "| MTCNN's R-Net per candidate (from a batch of 8) and O-Net on one face | 0.2 ms and 1.2 ms |" \
+        in table
+    assert "| load average before the detector measurement | 1.9 |" in table
+    # a record made before the model was named timed baseline-fer2013
+    (tmp_path / "browser_detectors.json").write_text(json.dumps(_detectors_record(emotion_baseline_ms=3.5)))
+    assert "| the emotion model (`baseline-fer2013`), one face | 3.5 ms |" in book.live_page_table(tmp_path)
+
+
+def test_engine_transfer_table_puts_the_default_model_first_and_sums_the_groups(tmp_path):
+    assert book.engine_transfer(tmp_path) is None and book.engine_transfer_table(tmp_path) is None
+
+    def model(emotion_file, emotion_bytes):
+        binaries = {"ort.wasm": 14_000_000, "blaze.onnx": 400_000, "pnet.onnx": 30_000, emotion_file: emotion_bytes}
+        modules = {"engine.js": 9_000, "ort.mjs": 73_000}
+        total = sum(binaries.values()) + sum(modules.values())
+        return {"binaries": binaries, "modules": modules, "modules_bytes": 82_000, "total_bytes": total,
+                "total_bytes_base64": total + 1_000_000, "emotion_file": emotion_file}
+
+    rec = {"default_model": "vgg", "models": {"base": model("base.onnx", 3_400_000),
+                                              "vgg": model("vgg.onnx", 2_400_000)}}
+    (tmp_path / "engine_transfer.json").write_text(json.dumps(rec))
+    assert book.engine_transfer(tmp_path) == rec
+    rows = book.engine_transfer_table(tmp_path).splitlines()
+    assert rows[0] == "| sent once by the kernel | `vgg` (the default) | `base` |"
+    assert rows[2] == "| the emotion model (ONNX) | 2.4 MB | 3.4 MB |"
+    assert rows[3] == "| BlazeFace and MTCNN's three networks (ONNX) | 430 kB | 430 kB |"
+    assert rows[4] == "| ONNX Runtime Web's WebAssembly binary | 14.0 MB | 14.0 MB |"
+    assert rows[5] == "| JavaScript: `engine.js`, `ort.mjs` | 82 kB | 82 kB |"
+    assert rows[6] == "| **in all** | **16.9 MB** | **17.9 MB** |"
+    assert rows[7] == "| in all as base64 text (Colab) | 17.9 MB | 18.9 MB |"
+
+
 def test_result_file_falls_back_to_the_packaged_copy(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert book.result_file("results/benchmarks/pipeline.json") == book.REFERENCE_DIR / "benchmarks" / "pipeline.json"

@@ -1,6 +1,7 @@
 // The networks' cost per 640x480 frame in ONNX Runtime Web (single-threaded WASM + SIMD, as on GitHub Pages):
 // MediaPipe's BlazeFace (one 128x128 input) versus MTCNN (P-Net on the image pyramid facenet-pytorch builds
-// for a 640x480 frame with min_face_size 32 and factor 0.709, R-Net and O-Net on typical candidate counts).
+// for a 640x480 frame with min_face_size 32 and factor 0.709, R-Net and O-Net on typical candidate counts),
+// then the emotion model named by ?emotion= on one face.
 // benchmarks/browser_detectors.py serves this page and reads window.emolibBench.
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.simd = true;
@@ -54,9 +55,14 @@ async function main() {
     const x = { image: rand([n, 3, 48, 48]) };
     out.mtcnn_onet_ms[n] = await median(() => onet.run(x), R);
   }
-  const emo = await ort.InferenceSession.create("models/baseline-fer2013.onnx", opts);
-  const ex = { image: rand([1, 1, 48, 48]) };
-  out.emotion_baseline_ms = await median(() => emo.run(ex), R);
+  // the emotion model named in the address (?emotion=NAME): its file and input size from models/NAME.json
+  const name = new URLSearchParams(location.search).get("emotion");
+  const info = await (await fetch(`models/${name}.json`)).json();
+  const emo = await ort.InferenceSession.create(`models/${info.file}`, opts);
+  const ex = { image: rand([1, info.channels, info.size, info.size]) };
+  out.emotion_model = info.name;
+  out.emotion_input = [1, info.channels, info.size, info.size];
+  out.emotion_ms = await median(() => emo.run(ex), R);
   out.repeats = R;
   out.user_agent = navigator.userAgent;
   out.cross_origin_isolated = self.crossOriginIsolated;

@@ -21,7 +21,8 @@ from ..video import iter_video_frames
 from .runs import result_file
 
 __all__ = ["webcam_record", "webcam_record_table", "webcam_variants_table", "live_page_table",
-           "live_agreement_table", "camera_frames", "camera_jpegs", "time_frames", "timing_table"]
+           "live_agreement_table", "engine_transfer", "engine_transfer_table", "camera_frames",
+           "camera_jpegs", "time_frames", "timing_table"]
 
 
 def _read_json(folder: str | os.PathLike, name: str) -> dict | None:
@@ -178,7 +179,8 @@ def timing_table(rows: Sequence[Mapping]) -> str:
 def live_page_table(folder: str | os.PathLike = "results/08_webcam") -> str | None:
     """The kernel widget (``fps.json``) beside the book's in-browser page (``live_fps.json``, written by
     ``benchmarks/live_fps.py``) as a Markdown table, with the face detectors' cost in the browser
-    (``browser_detectors.json``); ``None`` when the page's benchmark has not been run."""
+    (``browser_detectors.json``, with the emotion model it timed, ``emotion_model``); ``None`` when the page's
+    benchmark has not been run."""
     live = _read_json(folder, "live_fps.json")
     if live is None:
         return None
@@ -212,6 +214,9 @@ def live_page_table(folder: str | os.PathLike = "results/08_webcam") -> str | No
     row("load average at the start of each run", "", loads)
     d = _read_json(folder, "browser_detectors.json")
     if d is not None:
+        # records before 2026-11-28 timed baseline-fer2013 by name, under emotion_baseline_ms
+        emotion = d.get("emotion_model", "baseline-fer2013")
+        emotion_ms = d["emotion_ms"] if "emotion_ms" in d else d["emotion_baseline_ms"]
         rows += ["", "| face detector in the browser (1 thread, WASM SIMD) | networks per 640×480 frame (median) |",
                  "|---|---|",
                  f"| MediaPipe BlazeFace (short range, 128×128) | {d['blazeface_ms']:.1f} ms |",
@@ -220,9 +225,50 @@ def live_page_table(folder: str | os.PathLike = "results/08_webcam") -> str | No
                  f"pyramid and NMS in JavaScript on top) |",
                  f"| MTCNN's R-Net per candidate (from a batch of 8) and O-Net on one face | "
                  f"{d['mtcnn_rnet_ms']['8'] / 8:.1f} ms and {d['mtcnn_onet_ms']['1']:.1f} ms |",
-                 f"| the emotion model (baseline-fer2013), one face | {d['emotion_baseline_ms']:.1f} ms |",
+                 f"| the emotion model (`{emotion}`), one face | {emotion_ms:.1f} ms |",
                  f"| load average before the detector measurement | {d['loadavg_before'][0]:.1f} |"]
     return "\n".join(rows)
+
+
+def engine_transfer(folder: str | os.PathLike = "results/benchmarks") -> dict | None:
+    """What the webcam widget's browser engine sends once, per emotion model (``engine_transfer.json``,
+    written by ``benchmarks/engine_transfer.py``), or ``None`` when it has not been counted."""
+    return _read_json(folder, "engine_transfer.json")
+
+
+def engine_transfer_table(folder: str | os.PathLike = "results/benchmarks") -> str | None:
+    """:func:`engine_transfer` as a Markdown table, one column per model (the default model's first): the
+    emotion model, the WebAssembly binary, the other ONNX files (the face detectors), the JavaScript
+    modules, and the totals, as sent and as base64 text; ``None`` when not counted."""
+    rec = engine_transfer(folder)
+    if rec is None:
+        return None
+    names = sorted(rec["models"], key=lambda n: n != rec["default_model"])
+    models = [rec["models"][n] for n in names]
+
+    def cells(fn):
+        return " | ".join(fn(m) for m in models) + " |"
+
+    def mb(n):
+        return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+    def wasm(m):
+        return sum(n for f, n in m["binaries"].items() if f.endswith(".wasm"))
+
+    def detectors(m):
+        return sum(n for f, n in m["binaries"].items() if f.endswith(".onnx") and f != m["emotion_file"])
+
+    heads = [f"`{n}`" + (" (the default)" if n == rec["default_model"] else "") for n in names]
+    return "\n".join([
+        "| sent once by the kernel | " + " | ".join(heads) + " |", "|---" + "|---:" * len(names) + "|",
+        "| the emotion model (ONNX) | " + cells(lambda m: mb(m["binaries"][m["emotion_file"]])),
+        "| BlazeFace and MTCNN's three networks (ONNX) | " + cells(lambda m: mb(detectors(m))),
+        "| ONNX Runtime Web's WebAssembly binary | " + cells(lambda m: mb(wasm(m))),
+        f"| JavaScript: {', '.join(f'`{f}`' for f in models[0]['modules'])} | "
+        + cells(lambda m: mb(m["modules_bytes"])),
+        "| **in all** | " + cells(lambda m: f"**{mb(m['total_bytes'])}**"),
+        "| in all as base64 text (Colab) | " + cells(lambda m: mb(m["total_bytes_base64"])),
+    ])
 
 
 def live_agreement_table(folder: str | os.PathLike = "results/benchmarks") -> str | None:
