@@ -74,8 +74,9 @@ def main(argv=None, gather=engine_files) -> int:
         models[name] = transfer(gather(name, args.ort_dir))
         print(f"{name}: {models[name]['total_bytes'] / 1e6:.1f} MB ({models[name]['total_bytes']:,} bytes)")
     record = {"what": "bytes the webcam widget's browser engine sends once (emolib.webengine.engine_files): "
-                      "binaries as widget buffers, modules as UTF-8 text; total_bytes_base64: the binaries as "
-                      f"base64 text of {PART_BYTES >> 20} MB parts (Colab)",
+                      "binaries as widget buffers, modules as UTF-8 text (not counted: the manifest, under "
+                      "1 kB, and the modules' JSON escaping); total_bytes_base64: the binaries as base64 "
+                      f"text of {PART_BYTES >> 20} MB parts (Colab)",
               "model": args.model, "default_model": DEFAULT_MODEL, "models": models, "part_bytes": PART_BYTES,
               "onnxruntime_web": ort_pin()["version"],
               "loadavg_before": [round(v, 2) for v in load_before],

@@ -362,7 +362,8 @@ def test_engine_transfer_table_puts_the_default_model_first_and_sums_the_groups(
     assert book.engine_transfer(tmp_path) is None and book.engine_transfer_table(tmp_path) is None
 
     def model(emotion_file, emotion_bytes):
-        binaries = {"ort.wasm": 14_000_000, "blaze.onnx": 400_000, "pnet.onnx": 30_000, emotion_file: emotion_bytes}
+        binaries = {"ort.wasm": 14_000_000, "blaze.onnx": 400_000, "pnet.onnx": 30_000,
+                    emotion_file: emotion_bytes}
         modules = {"engine.js": 9_000, "ort.mjs": 73_000}
         total = sum(binaries.values()) + sum(modules.values())
         return {"binaries": binaries, "modules": modules, "modules_bytes": 82_000, "total_bytes": total,

@@ -13,10 +13,11 @@ pipeline (:class:`emolib.pipeline.EmotionPipeline`, same model) finds exactly on
 must be Python's on at least 90 % of them (issue 15), and its box within 0.1 px of Python's as often. As
 the page opens (faces followed by O-Net between full detections, FaceTracker's method), it
 must take the step :class:`emolib.faces.FaceTracker` takes on the same frames, and give its boxes and
-emotions; against the per-frame pipeline the followed page agreed on 88.1-89.9 % of the frames in three
-runs (``benchmarks/live_agreement.py``): a followed box lies a few pixels from the full detection's, and
-the unsure model changes its label on some of those frames. Then a photo is given to the upload input (no camera needed): one
-face, and a group of six.
+emotions, each frame compared from the page's own state (FaceTracker given the page's boxes after the
+frame before: see _agreement); against the per-frame pipeline the followed page agreed on 80.1-82.3 % of
+the frames in three runs with ``vgg_cpu-fer2013`` (``benchmarks/live_agreement.py``): a followed box lies a
+few pixels from the full detection's, and the model changes its label on some of those frames. Then a
+photo is given to the upload input (no camera needed): one face, and a group of six.
 
 What the 90 % needed (measured with a script that logged both boxes, both probability vectors and the
 page's pixels): the page was right already. On the page's own pixels, Python's MTCNN over its whole pyramid
@@ -29,8 +30,9 @@ its 16x12 thumbnail paired 7 of 76 page frames with a near-identical neighbour f
 fixed, the runs below.
 
 ``benchmarks/live_agreement.py`` repeats both runs and writes ``results/benchmarks/live_page_agreement.json``
-(three rounds on 2026-11-28, load 1.5-2.3: full detection on every frame 100 % each time, every box within
-0.1 px; followed, the tracker's step, box and emotion on every frame; the camera hands on every frame).
+(three rounds on 2026-11-28, load 0.9-2.3: full detection on every frame 100 % each time, every box within
+0.1 px; followed, the tracker's step, box and emotion on every frame, both ways; the camera hands on every
+read given the page's state, and on 138 of 138, 136 of 139 and 147 of 147 following their own).
 
 Hands (``emolib/web/hands.js``): in Node, each JavaScript step is checked against emolib's Python on
 a real ASL photo, then the whole hand reader runs with ONNX Runtime Web's Node build (the page's
@@ -72,6 +74,14 @@ HAND_STATE = """(() => { const e = document.getElementById('emolib-live');
 CLIP_START_S, CLIP_SECONDS = 3.3, 2.0  # one face turned to the camera, as tests/test_webcam_browser.py
 MEASURE_S = 8.0
 AGREEMENT = 0.9  # issue 15's goal; see the module docstring for what was measured
+#: Compared frame by frame, each from the page's own state (the trackers given the page's boxes, or hand
+#: regions, before each frame), the page took Python's step and gave its boxes, emotions and hands on every
+#: frame of every run on 2026-11-28; at most this many frames may differ (a score on its threshold).
+RESYNCED_MISSES = 2
+#: Left to follow their own boxes or hands, the two sides drift apart (see the comment on camera hands
+#: above HAND_STEPS_JS): only a floor against gross divergence (the lowest seen: 126 of 141 hand reads, 218
+#: of 238 face boxes).
+FREE_FLOOR = 2 / 3
 BOX_TOL_PX = 0.1  # the page's box against Python's on the same pixels: 0.005 px at most when measured
 
 
@@ -243,8 +253,8 @@ def toggle_every_frame(cdp, seconds: float = 1.5) -> dict:
         return out
     out["checked_at_start"] = cdp.js(f"{box}.checked")
     for name in ("on", "off"):
-        n = cdp.js("window.emolibLive.log.length")
-        cdp.js(f"{box}.click()")
+        # the log's length and the click in one call: only the frame in flight can come from before it
+        n = cdp.js(f"(() => {{ const n = window.emolibLive.log.length; {box}.click(); return n; }})()")
         out[f"detect_every_{name}"] = cdp.js("window.emolibLive.options.detectEvery")
         time.sleep(seconds)
         out[f"modes_{name}"] = cdp.js(f"window.emolibLive.log.slice({n}).map((e) => e.timing.mode)")
@@ -290,7 +300,10 @@ def per_frame_run(tmp_path_factory):
     build_live_page()
     y4m = tmp / "camera.y4m"
     n = write_y4m(CLIP, y4m, CLIP_START_S, CLIP_SECONDS)
-    run = camera_run(tmp, y4m, query="detectEvery=1&hands=0")
+    def box(cdp, url, run):
+        run["every_box_checked"] = cdp.js("document.getElementById('emolib-live-every').checked")
+
+    run = camera_run(tmp, y4m, query="detectEvery=1&hands=0", then=box)
     assert run["options"]["detectEvery"] == 1
     return run, y4m, n
 
@@ -316,11 +329,12 @@ def test_live_page_draws_faces_with_emotions(live_run):
 
 
 @pytest.mark.slow
-def test_live_page_every_frame_checkbox(live_run):
-    """The *detect faces on every frame* box: unticked as the page opens; ticked while the camera runs, the
-    full detection on every frame (the first frame after the click may have been under way); unticked
-    again, the faces followed between full detections."""
+def test_live_page_every_frame_checkbox(live_run, per_frame_run):
+    """The *detect faces on every frame* box: unticked as the page opens (ticked with ``?detectEvery=1``);
+    ticked while the camera runs, the full detection on every frame (the first frame after the click may
+    have been under way); unticked again, the faces followed between full detections."""
     run, _, _ = live_run
+    assert per_frame_run[0]["every_box_checked"], "?detectEvery=1 leaves the box unticked"
     box = run["every_frame_box"]
     assert box["present"], "the page has no #emolib-live-every checkbox"
     assert not box["checked_at_start"] and run["options"]["detectEvery"] > 1
@@ -419,9 +433,12 @@ def test_live_page_follows_faces_as_the_kernel_widget(live_run):
     assert a["tracked"] >= a["frames"] / 2, f"only {a['tracked']} of {a['frames']} frames were followed by O-Net"
     # asserted frame by frame (each from the page's state): see _agreement
     step, box, emotion = a["same_step_resynced"], a["same_box_resynced"], a["agree_tracker_resynced"]
-    assert step >= AGREEMENT * a["frames"], f"the page chose the tracker's step on {step} of {a['frames']} frames"
-    assert box >= AGREEMENT * compared, f"the page's box is the tracker's on {box} of {compared} frames"
-    assert emotion >= AGREEMENT * compared, f"the page's emotion is the tracker's on {emotion} of {compared} frames"
+    frames, misses = a["frames"], RESYNCED_MISSES
+    assert step >= frames - misses, f"the page chose the tracker's step on {step} of {frames} frames"
+    assert box >= compared - misses, f"the page's box is the tracker's on {box} of {compared} frames"
+    assert emotion >= compared - misses, f"the page's emotion is the tracker's on {emotion} of {compared}"
+    # the tracker following its own boxes: only a floor against gross divergence (see _agreement)
+    assert min(a["same_box"], a["agree_tracker"]) >= FREE_FLOOR * compared, a
 
 
 TRACK_JS = """
@@ -505,17 +522,17 @@ HAND_TOL_PX = 0.1
 #: In Chromium the page reads the photo through the browser's own JPEG decoder and a canvas; on the four
 #: ASL photos the landmarks were still within 0.006 px of Python's when this was written: the same bound.
 CHROME_TOL_PX = HAND_TOL_PX
-#: On the camera, Python reads the frames with the page's very pixels (:func:`i420_to_rgb`,
-#: :func:`match_frames`); on this clip's small, half-hidden hands the palm and presence scores sit near their
-#: thresholds on some frames, where WebAssembly's and onnxruntime's last bits could still tip them. Read anew
-#: on each frame, every frame agreed on hands, sides and gestures in the five runs of the module docstring
-#: (with PyAV's decoding and the thumbnail pairing: 47 of 54, 87 %). Followed from read to read (the page's
-#: default), each side reads where its own last landmarks point, so those last bits can grow until a hand is
-#: lost or found again: 134 of 139, 143 of 143 and 143 of 144 reads agreed, and the step on 138 of 139,
-#: 143 of 143 and 144 of 144 (``results/benchmarks/live_page_agreement.json``, 2026-11-28 07:44 UTC), but
-#: only 126 of 141 in a CI run the same day. That chain is the runtimes' drift, not a fault of either side,
-#: so the test gives Python the page's state before each read (``resynced``) and asserts each read alone.
-HAND_AGREEMENT = 0.9
+# Camera hands. On the camera, Python reads the frames with the page's very pixels (:func:`i420_to_rgb`,
+# :func:`match_frames`); on this clip's small, half-hidden hands the palm and presence scores sit near their
+# thresholds on some frames, where WebAssembly's and onnxruntime's last bits could still tip them. Read anew
+# on each frame, every frame agreed on hands, sides and gestures in the five runs of the module docstring
+# (with PyAV's decoding and the thumbnail pairing: 47 of 54, 87 %). Followed from read to read (the page's
+# default), each side reads where its own last landmarks point, so those last bits can grow until a hand is
+# lost or found again: 134 of 139, 143 of 143 and 143 of 144 reads agreed, and the step on 138 of 139,
+# 143 of 143 and 144 of 144 (``results/benchmarks/live_page_agreement.json``, 2026-11-28 07:44 UTC), but
+# only 126 of 141 in the fresh-clone CI run of that day's last stop (its log). That chain is the runtimes'
+# drift, not a fault of either side, so the test gives Python the page's state before each read
+# (``resynced``) and allows RESYNCED_MISSES there; the free chain only has to stay above FREE_FLOOR.
 
 HAND_STEPS_JS = """
 import { readFileSync } from "node:fs";
@@ -882,7 +899,8 @@ def camera_hand_agreement(run: dict, y4m: Path) -> dict:
     hand log), so that each read is compared alone and a difference cannot carry over. For each: on how many
     frames (``compared``) the page took the tracker's step (``same_step``: the palm detector or not) and had
     the same number of hands, sides and gestures (``agree``) and the same next regions (``same_regions``:
-    the tracker's from its landmarks, the page's from its own, within REGION_TOL), how many had a hand
+    the tracker's from its landmarks, the page's from its own, within REGION_TOL_PX and REGION_TOL_RAD;
+    ``region_px``, ``region_rad``: the largest differences where both had as many), how many had a hand
     (``with_hands``) and how many were read without the palm detector (``followed``). The worker reads
     only some camera frames (those that come while it is idle, and the newest it missed): the tracker
     gets exactly those. The hand log's first
@@ -904,10 +922,12 @@ def camera_hand_agreement(run: dict, y4m: Path) -> dict:
         "a hand read of a logged frame came after one of a frame the log lacks: the order cannot be followed"
     settings = {k: v for k, v in LIVE_HAND_SETTINGS.items() if k != "hand_distance"}
     clf = GestureClassifier("gestures-asl")
-    keys = ("compared", "agree", "with_hands", "same_step", "followed", "same_regions")
-    counts = {way: dict.fromkeys(keys, 0) for way in ("free", "resynced")}
+    keys = ("compared", "agree", "with_hands", "same_step", "followed", "same_regions", "same_since_palm")
+    counts = {way: dict.fromkeys(keys, 0) | {"region_px": 0.0, "region_rad": 0.0}
+              for way in ("free", "resynced")}
     with HandDetector(**settings, model_dir=ROOT / "_build" / "html" / "_static" / "live" / "models") as detect:
         trackers = {way: HandTracker(detect, palm_every=run["hand_options"]["palmEvery"]) for way in counts}
+        since_palm = 0
         for i, entry in enumerate(camera):
             frame = frames[by_frame[entry["frame"]]]
             for way, tracker in trackers.items():
@@ -917,7 +937,7 @@ def camera_hand_agreement(run: dict, y4m: Path) -> dict:
                                                   f["rect"]["height"], f["rect"]["rotation"]),
                                          PalmDetection(np.zeros(4), np.zeros((7, 2)), f["score"]))
                                         for f in before["followed"]]
-                    tracker.since_palm = before["sincePalm"]
+                    tracker.since_palm = since_palm  # counted from the log's palm flags, not the page's
                 hands = tracker(frame)
                 clf.classify(None, hands)
                 c = counts[way]
@@ -927,30 +947,42 @@ def camera_hand_agreement(run: dict, y4m: Path) -> dict:
                 c["same_step"] += entry["palm"] == tracker.palm_detected
                 c["agree"] += [(h.handedness, h.gesture) for h in hands] == [(h["handedness"], h["gesture"])
                                                                              for h in entry["hands"]]
-                c["same_regions"] += same_regions(tracker.regions, entry["followed"])
+                c["same_regions"] += same_regions(tracker.regions, entry["followed"], *frame.shape[1::-1])
+                d = region_difference(tracker.regions, entry["followed"], *frame.shape[1::-1])
+                if d is not None:
+                    c["region_px"], c["region_rad"] = max(c["region_px"], d[0]), max(c["region_rad"], d[1])
+                c["same_since_palm"] += tracker.since_palm == entry["sincePalm"]
+            since_palm = 0 if entry["palm"] else since_palm + 1  # HandTracker's count after this read
     return counts
 
 
 #: The next read's hand regions of the page and of HandTracker are the same when their centres and sizes
-#: (relative to the frame) differ by at most this (0.6 px on a 640-pixel side), their turns by at most
-#: REGION_TOL_RAD: a region comes from 12 landmarks, which agree within HAND_TOL_PX on photos.
-REGION_TOL = 1e-3
-REGION_TOL_RAD = 1e-2
+#: differ by at most REGION_TOL_PX pixels and their turns by at most REGION_TOL_RAD. A region comes from 12
+#: landmarks, which agree within HAND_TOL_PX on photos; on the camera clip the largest differences, given
+#: the page's state, were 0.017 px and 0.00023 rad on 2026-11-28 (printed by the test), while a half-pixel
+#: slip (a wrong pixel-centre convention) would move a centre by 0.5 px.
+REGION_TOL_PX = 0.2
+REGION_TOL_RAD = 2e-3
 
 
-def same_regions(python: list, page: list[dict]) -> bool:
-    """Whether HandTracker's next regions (:class:`~emolib.hands.palm.NormRect`) are the page's (its hand
-    log's ``followed``), in the same order."""
+def region_difference(python: list, page: list[dict], width: int, height: int) -> tuple[float, float] | None:
+    """The largest difference between HandTracker's next regions (:class:`~emolib.hands.palm.NormRect`)
+    and the page's (its hand log's ``followed``), in the same order: ``(pixels, radians)``, or None when
+    their numbers differ."""
     if len(python) != len(page):
-        return False
+        return None
+    px = rad = 0.0
     for r, f in zip(python, page):
         q = f["rect"]
-        size = max(abs(r.x_center - q["x"]), abs(r.y_center - q["y"]), abs(r.width - q["width"]),
-                   abs(r.height - q["height"]))
-        turn = abs((r.rotation - q["rotation"] + np.pi) % (2 * np.pi) - np.pi)
-        if size > REGION_TOL or turn > REGION_TOL_RAD:
-            return False
-    return True
+        px = max(px, abs(r.x_center - q["x"]) * width, abs(r.width - q["width"]) * width,
+                 abs(r.y_center - q["y"]) * height, abs(r.height - q["height"]) * height)
+        rad = max(rad, abs((r.rotation - q["rotation"] + np.pi) % (2 * np.pi) - np.pi))
+    return px, rad
+
+
+def same_regions(python: list, page: list[dict], width: int, height: int) -> bool:
+    d = region_difference(python, page, width, height)
+    return d is not None and d[0] <= REGION_TOL_PX and d[1] <= REGION_TOL_RAD
 
 
 @pytest.mark.slow
@@ -958,25 +990,31 @@ def test_live_page_hands_on_the_camera_agree_with_python(live_run):
     """The camera frames the page read hands on, fed in the same order to emolib's HandTracker, each read
     from the page's own state after the read before (``resynced``, see camera_hand_agreement): the same step
     (palm detector or not), the same number of hands and sides, the same gestures and the same regions for
-    the next read, on at least HAND_AGREEMENT of the frames (see there why not all); most reads followed
-    the hands without the palm detector. The tracker left to follow its own hands (``free``) is printed,
-    not asserted: there the last bits' differences can grow from read to read (see HAND_AGREEMENT)."""
+    the next read, on all but RESYNCED_MISSES of the frames; most reads followed the hands without the
+    palm detector. The tracker left to follow its own hands (``free``) only has to stay above FREE_FLOOR:
+    there the last bits' differences can grow from read to read (see the comment on camera hands above
+    HAND_STEPS_JS)."""
     run, y4m, _ = live_run
     assert run["hand_options"]["track"], "the page does not follow the hands on the camera"
     ways = camera_hand_agreement(run, y4m)
     a = ways["resynced"]
     compared, agree, with_hands = a["compared"], a["agree"], a["with_hands"]
     assert compared >= 20 and with_hands >= compared // 2, (compared, with_hands)
-    assert agree >= HAND_AGREEMENT * compared, f"the page's hands are Python's on {agree} of {compared} frames"
-    assert a["same_step"] >= HAND_AGREEMENT * compared, (f"the page took the tracker's step on "
-                                                         f"{a['same_step']} of {compared} frames")
+    misses = RESYNCED_MISSES
+    assert agree >= compared - misses, f"the page's hands are Python's on {agree} of {compared} frames"
+    assert a["same_step"] >= compared - misses, f"the tracker's step on {a['same_step']} of {compared}"
+    since = a["same_since_palm"]
+    assert since >= compared - misses, f"reads since the palm counted as Python's on {since} of {compared}"
     assert a["followed"] >= compared // 3, f"only {a['followed']} of {compared} reads followed the hands"
-    assert a["same_regions"] >= HAND_AGREEMENT * compared, (f"the next read's regions are HandTracker's on "
-                                                            f"{a['same_regions']} of {compared} reads")
+    assert a["same_regions"] >= compared - misses, (f"the next read's regions are HandTracker's on "
+                                                    f"{a['same_regions']} of {compared} reads")
+    free = ways["free"]  # following its own hands: only a floor against gross divergence
+    assert free["agree"] >= FREE_FLOOR * free["compared"], free
     for way, c in ways.items():
         print(f"camera hands ({way}): the page agrees with HandTracker on {c['agree']} of {c['compared']} "
               f"frames ({c['with_hands']} with hands, {c['followed']} followed without the palm detector, the "
-              f"same step on {c['same_step']}, the same next regions on {c['same_regions']})")
+              f"same step on {c['same_step']}, the same next regions on {c['same_regions']}, the largest "
+              f"region difference {c['region_px']:.2g} px, {c['region_rad']:.2g} rad)")
 
 
 @pytest.mark.slow
