@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,16 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.provenance import commit, write_record  # noqa: E402
 from emolib.livepage import DEFAULT_LIVE_MODEL, ORT_FILES, ort_dist  # noqa: E402
 from emolib.onnx_export import export_blazeface, export_emotion, export_mtcnn  # noqa: E402
 from tests.browser_page import chromium, serve, wait_for  # noqa: E402
-
-
-def _commit() -> str | None:
-    """The checkout's commit (short), or None outside a git checkout."""
-    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True)
-    return done.stdout.strip() or None
 
 
 def main(argv=None) -> int:
@@ -75,9 +68,8 @@ def main(argv=None) -> int:
               **r, "mtcnn_networks_per_frame_ms": mtcnn_typical,
               "blazeface_networks_per_frame_ms": r["blazeface_ms"],
               "loadavg_before": [round(v, 2) for v in load_before], "loadavg_after": [round(v, 2) for v in load_after],
-              "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": _commit()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
+              "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": commit()}
+    write_record(args.out, record)
     print(json.dumps(record, indent=1))
     return 0
 

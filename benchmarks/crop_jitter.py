@@ -14,10 +14,8 @@ the one the unmoved face gets. Writes ``results/benchmarks/crop_jitter.json``::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +25,8 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.provenance import commit, write_record  # noqa: E402
 
 MODELS = ("baseline-fer2013", "emonet-fer2013", "vgg_cpu-fer2013", "vgg_large-fer2013")
 SHIFTS = (1, 2, 3)
@@ -116,13 +116,9 @@ def main(argv=None) -> int:
             for g, r in groups.items()), flush=True)
     record["seconds"] = round(time.time() - started, 1)
     record["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True)
-    record["commit"] = commit.stdout.strip() or None
+    record["commit"] = commit()
     record["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_record(args.out, record)
     return 0
 
 

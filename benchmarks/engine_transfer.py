@@ -18,9 +18,7 @@ exporting a model to ONNX the first time takes a few seconds.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.provenance import commit, write_record  # noqa: E402
 from emolib.pipeline import DEFAULT_MODEL  # noqa: E402
 from emolib.webengine import engine_files, ort_pin  # noqa: E402
 from emolib.widgets.camera import PART_BYTES  # noqa: E402
@@ -52,12 +51,6 @@ def transfer(files: dict) -> dict:
             "emotion_file": files["manifest"]["emotion"]["file"]}
 
 
-def _commit() -> str | None:
-    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True)
-    return done.stdout.strip() or None
-
-
 def main(argv=None, gather=engine_files) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default=DEFAULT_MODEL,
@@ -80,10 +73,8 @@ def main(argv=None, gather=engine_files) -> int:
               "model": args.model, "default_model": DEFAULT_MODEL, "models": models, "part_bytes": PART_BYTES,
               "onnxruntime_web": ort_pin()["version"],
               "loadavg_before": [round(v, 2) for v in load_before],
-              "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "commit": _commit()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {args.out}")
+              "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "commit": commit()}
+    write_record(args.out, record)
     return 0
 
 
