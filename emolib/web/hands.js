@@ -429,6 +429,13 @@ export class HandReader {
     this.trackSize = null;
   }
 
+  // The tracker's state after the last read, as plain data (the live page's hand log, which tests give
+  // emolib's HandTracker): the next read's regions, each with its palm's score, and the reads since the palm
+  // detector ran.
+  trackerState() {
+    return { followed: this.followed.map(({ rect, palm }) => ({ rect, score: palm.score })), sincePalm: this.sincePalm };
+  }
+
   // Loads the palm, landmark and gesture models named in the manifest's `hands` from `base` (a URL or folder).
   static async create(ort, base, info, options = {}, sessionOptions = {}) {
     const load = (file) => ort.InferenceSession.create(base + file, sessionOptions);

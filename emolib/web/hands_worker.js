@@ -12,7 +12,7 @@
 //          HandReader.timing.hands), total (the whole read's milliseconds), palm (whether the palm detector
 //          ran: with `track`, only while fewer than max_num_hands hands are followed), followed (with
 //          `track`: the next read's hand regions, [{rect, score (its palm's)}]), sincePalm (reads since the
-//          palm detector ran): the tracker's state after the read, which tests give emolib's HandTracker}
+//          palm detector ran): HandReader.trackerState() after the read}
 //          or {type: "error", id, frame, generation, error}
 //   (id: 0 for a camera frame, else a photo's, which live.js awaits; generation: live.js's, echoed back)
 //   {type: "reset"}: forget the followed hands (HandReader.reset: the camera stopped, or a photo came).
@@ -42,9 +42,7 @@ async function handle(msg) {
       reader.settings.palm_every = msg.palmEvery || 1;
       const hands = await reader.read(new Uint8ClampedArray(msg.rgba), msg.w, msg.h, msg.faces, msg.track);
       self.postMessage({ type: "hands", id, frame, generation, hands, ms: reader.timing.hands,
-                        total: performance.now() - t0, palm: reader.palmDetected,
-                        followed: reader.followed.map(({ rect, palm }) => ({ rect, score: palm.score })),
-                        sincePalm: reader.sincePalm });
+                        total: performance.now() - t0, palm: reader.palmDetected, ...reader.trackerState() });
     } catch (err) {
       self.postMessage({ type: "error", id, frame, generation, error: String(err) });
     }

@@ -229,8 +229,8 @@ async function readHands(rgba, w, h, faces, still, gen = generation) {
   handReader.settings.palm_every = PALM_EVERY;
   const hands = await handReader.read(rgba, w, h, faces, !still && HAND_TRACK);
   if (!still && gen !== generation) return [];  // the camera stopped (or a photo came) meanwhile: stale
-  logHands(frame, handReader.timing.hands, hands, handReader.palmDetected,
-           handReader.followed.map(({ rect, palm }) => ({ rect, score: palm.score })), handReader.sincePalm);
+  const { followed, sincePalm } = handReader.trackerState();
+  logHands(frame, handReader.timing.hands, hands, handReader.palmDetected, followed, sincePalm);
   return hands;
 }
 
