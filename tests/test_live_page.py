@@ -947,9 +947,9 @@ def camera_hand_agreement(run: dict, y4m: Path) -> dict:
                 c["same_step"] += entry["palm"] == tracker.palm_detected
                 c["agree"] += [(h.handedness, h.gesture) for h in hands] == [(h["handedness"], h["gesture"])
                                                                              for h in entry["hands"]]
-                c["same_regions"] += same_regions(tracker.regions, entry["followed"], *frame.shape[1::-1])
                 d = region_difference(tracker.regions, entry["followed"], *frame.shape[1::-1])
                 if d is not None:
+                    c["same_regions"] += d[0] <= REGION_TOL_PX and d[1] <= REGION_TOL_RAD
                     c["region_px"], c["region_rad"] = max(c["region_px"], d[0]), max(c["region_rad"], d[1])
                 c["same_since_palm"] += tracker.since_palm == entry["sincePalm"]
             since_palm = 0 if entry["palm"] else since_palm + 1  # HandTracker's count after this read
@@ -978,11 +978,6 @@ def region_difference(python: list, page: list[dict], width: int, height: int) -
                  abs(r.y_center - q["y"]) * height, abs(r.height - q["height"]) * height)
         rad = max(rad, abs((r.rotation - q["rotation"] + np.pi) % (2 * np.pi) - np.pi))
     return px, rad
-
-
-def same_regions(python: list, page: list[dict], width: int, height: int) -> bool:
-    d = region_difference(python, page, width, height)
-    return d is not None and d[0] <= REGION_TOL_PX and d[1] <= REGION_TOL_RAD
 
 
 @pytest.mark.slow
